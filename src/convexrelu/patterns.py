@@ -1,0 +1,410 @@
+r"""Sign patterns: the cells of the hyperplane arrangement of the rows of ``X``.
+
+A sign pattern is :math:`D = \mathrm{diag}(1[X u \ge 0])` for some direction ``u``. The
+patterns of full-dimensional cells suffice everywhere in this package: the closed cells
+:math:`\{u : (2D_i - I) X u \ge 0\}` cover the whole space, and on each of them
+:math:`(Xu)_+ = D_i X u`. Their number is at most :math:`2r(e(n-1)/r)^r` with
+:math:`r = \mathrm{rank}(X)` (paper §2).
+
+Enumeration works in the rank-reduced coordinates :math:`X V_r` of paper App. A.2, so
+its cost depends on ``r``, not on ``d``:
+
+* ``r = 1``: two cells;
+* ``r = 2``: an angular sweep over the ``2m`` boundary rays of the ``m`` distinct lines;
+* ``r >= 3``: every cell of an essential central arrangement is a pointed cone and so has
+  an extreme ray, the intersection of ``r - 1`` independent hyperplanes. For each such
+  ray the cells around it are enumerated (``2^{r-1}`` of them at a simple ray, a
+  recursive enumeration in ``r - 1`` dimensions at a degenerate one) and the results are
+  de-duplicated. Cost :math:`O(\binom{m}{r-1}\, m\, r)`, i.e. :math:`O(n^r)`.
+
+Degenerate data are handled exactly: zero rows (always active, ``1[0 >= 0] = 1``),
+duplicate and opposite rows (one hyperplane, found by grouping unit normals that agree
+up to sign within ``tol``), points on a common hyperplane (degenerate rays, handled by
+the recursion) and rank-deficient ``X`` (rank reduction).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from ._validation import check_positive_int, check_X
+
+__all__ = ["SignPatterns", "pattern_bound", "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
+
+logger = logging.getLogger(__name__)
+
+#: Default limit on the pattern bound :math:`2r(e(n-1)/r)^r` before enumerating.
+DEFAULT_MAX_PATTERNS = 10**9
+#: Default angular tolerance for ties (parallel hyperplanes, hyperplanes through a ray).
+DEFAULT_TIE_TOL = 1e-9
+
+
+class TooManyPatternsError(ValueError):
+    """Raised when exact enumeration would exceed the caller's pattern limit."""
+
+
+def pattern_bound(n: int, r: int) -> float:
+    r"""Upper bound :math:`2r(e(n-1)/r)^r` on the number of sign patterns (paper §2).
+
+    For ``n = 1`` the formula degenerates; the true count there is at most 2.
+    """
+    if r <= 0:
+        return 1.0
+    if n <= 1:
+        return 2.0
+    return 2.0 * r * (math.e * (n - 1) / r) ** r
+
+
+def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
+    r"""Orthonormal basis ``V_r`` (shape ``(d, r)``) of the row space of ``X`` and ``r``.
+
+    Singular values below ``rtol * s_max`` count as zero (default: numpy's
+    ``matrix_rank`` rule, ``max(n, d) * eps``).
+    """
+    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    if rtol is None:
+        rtol = max(X.shape) * np.finfo(float).eps
+    if s.size == 0 or s[0] == 0:
+        return np.zeros((X.shape[1], 0)), 0
+    r = int(np.sum(s > rtol * s[0]))
+    return Vt[:r].T.copy(), r
+
+
+# --------------------------------------------------------------------------- internals
+@dataclass
+class _Hyperplanes:
+    """Distinct hyperplanes among the rows of a matrix ``A`` (shape ``(n, k)``)."""
+
+    reps: np.ndarray  # (m, k) unit normals, one per distinct hyperplane
+    labels: np.ndarray  # (n,) index of each row's hyperplane, -1 for a zero row
+    orient: np.ndarray  # (n,) +1/-1: row ~ orient * reps[label]
+
+
+def _unique_hyperplanes(A: np.ndarray, tol: float, row_norms: np.ndarray | None = None) -> _Hyperplanes:
+    n, k = A.shape
+    norms = np.linalg.norm(A, axis=1)
+    if row_norms is None:
+        scale = norms.max() if n else 0.0
+        zero = norms <= 1e-13 * scale
+    else:
+        zero = norms <= tol * row_norms
+    idx = np.flatnonzero(~zero)
+    labels = np.full(n, -1, dtype=np.int64)
+    orient = np.ones(n)
+    if idx.size == 0:
+        return _Hyperplanes(np.zeros((0, k)), labels, orient)
+    H = A[idx] / norms[idx, None]
+    m0 = idx.size
+    if k == 1:
+        comp = np.zeros(m0, dtype=np.int64)
+    else:
+        tree = cKDTree(np.vstack([H, -H]))
+        pairs = tree.query_pairs(r=tol, output_type="ndarray")
+        if pairs.size:
+            a = pairs[:, 0] % m0
+            b = pairs[:, 1] % m0
+            graph = coo_matrix((np.ones(a.size), (a, b)), shape=(m0, m0))
+            _, comp = connected_components(graph, directed=False)
+        else:
+            comp = np.arange(m0)
+    # representative: first row of each component (keeps a deterministic order)
+    _, first, comp = np.unique(comp, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank_of = np.empty_like(order)
+    rank_of[order] = np.arange(order.size)
+    comp = rank_of[comp]
+    reps = H[first[order]]
+    if k == 1:
+        reps = np.sign(reps)
+    labels[idx] = comp
+    orient[idx] = np.where(np.sum(H * reps[comp], axis=1) >= 0, 1.0, -1.0)
+    return _Hyperplanes(reps, labels, orient)
+
+
+def _patterns_from_witnesses(W: np.ndarray, hp: _Hyperplanes, chunk_bytes: int = 64 << 20) -> np.ndarray:
+    """Row patterns ``1[a_k^T w >= 0]`` of interior witnesses ``W`` (zero rows: 1).
+
+    Each row is evaluated against its hyperplane's representative normal (with the
+    row's orientation), so rows found parallel within ``tol`` get consistent signs.
+    Computed in chunks with a reused buffer: ``P * n`` can be large.
+    """
+    P = W.shape[0]
+    n = hp.labels.size
+    out = np.ones((P, n), dtype=bool)
+    nz = np.flatnonzero(hp.labels >= 0)
+    if nz.size == 0:
+        return out
+    R = hp.orient[nz, None] * hp.reps[hp.labels[nz]]  # (n_nz, k)
+    step = max(1, chunk_bytes // (8 * nz.size))
+    buf = np.empty((min(step, P), nz.size))
+    full = nz.size == n
+    for start in range(0, P, step):
+        stop = min(P, start + step)
+        b = buf[: stop - start]
+        np.matmul(W[start:stop], R.T, out=b)
+        if full:
+            np.greater(b, 0.0, out=out[start:stop])
+        else:
+            out[start:stop, nz] = b > 0.0
+    return out
+
+
+def _null_vector(h: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (k, k-1) of the complement of the unit vector ``h``."""
+    k = h.size
+    # Householder reflection mapping e_1 to h: its other columns span h^perp.
+    e = np.zeros(k)
+    e[0] = 1.0
+    v = h - e if h[0] < 0 else h + e
+    Hh = np.eye(k) - 2.0 * np.outer(v, v) / np.dot(v, v)
+    return Hh[:, 1:]
+
+
+def _sweep_2d(reps: np.ndarray) -> np.ndarray:
+    """Witnesses of the cells of distinct lines through 0 in R^2 (angular sweep, in order)."""
+    perp = np.column_stack([-reps[:, 1], reps[:, 0]])
+    ang = np.arctan2(perp[:, 1], perp[:, 0])
+    ang = np.concatenate([ang, ang + np.pi])
+    ang = np.sort(np.mod(ang, 2 * np.pi))
+    nxt = np.concatenate([ang[1:], ang[:1] + 2 * np.pi])
+    mid = 0.5 * (ang + nxt)
+    return np.column_stack([np.cos(mid), np.sin(mid)])
+
+
+def _ray_epsilon(t_nontight: np.ndarray, hw_nontight: np.ndarray) -> np.ndarray:
+    """Step along a local witness that crosses no non-tight hyperplane."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(t_nontight) / np.abs(hw_nontight)
+    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+    eps = 0.5 * np.min(ratio, axis=-1, initial=np.inf)
+    return np.minimum(eps, 1.0)
+
+
+def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarray:
+    """Cells of an essential central arrangement in R^k, k >= 3 (extreme-ray method)."""
+    m, k = reps.shape
+    sigmas = np.array(list(itertools.product([1.0, -1.0], repeat=k - 1)))  # (2^{k-1}, k-1)
+    found: dict[bytes, np.ndarray] = {}
+    degenerate: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    combos_iter = itertools.combinations(range(m), k - 1)
+    while True:
+        block = list(itertools.islice(combos_iter, chunk))
+        if not block:
+            break
+        S = np.asarray(block, dtype=np.int64)  # (N, k-1)
+        HS = reps[S]  # (N, k-1, k)
+        _, sv, Vt = np.linalg.svd(HS)
+        indep = sv[:, -1] > 1e3 * tol
+        if not np.any(indep):
+            continue
+        S, HS, v = S[indep], HS[indep], Vt[indep, -1, :]
+        t = v @ reps.T  # (N, m)
+        tight = np.abs(t) <= tol
+        ntight = tight.sum(axis=1)
+        gen = ntight == k - 1
+        if np.any(gen):
+            Sg, vg, tg = S[gen], v[gen], t[gen]
+            pinv = np.linalg.pinv(HS[gen])  # (N, k, k-1)
+            for sgn in (1.0, -1.0):
+                base = (sgn * tg) > 0
+                for sigma in sigmas:
+                    pat = base.copy()
+                    rows = np.arange(Sg.shape[0])[:, None]
+                    pat[rows, Sg] = sigma[None, :] > 0
+                    packed = np.packbits(pat, axis=1)
+                    uniq, first = np.unique(packed, axis=0, return_index=True)
+                    new = [i for i, row in zip(first, uniq) if row.tobytes() not in found]
+                    if not new:
+                        continue
+                    new = np.asarray(new)
+                    w = np.einsum("nkj,j->nk", pinv[new], sigma)  # local witness, in v^perp
+                    hw = w @ reps.T
+                    tt = sgn * tg[new]
+                    mask = ~tight[gen][new]
+                    eps = _ray_epsilon(np.where(mask, tt, np.inf), np.where(mask, hw, 0.0))
+                    dirs = sgn * vg[new] + eps[:, None] * w
+                    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+                    for i, d_ in zip(new, dirs):
+                        found.setdefault(np.packbits(pat[i]).tobytes(), d_)
+        for i in np.flatnonzero(~gen):
+            key = np.packbits(np.concatenate([tight[i], t[i] > 0])).tobytes()
+            if key not in degenerate:
+                degenerate[key] = (v[i], tight[i])
+    for v, tmask in degenerate.values():
+        T = np.flatnonzero(tmask)
+        Q = _null_vector(v)  # (k, k-1)
+        local = reps[T] @ Q
+        loc_signs, loc_w = _arrangement_cells(local, tol, row_norms=np.ones(T.size))
+        w = loc_w @ Q.T  # (L, k)
+        t = reps @ v
+        for sgn in (1.0, -1.0):
+            base = (sgn * t) > 0
+            hw = w @ reps.T
+            tt = np.where(tmask, np.inf, sgn * t)
+            eps = _ray_epsilon(np.broadcast_to(tt, hw.shape), np.where(tmask[None, :], 0.0, hw))
+            dirs = sgn * v[None, :] + eps[:, None] * w
+            dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+            for j in range(loc_signs.shape[0]):
+                pat = base.copy()
+                pat[T] = loc_signs[j]
+                found.setdefault(np.packbits(pat).tobytes(), dirs[j])
+    return np.array([found[key] for key in sorted(found)])
+
+
+def _arrangement_cells(A: np.ndarray, tol: float, row_norms: np.ndarray | None = None):
+    """Patterns (rows of ``A``) and unit witnesses of every cell of ``{a_k^T u = 0}``.
+
+    ``A`` must have full column rank ``k`` (an essential arrangement), except that an
+    all-zero ``A`` gives the single cell ``R^k``.
+    """
+    n, k = A.shape
+    hp = _unique_hyperplanes(A, tol, row_norms)
+    m = hp.reps.shape[0]
+    if m == 0:
+        W = np.zeros((1, k))
+        W[0, 0] = 1.0
+        return np.ones((1, n), dtype=bool), W
+    if k == 1:
+        W = np.array([[1.0], [-1.0]])
+    elif k == 2:
+        W = _sweep_2d(hp.reps)
+    else:
+        W = _cells_general(hp.reps, tol)
+    return _patterns_from_witnesses(W, hp), W
+
+
+# --------------------------------------------------------------------------- public
+@dataclass(frozen=True)
+class SignPatterns:
+    r"""A set of sign patterns :math:`D_i = \mathrm{diag}(1[X u_i \ge 0])` of a data matrix.
+
+    Build one with :meth:`enumerate` (every cell, ``scope="exact"``) or :meth:`sample`
+    (random directions, ``scope="sampled"``).
+
+    Attributes
+    ----------
+    patterns : ndarray of bool, shape (P, n)
+        Row ``i`` is the diagonal of ``D_i``.
+    directions : ndarray, shape (P, d)
+        A unit direction ``u_i`` with ``1[X u_i >= 0] = patterns[i]``.
+    scope : {"exact", "sampled"}
+        ``"exact"``: every pattern of ``X`` is present (certifiable);
+        ``"sampled"``: a subset found by random directions.
+    rank : int
+        Numerical rank ``r`` of ``X``.
+    basis : ndarray, shape (d, r)
+        Orthonormal basis ``V_r`` of the row space (paper App. A.2).
+    tol : float
+        Angular tolerance used to decide ties.
+    """
+
+    patterns: np.ndarray
+    directions: np.ndarray
+    scope: str
+    rank: int
+    basis: np.ndarray = field(repr=False)
+    tol: float = DEFAULT_TIE_TOL
+
+    def __post_init__(self):
+        for name in ("patterns", "directions", "basis"):
+            arr = getattr(self, name)
+            arr.setflags(write=False)
+
+    @property
+    def n_patterns(self) -> int:
+        """Number of patterns ``P``."""
+        return self.patterns.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.patterns.shape[1]
+
+    def __len__(self) -> int:
+        return self.n_patterns
+
+    def __repr__(self) -> str:
+        return (
+            f"SignPatterns(n_patterns={self.n_patterns}, n_samples={self.n_samples}, "
+            f"rank={self.rank}, scope={self.scope!r})"
+        )
+
+    @classmethod
+    def enumerate(
+        cls,
+        X,
+        *,
+        max_patterns: float = DEFAULT_MAX_PATTERNS,
+        tol: float = DEFAULT_TIE_TOL,
+        rank_tol: float | None = None,
+    ) -> "SignPatterns":
+        r"""Every sign pattern of ``X`` (the cells of its hyperplane arrangement).
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+        max_patterns : float, default 1e9
+            Refuse (``TooManyPatternsError``) when the bound :math:`2r(e(n-1)/r)^r`
+            exceeds this; raise it to enumerate anyway.
+        tol : float, default 1e-9
+            Two rows whose unit normals agree up to sign within ``tol`` define the same
+            hyperplane; a hyperplane within angle ``tol`` of a ray passes through it.
+        rank_tol : float, optional
+            Relative singular-value threshold for the rank (default: numpy's rule).
+
+        Returns
+        -------
+        SignPatterns
+            ``scope = "exact"``.
+        """
+        X = check_X(X)
+        n, d = X.shape
+        basis, r = rank_reduce(X, rank_tol)
+        bound = pattern_bound(n, r)
+        if bound > max_patterns:
+            raise TooManyPatternsError(
+                f"exact enumeration refused: X has n={n} rows and rank r={r}, so it may have "
+                f"up to 2r(e(n-1)/r)^r = {bound:.3g} sign patterns, above "
+                f"max_patterns={max_patterns:.3g}. Raise max_patterns to enumerate anyway, "
+                f"or use SignPatterns.sample(X, n_samples) (sampled patterns cannot certify "
+                f"global optimality)."
+            )
+        if r == 0:
+            W = np.zeros((1, d))
+            W[0, 0] = 1.0
+            return cls(np.ones((1, n), dtype=bool), W, "exact", 0, basis, tol)
+        Xr = X @ basis
+        pats, W = _arrangement_cells(Xr, tol)
+        dirs = W @ basis.T
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        logger.debug("enumerated %d sign patterns (n=%d, rank=%d)", pats.shape[0], n, r)
+        return cls(pats, dirs, "exact", r, basis, tol)
+
+    @classmethod
+    def sample(cls, X, n_samples: int, random_state=None) -> "SignPatterns":
+        """Patterns of ``n_samples`` Gaussian directions, de-duplicated (``scope="sampled"``).
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+        n_samples : int >= 1
+            Number of random directions drawn.
+        random_state : None, int or numpy Generator
+        """
+        X = check_X(X)
+        n_samples = check_positive_int(n_samples, "n_samples")
+        rng = np.random.default_rng(random_state)
+        basis, r = rank_reduce(X)
+        U = rng.standard_normal((n_samples, X.shape[1]))
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+        pats = (U @ X.T) >= 0
+        _, first = np.unique(np.packbits(pats, axis=1), axis=0, return_index=True)
+        first = np.sort(first)
+        return cls(pats[first], U[first], "sampled", r, basis)

@@ -1,0 +1,575 @@
+r"""The cone-constrained PCA oracle :math:`\Omega(Z) = \max_{\|u\| \le 1} \|Z^\top (X u)_+\|_2`.
+
+One oracle, three uses: the Frank–Wolfe linear minimisation oracle (paper eq. 72), the
+cutting-plane separation oracle (eq. 75) and the dual-feasibility test of the
+certificate (eq. 11). Per sign pattern :math:`D_i` it is the cone-constrained PCA problem
+
+.. math::
+
+    \max_{\|u\| \le 1,\ (2D_i - I) X u \ge 0} u^\top X^\top D_i Z Z^\top D_i X u .
+
+Three oracles, each tagging its result with its ``kind``:
+
+``ExactOracle`` (``kind="exact"``)
+    Exhaustive: the maximiser lies in the relative interior of some face of some cell;
+    there it is the top eigenvector of the quadratic form restricted to the face's span.
+    The faces of all cells are the cells of the arrangement restricted to every flat
+    (intersection of hyperplanes), so the oracle enumerates the cells of every flat of
+    dimension ``r, r-1, ..., 2`` and the rays (dimension 1), takes the top eigenvector
+    of each cell's restricted form, keeps it if it lies in the cell, and evaluates every
+    ray. The largest value found is :math:`\Omega(Z)` (each candidate's value is
+    recomputed from :math:`(Xu)_+`, so the value returned is attained by the ``u``
+    returned).
+``SDPOracle`` (``kind="upper_bound"``)
+    A Shor/RLT semidefinite relaxation of :math:`\max \|Z^\top a\|^2` over the lifting of
+    ``(u, a = (Xu)_+)``; valid for any ``d``, practical for moderate ``n``.
+``HeuristicOracle`` (``kind="heuristic"``)
+    Sampled patterns and multi-start ascent on the sphere: a *lower* estimate, never a
+    bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import check_choice, check_positive_int, check_X, check_Z
+from .patterns import (
+    DEFAULT_MAX_PATTERNS,
+    DEFAULT_TIE_TOL,
+    SignPatterns,
+    _arrangement_cells,
+    _null_vector,
+    _unique_hyperplanes,
+    pattern_bound,
+    rank_reduce,
+)
+
+__all__ = [
+    "OracleResult",
+    "ExactOracle",
+    "SDPOracle",
+    "HeuristicOracle",
+    "make_oracle",
+    "omega",
+    "ORACLE_KINDS",
+]
+
+logger = logging.getLogger(__name__)
+
+ORACLE_KINDS = ("exact", "upper_bound", "heuristic")
+#: In ``oracle="auto"``, the SDP bound is used when patterns are not enumerable and n <= this.
+AUTO_SDP_MAX_N = 40
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    r"""Result of an oracle call.
+
+    Attributes
+    ----------
+    value : float
+        :math:`\Omega(Z)` for ``kind="exact"``; an upper bound on it for
+        ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
+    u : ndarray of shape (d,)
+        A unit direction with :math:`\|Z^\top (Xu)_+\| =` ``attained``.
+    attained : float
+        The value reached by ``u`` (always a lower bound on :math:`\Omega(Z)`).
+    kind : {"exact", "upper_bound", "heuristic"}
+    pattern_scope : {"exact", "sampled"}
+        Whether the search covered every sign pattern (the SDP covers every ``u`` by
+        construction and reports ``"exact"``).
+    n_patterns : int or None
+        Number of top-level sign patterns searched (None for the SDP).
+    time : float
+        Seconds spent in the call.
+    """
+
+    value: float
+    u: np.ndarray
+    attained: float
+    kind: str
+    pattern_scope: str
+    n_patterns: int | None
+    time: float
+
+    @property
+    def is_upper_bound(self) -> bool:
+        """True when ``value`` is a proven upper bound on :math:`\\Omega(Z)`."""
+        return self.kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
+
+
+def _relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
+    r""":math:`\|Z^\top (X_r u)_+\|^2` for each row ``u`` of ``U`` (shape (q, r))."""
+    A = np.maximum(Xr @ U.T, 0.0)  # (n, q)
+    G = Z.T @ A  # (c, q)
+    return np.einsum("cq,cq->q", G, G)
+
+
+def _best_in_regions(Xr, Z, K, pats, bases, row_tol, chunk):
+    """Best candidate over cells: top eigenvector of each cell's form, if inside the cell.
+
+    ``pats`` (Q, n) bool; ``bases`` None (full space) or (Q, r, k). Returns (value, u_r).
+    """
+    n, r = Xr.shape
+    c = Z.shape[1]
+    best_val, best_u = -1.0, None
+    Q = pats.shape[0]
+    for start in range(0, Q, chunk):
+        stop = min(Q, start + chunk)
+        P = pats[start:stop]
+        Pf = P.astype(float) if P.dtype == bool else P
+        H = (Pf @ K).reshape(stop - start, c, r)
+        if bases is None:
+            G = H
+        else:
+            G = H @ bases[start:stop]  # (q, c, k)
+        M = np.einsum("qck,qcl->qkl", G, G)
+        _, vecs = np.linalg.eigh(M)
+        w = vecs[:, :, -1]  # (q, k)
+        u = w if bases is None else np.einsum("qrk,qk->qr", bases[start:stop], w)
+        XU = (Xr @ u.T).T  # (q, n)
+        S = np.where(P, 1.0, -1.0) if P.dtype == bool else 2.0 * P - 1.0
+        SXU = S * XU
+        ok_p = np.all(SXU >= -row_tol, axis=1)
+        ok_m = np.all(SXU <= row_tol, axis=1)
+        cand = np.concatenate([u[ok_p], -u[ok_m]])
+        if cand.shape[0] == 0:
+            continue
+        vals = _relu_values(Xr, Z, cand)
+        j = int(np.argmax(vals))
+        if vals[j] > best_val:
+            best_val, best_u = float(vals[j]), cand[j]
+    return best_val, best_u
+
+
+class _Evaluator:
+    """Shared precomputation: rank reduction and row scales."""
+
+    def __init__(self, X, basis):
+        self.X = X
+        self.basis = basis
+        self.Xr = X @ basis
+        self.row_norms = np.linalg.norm(self.Xr, axis=1)
+
+    def check_Z(self, Z):
+        return check_Z(Z, self.X.shape[0])
+
+    def kron(self, Z):
+        n, r = self.Xr.shape
+        return (Z[:, :, None] * self.Xr[:, None, :]).reshape(n, Z.shape[1] * r)
+
+    def to_original(self, u_r):
+        u = self.basis @ u_r
+        nrm = np.linalg.norm(u)
+        return u / nrm if nrm > 0 else u
+
+
+class ExactOracle:
+    r"""Exact :math:`\Omega(Z)` over all sign patterns of ``X`` (``kind="exact"``).
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    patterns : SignPatterns, optional
+        Exhaustive patterns of ``X`` (``scope="exact"``); enumerated if omitted.
+    max_patterns : float, default 1e9
+        Passed to :meth:`SignPatterns.enumerate` when ``patterns`` is omitted.
+    tol : float, default 1e-9
+        Tie tolerance (see :class:`SignPatterns`); also the relative slack allowed when
+        testing whether an eigenvector lies in its cell.
+    chunk : int, default 4096
+        Cells processed per vectorised block.
+
+    Notes
+    -----
+    Precomputation enumerates the cells of every flat of the arrangement (for
+    ``r = 2``: the ``P`` cells and the ``2m`` boundary rays); each call costs
+    :math:`O(Q\,n\,c\,r)` for ``Q`` cells and faces, fully vectorised.
+    """
+
+    kind = "exact"
+
+    def __init__(self, X, patterns: SignPatterns | None = None, *, max_patterns=DEFAULT_MAX_PATTERNS,
+                 tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
+        X = check_X(X)
+        t0 = time.perf_counter()
+        if patterns is None:
+            patterns = SignPatterns.enumerate(X, max_patterns=max_patterns, tol=tol)
+        elif not isinstance(patterns, SignPatterns):
+            raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
+        if patterns.scope != "exact":
+            raise ValueError(
+                "ExactOracle needs exhaustive sign patterns (scope='exact'); got "
+                f"scope={patterns.scope!r}. Use HeuristicOracle for sampled patterns."
+            )
+        if patterns.n_samples != X.shape[0]:
+            raise ValueError(
+                f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
+            )
+        self.patterns = patterns
+        self.tol = float(tol)
+        self.chunk = int(chunk)
+        self._ev = _Evaluator(X, patterns.basis)
+        r = patterns.rank
+        self.rank = r
+        Xr, rn = self._ev.Xr, self._ev.row_norms
+        self._groups: list[tuple[np.ndarray | None, np.ndarray]] = []
+        rays: list[np.ndarray] = []
+        if r == 1:
+            rays = [np.array([1.0]), np.array([-1.0])]
+        elif r >= 2:
+            self._groups.append((None, patterns.patterns))
+            face_groups: dict[int, tuple[list, list]] = {}
+            self._collect_faces(Xr, rn, np.eye(r), face_groups, rays)
+            for k in sorted(face_groups, reverse=True):
+                Bs, Ps = face_groups[k]
+                self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
+        self._rays = np.array(rays) if rays else np.zeros((0, r))
+        self._row_tol = self.tol * np.maximum(rn, np.finfo(float).tiny)
+        self.n_regions = sum(p.shape[0] for _, p in self._groups) + self._rays.shape[0]
+        self.setup_time = time.perf_counter() - t0
+        logger.debug("ExactOracle: %d patterns, %d cells and faces, %d rays (%.3fs)",
+                     patterns.n_patterns, self.n_regions - self._rays.shape[0],
+                     self._rays.shape[0], self.setup_time)
+
+    def _collect_faces(self, Xr, rn, B, face_groups, rays):
+        k = B.shape[1]
+        hp = _unique_hyperplanes(Xr @ B, self.tol, rn)
+        for h in hp.reps:
+            Bn = B @ _null_vector(h)
+            if k - 1 == 1:
+                rays.append(Bn[:, 0])
+                rays.append(-Bn[:, 0])
+                continue
+            pats, _ = _arrangement_cells(Xr @ Bn, self.tol, rn)
+            Bs, Ps = face_groups.setdefault(k - 1, ([], []))
+            Bs.append(np.broadcast_to(Bn, (pats.shape[0],) + Bn.shape))
+            Ps.append(pats)
+            self._collect_faces(Xr, rn, Bn, face_groups, rays)
+
+    @property
+    def n_patterns(self) -> int:
+        return self.patterns.n_patterns
+
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        Z = self._ev.check_Z(Z)
+        Xr = self._ev.Xr
+        best_val, best_u = 0.0, None
+        if self.rank > 0:
+            K = self._ev.kron(Z)
+            for bases, pats in self._groups:
+                val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk)
+                if u is not None and val > best_val:
+                    best_val, best_u = val, u
+            if self._rays.shape[0]:
+                vals = _relu_values(Xr, Z, self._rays)
+                j = int(np.argmax(vals))
+                if best_u is None or vals[j] > best_val:
+                    best_val, best_u = float(vals[j]), self._rays[j]
+        if best_u is None:  # rank 0 (X = 0) or Z = 0: every u attains 0
+            u = np.eye(self._ev.X.shape[1])[0]
+            best_val = 0.0
+        else:
+            u = self._ev.to_original(best_u)
+        value = float(np.sqrt(max(best_val, 0.0)))
+        return OracleResult(value, u, value, "exact", "exact", self.n_patterns,
+                            time.perf_counter() - t0)
+
+
+def _ascent(Xr, Z, U, n_iter):
+    """Multi-start ascent on the unit sphere with backtracking, one step size per start.
+
+    Each step moves along the normalised tangent (sub)gradient of
+    :math:`\|Z^\top (X_r u)_+\|^2`; a step is kept only if it increases the value,
+    otherwise the step is halved, so the iteration also settles on kinks (boundary
+    rays), where the maximum often lies.
+    """
+    U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
+    vals = _relu_values(Xr, Z, U)
+    step = np.full(U.shape[0], 0.5)
+    for _ in range(n_iter):
+        A = Xr @ U.T  # (n, q)
+        act = A > 0
+        grad = (Xr.T @ (act * (Z @ (Z.T @ (act * A))))).T  # (q, r)
+        grad -= np.sum(grad * U, axis=1, keepdims=True) * U
+        gn = np.linalg.norm(grad, axis=1)
+        live = (gn > 0) & (step > 1e-14)
+        if not np.any(live):
+            break
+        D = np.where(live[:, None], grad / np.where(gn > 0, gn, 1.0)[:, None], 0.0)
+        cand = U + step[:, None] * D
+        cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+        cv = _relu_values(Xr, Z, cand)
+        better = live & (cv > vals)
+        U = np.where(better[:, None], cand, U)
+        vals = np.where(better, cv, vals)
+        step = np.where(better, np.minimum(step * 1.5, 1.0), step * 0.5)
+    return U
+
+
+class HeuristicOracle:
+    r"""Heuristic :math:`\Omega(Z)`: sampled patterns plus multi-start ascent (``kind="heuristic"``).
+
+    The value is attained by the returned ``u``, so it is a *lower* estimate of
+    :math:`\Omega(Z)`; it is never used as a bound and never certifies optimality.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    patterns : SignPatterns, optional
+        Patterns to search (default: ``SignPatterns.sample(X, n_samples)``).
+    n_samples : int, default 2000
+    n_starts : int, default 20
+        Number of best candidates refined by ascent.
+    n_iter : int, default 100
+        Ascent iterations per start.
+    random_state : None, int or Generator
+    """
+
+    kind = "heuristic"
+
+    def __init__(self, X, patterns: SignPatterns | None = None, *, n_samples: int = 2000,
+                 n_starts: int = 20, n_iter: int = 100, random_state=None, chunk: int = 4096):
+        X = check_X(X)
+        n_samples = check_positive_int(n_samples, "n_samples")
+        self.n_starts = check_positive_int(n_starts, "n_starts")
+        self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+        if patterns is None:
+            patterns = SignPatterns.sample(X, n_samples, random_state=random_state)
+        elif not isinstance(patterns, SignPatterns):
+            raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
+        if patterns.n_samples != X.shape[0]:
+            raise ValueError(
+                f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
+            )
+        self.patterns = patterns
+        self.chunk = chunk
+        self._ev = _Evaluator(X, patterns.basis)
+        self._row_tol = DEFAULT_TIE_TOL * np.maximum(self._ev.row_norms, np.finfo(float).tiny)
+        self._starts = patterns.directions @ patterns.basis  # (P, r)
+
+    @property
+    def n_patterns(self) -> int:
+        return self.patterns.n_patterns
+
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        Z = self._ev.check_Z(Z)
+        Xr = self._ev.Xr
+        r = Xr.shape[1]
+        u_best = np.zeros(r)
+        val_best = 0.0
+        if r > 0:
+            K = self._ev.kron(Z)
+            val, u = _best_in_regions(Xr, Z, K, self.patterns.patterns, None, self._row_tol, self.chunk)
+            if u is not None:
+                val_best, u_best = val, u
+            starts = self._starts
+            if starts.shape[0]:
+                vals = _relu_values(Xr, Z, starts)
+                top = np.argsort(vals)[::-1][: self.n_starts]
+                S = starts[top]
+                if u is not None:
+                    S = np.vstack([S, u])
+                U = _ascent(Xr, Z, S, self.n_iter)
+                vals = _relu_values(Xr, Z, U)
+                j = int(np.argmax(vals))
+                if vals[j] > val_best:
+                    val_best, u_best = float(vals[j]), U[j]
+        if not np.any(u_best):
+            u_best = np.zeros(r)
+            if r:
+                u_best[0] = 1.0
+        u = self._ev.to_original(u_best) if r else np.eye(self._ev.X.shape[1])[0]
+        value = float(np.sqrt(max(val_best, 0.0)))
+        return OracleResult(value, u, value, "heuristic", self.patterns.scope, self.n_patterns,
+                            time.perf_counter() - t0)
+
+
+class SDPOracle:
+    r"""Upper bound on :math:`\Omega(Z)` from a semidefinite relaxation (``kind="upper_bound"``).
+
+    With ``w = (1, u, a)``, ``a = (X_r u)_+`` and the lifted matrix
+    :math:`W \succeq 0` standing for :math:`w w^\top`, it solves
+
+    .. math::
+
+        \max\ \langle Z Z^\top, W_{aa} \rangle \quad \text{s.t.}\quad
+        W_{11} = 1,\ \operatorname{tr} W_{uu} \le 1,\ a \ge 0,\ a \ge X_r u,\
+        (W_{aa})_{kk} = x_k^\top (W_{ua})_{\cdot k},
+
+    plus the products of the linear constraints (``W_aa >= 0``,
+    ``W_aa - X_r W_ua >= 0``, ``W_aa - X_r W_ua - W_au X_r^T + X_r W_uu X_r^T >= 0``,
+    elementwise) and of them with the ball (second-order cones). Every
+    ``(u, (Xu)_+)`` is feasible, so the optimal value bounds :math:`\Omega(Z)^2` from
+    above for any ``d``. The solver's value is inflated by ``rel_margin`` (default
+    1e-6, above the solver tolerance) so that solver round-off cannot make it fall
+    below the true maximum. Size ``(1 + r + n)``; meant for moderate ``n``.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    solver : str, default "CLARABEL"
+        A CVXPY solver that handles SDPs (``"CLARABEL"`` or ``"SCS"``).
+    max_n : int, default 120
+        Refuse larger problems (the SDP has ``O(n^2)`` constraints).
+    rel_margin : float, default 1e-7
+    """
+
+    kind = "upper_bound"
+
+    def __init__(self, X, *, solver: str = "CLARABEL", max_n: int = 120, rel_margin: float = 1e-6):
+        X = check_X(X)
+        check_choice(solver, ("CLARABEL", "SCS"), "solver")
+        if X.shape[0] > max_n:
+            raise ValueError(
+                f"SDPOracle is meant for moderate n: X has n={X.shape[0]} rows, above "
+                f"max_n={max_n} (the relaxation has O(n^2) constraints); raise max_n to try anyway"
+            )
+        basis, r = rank_reduce(X)
+        self._ev = _Evaluator(X, basis)
+        self.solver = solver
+        self.rel_margin = float(rel_margin)
+
+    n_patterns = None
+
+    def __call__(self, Z) -> OracleResult:
+        import cvxpy as cp
+
+        t0 = time.perf_counter()
+        Z = self._ev.check_Z(Z)
+        Xr = self._ev.Xr
+        n, r = Xr.shape
+        scale = float(np.linalg.norm(Z) * max(np.linalg.norm(Xr, 2), 1e-300))
+        if r == 0 or scale == 0.0:
+            u = np.eye(self._ev.X.shape[1])[0]
+            return OracleResult(0.0, u, 0.0, "upper_bound", "exact", None, time.perf_counter() - t0)
+        # Normalise for conditioning: Omega(Z) = |Z| |Xr| Omega(Z/|Z|, Xr/|Xr|).
+        zs, xs = float(np.linalg.norm(Z)), float(np.linalg.norm(Xr, 2))
+        Zn, Xn = Z / zs, Xr / xs
+        N = 1 + r + n
+        W = cp.Variable((N, N), PSD=True)
+        u = W[1 : 1 + r, 0]
+        a = W[1 + r :, 0]
+        Wuu = W[1 : 1 + r, 1 : 1 + r]
+        Wau = W[1 + r :, 1 : 1 + r]  # (n, r): a_k u^T
+        Waa = W[1 + r :, 1 + r :]
+        XWua = Xn @ Wau.T  # (n, n): entry (k, l) = x_k^T u a_l
+        cons = [
+            W[0, 0] == 1,
+            cp.trace(Wuu) <= 1,
+            a >= 0,
+            a - Xn @ u >= 0,
+            cp.diag(Waa) == cp.sum(cp.multiply(Wau, Xn), axis=1),
+            Waa >= 0,
+            Waa - XWua >= 0,
+            Waa - XWua - XWua.T + Xn @ Wuu @ Xn.T >= 0,
+            cp.norm(Wau, 2, axis=1) <= a,
+            cp.norm(Wau - Xn @ Wuu, 2, axis=1) <= a - Xn @ u,
+        ]
+        obj = cp.Maximize(cp.sum(cp.multiply(Zn @ Zn.T, Waa)))
+        prob = cp.Problem(obj, cons)
+        attempts = (
+            [dict(solver="CLARABEL"), dict(solver="CLARABEL", max_iter=500, tol_gap_rel=1e-7, tol_feas=1e-7)]
+            if self.solver == "CLARABEL"
+            else [dict(solver="SCS", eps=1e-9, max_iters=200000)]
+        )
+        for opts in attempts:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    prob.solve(**opts)
+            except cp.error.SolverError as exc:
+                raise RuntimeError(f"SDPOracle: solver {self.solver} failed: {exc}") from None
+            if prob.status == cp.OPTIMAL:
+                break
+        if prob.status != cp.OPTIMAL:
+            raise RuntimeError(
+                f"SDPOracle: solver {self.solver} returned status {prob.status!r}, not 'optimal'; "
+                "the relaxation value cannot be used as a bound"
+            )
+        ub_sq = max(float(prob.value), 0.0) * (1.0 + self.rel_margin) + 1e-12
+        value = float(np.sqrt(ub_sq)) * zs * xs
+        # Round: candidate directions from the lifted solution, refined by ascent.
+        Wv = np.asarray(W.value)
+        evals, evecs = np.linalg.eigh(Wv[1 : 1 + r, 1 : 1 + r])
+        cands = np.vstack([Wv[1 : 1 + r, 0], evecs[:, -1], -evecs[:, -1]])
+        cands = cands[np.linalg.norm(cands, axis=1) > 1e-12]
+        if cands.shape[0] == 0:
+            cands = np.eye(r)
+        cands = _ascent(Xr, Z, cands, 100)
+        vals = _relu_values(Xr, Z, cands)
+        j = int(np.argmax(vals))
+        attained = float(np.sqrt(max(vals[j], 0.0)))
+        return OracleResult(max(value, attained), self._ev.to_original(cands[j]), attained,
+                            "upper_bound", "exact", None, time.perf_counter() - t0)
+
+
+def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_PATTERNS,
+                n_samples: int = 2000, random_state=None):
+    """Build an oracle for ``X``.
+
+    Parameters
+    ----------
+    oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
+        ``"auto"``: exact when the patterns are (or can be) enumerated; otherwise the
+        SDP bound when ``n <= 40``; otherwise heuristic (not a bound).
+    patterns : {"auto", "exact", "sampled"} or SignPatterns
+        ``"auto"``: enumerate when the pattern bound is within ``max_patterns``,
+        otherwise sample ``n_samples`` directions.
+    """
+    if not isinstance(oracle, str):
+        if callable(oracle) and getattr(oracle, "kind", None) in ORACLE_KINDS:
+            return oracle
+        raise ValueError(
+            f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic' or an oracle "
+            f"object; got {oracle!r}"
+        )
+    check_choice(oracle, ("auto",) + ORACLE_KINDS, "oracle")
+    X = check_X(X)
+    if isinstance(patterns, SignPatterns):
+        pats = patterns
+    else:
+        check_choice(patterns, ("auto", "exact", "sampled"), "patterns")
+        pats = None
+        if patterns == "exact" or (patterns == "auto" and oracle in ("auto", "exact")):
+            _, r = rank_reduce(X)
+            enumerable = pattern_bound(X.shape[0], r) <= max_patterns
+            if patterns == "exact" or enumerable:
+                pats = SignPatterns.enumerate(X, max_patterns=max_patterns)
+        if pats is None and patterns in ("auto", "sampled") and oracle != "upper_bound":
+            pats = SignPatterns.sample(X, n_samples, random_state=random_state)
+    if oracle == "auto":
+        if pats is not None and pats.scope == "exact":
+            oracle = "exact"
+        elif X.shape[0] <= AUTO_SDP_MAX_N:
+            oracle = "upper_bound"
+        else:
+            oracle = "heuristic"
+            logger.warning(
+                "no exact oracle for X (n=%d): patterns cannot be enumerated within "
+                "max_patterns=%.3g and n is too large for the SDP bound; using the heuristic "
+                "oracle (results are estimates, not certificates)", X.shape[0], max_patterns)
+    if oracle == "exact":
+        if pats is None or pats.scope != "exact":
+            raise ValueError(
+                "oracle='exact' needs exhaustive patterns; they were not enumerated "
+                f"(patterns={patterns!r}). Pass patterns='exact' or raise max_patterns."
+            )
+        return ExactOracle(X, pats)
+    if oracle == "upper_bound":
+        return SDPOracle(X)
+    if pats is None:
+        pats = SignPatterns.sample(X, n_samples, random_state=random_state)
+    return HeuristicOracle(X, pats, random_state=random_state)
+
+
+def omega(X, Z, *, oracle="auto", patterns="auto", **kwargs) -> OracleResult:
+    r"""One-shot :math:`\Omega(Z) = \max_{\|u\|\le1} \|Z^\top (Xu)_+\|` with the chosen oracle."""
+    return make_oracle(X, oracle, patterns, **kwargs)(Z)

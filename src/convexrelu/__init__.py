@@ -1,2 +1,38 @@
-"""convexrelu: certified global training of two-layer ReLU networks."""
+"""convexrelu: certified global training of two-layer vector-output ReLU networks.
+
+Implements the convex and copositive programs of Sahiner, Ergen, Pauly & Pilanci,
+"Vector-output ReLU neural network problems are copositive programs" (ICLR 2021).
+"""
+
+import logging as _logging
+
+from .certificates import Certificate, certify, dual_point, lambda_max
+from .losses import Loss, SquaredLoss, get_loss
+from .network import TwoLayerReLU
+from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
+from .patterns import SignPatterns, TooManyPatternsError, pattern_bound
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "TwoLayerReLU",
+    "Loss",
+    "SquaredLoss",
+    "get_loss",
+    "SignPatterns",
+    "TooManyPatternsError",
+    "pattern_bound",
+    "OracleResult",
+    "ExactOracle",
+    "SDPOracle",
+    "HeuristicOracle",
+    "make_oracle",
+    "omega",
+    "Certificate",
+    "certify",
+    "dual_point",
+    "lambda_max",
+    "__version__",
+]
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -1,0 +1,203 @@
+r"""Duality-gap certificates for any two-layer ReLU network.
+
+For a network with predictions :math:`F = f(X)` let :math:`G = \nabla_F L(F, Y)` (the
+residual :math:`F - Y` for the squared loss, i.e. :math:`Z = -G = Y - F`). For any
+:math:`s \ge \Omega(G)` the scaled point :math:`G' = G \min(1, \beta / s)` satisfies the
+dual constraint :math:`\Omega(G') \le \beta` of paper eq. 11 (App. A.6 for general
+losses), so by weak duality
+
+.. math::
+
+    d(G') = -L^*(G'; Y) \;\le\; p^* \;\le\; p(W_1, W_2).
+
+The certificate reports ``gap = p(W1, W2) - d(G')``: the network is at most ``gap`` above
+the best network that exists. The bound is **rigorous** only when ``s`` is a proven
+upper bound on :math:`\Omega(G)`: the exact oracle over exhaustively enumerated
+patterns, or the SDP relaxation. With sampled patterns or the heuristic oracle the gap
+is an estimate and ``is_global`` is always False.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ._validation import check_beta, check_tol, check_XY
+from .losses import get_loss
+from .network import TwoLayerReLU
+from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
+
+__all__ = ["Certificate", "certify", "lambda_max", "dual_point"]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    r"""A duality-gap certificate.
+
+    Attributes
+    ----------
+    primal : float
+        Objective of the network, paper eq. 5 (``L + beta/2 (|W1|^2 + |W2|^2)``).
+    dual : float
+        :math:`-L^*(G')`, a lower bound on the optimum :math:`p^*` when the oracle is a
+        bound (otherwise an estimate).
+    gap : float
+        ``primal - dual``.
+    rel_gap : float
+        ``gap / max(|primal|, tiny)``.
+    is_global : bool
+        True only if the oracle value is a proven upper bound (exact oracle on
+        exhaustive patterns, or the SDP bound) and ``rel_gap <= tol``.
+    pattern_scope : {"exact", "sampled"}
+    oracle_kind : {"exact", "upper_bound", "heuristic"}
+    n_patterns : int or None
+        Sign patterns searched by the oracle (None for the SDP bound).
+    time : float
+        Seconds spent certifying (oracle set-up included when built here).
+    omega : float
+        Oracle value :math:`s` for the unscaled dual point.
+    beta : float
+    scale : float
+        ``min(1, beta / omega)``, the factor applied to the dual point.
+    tol : float
+    loss : str
+    """
+
+    primal: float
+    dual: float
+    gap: float
+    rel_gap: float
+    is_global: bool
+    pattern_scope: str
+    oracle_kind: str
+    n_patterns: int | None
+    time: float
+    omega: float
+    beta: float
+    scale: float
+    tol: float
+    loss: str
+
+    @property
+    def is_rigorous(self) -> bool:
+        """True when ``dual`` is a proven lower bound on the optimum."""
+        return self.oracle_kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["is_rigorous"] = self.is_rigorous
+        return d
+
+    def __str__(self) -> str:
+        if self.is_global:
+            verdict = f"GLOBAL OPTIMUM (certified to rel_gap <= {self.tol:.1e})"
+        elif self.is_rigorous:
+            verdict = "not certified: the network is at most `gap` above the global optimum"
+        else:
+            verdict = (
+                f"not certified: the {self.oracle_kind} oracle on {self.pattern_scope} patterns "
+                "gives an estimate, not a bound"
+            )
+        npat = "n/a (SDP)" if self.n_patterns is None else str(self.n_patterns)
+        lines = [
+            "Certificate",
+            f"  primal objective   {self.primal:.10g}",
+            f"  dual bound         {self.dual:.10g}" + ("" if self.is_rigorous else "  (estimate)"),
+            f"  gap                {self.gap:.3e}   (relative {self.rel_gap:.3e})",
+            f"  oracle             {self.oracle_kind} on {self.pattern_scope} patterns ({npat})",
+            f"  Omega(Z) / beta    {self.omega:.6g} / {self.beta:.6g}",
+            f"  time               {self.time:.3f} s",
+            f"  verdict            {verdict}",
+        ]
+        return "\n".join(lines)
+
+
+def dual_point(network: TwoLayerReLU, X, Y, loss="squared") -> np.ndarray:
+    r"""Unscaled dual point :math:`G = \nabla_F L(f(X), Y)` (``F - Y`` for the squared loss)."""
+    loss = get_loss(loss)
+    F = network.predict(X)
+    return loss.gradient(F, np.asarray(Y, dtype=float).reshape(F.shape[0], -1))
+
+
+def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="auto",
+            tol: float = 1e-6, max_patterns: float = DEFAULT_MAX_PATTERNS,
+            random_state=None) -> Certificate:
+    r"""Certificate of global optimality (or the distance from it) for any network.
+
+    Parameters
+    ----------
+    network : TwoLayerReLU
+    X : array of shape (n, d)
+    Y : array of shape (n, c) or (n,)
+    beta : float > 0
+    loss : str or Loss, default "squared"
+    patterns : {"auto", "exact", "sampled"} or SignPatterns
+        ``"auto"`` enumerates when :math:`2r(e(n-1)/r)^r \le` ``max_patterns``.
+    oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
+        An oracle object built once for ``X`` can be reused across calls.
+    tol : float, default 1e-6
+        ``is_global`` requires ``rel_gap <= tol``.
+    max_patterns : float, default 1e9
+    random_state : None, int or Generator
+        For sampled patterns.
+
+    Returns
+    -------
+    Certificate
+    """
+    t0 = time.perf_counter()
+    if not isinstance(network, TwoLayerReLU):
+        raise ValueError(f"network must be a TwoLayerReLU; got {type(network).__name__}")
+    X, Y = check_XY(X, Y)
+    beta = check_beta(beta)
+    tol = check_tol(tol)
+    loss = get_loss(loss)
+    if X.shape[1] != network.n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features but the network expects {network.n_features}"
+        )
+    if Y.shape[1] != network.n_outputs:
+        raise ValueError(
+            f"Y has {Y.shape[1]} output columns but the network has {network.n_outputs} outputs"
+        )
+    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    F = network.predict(X)
+    primal = loss.value(F, Y) + beta * network.weight_decay()
+    G = loss.gradient(F, Y)
+    res = orc(G)
+    s = res.value
+    scale = 1.0 if s <= beta else beta / s
+    dual = -loss.conjugate(scale * G, Y)
+    gap = primal - dual
+    rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
+    is_global = bool(res.is_upper_bound and rel_gap <= tol)
+    return Certificate(
+        primal=float(primal), dual=float(dual), gap=float(gap), rel_gap=float(rel_gap),
+        is_global=is_global, pattern_scope=res.pattern_scope, oracle_kind=res.kind,
+        n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(s),
+        beta=beta, scale=float(scale), tol=tol, loss=loss.name,
+    )
+
+
+def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
+               max_patterns: float = DEFAULT_MAX_PATTERNS) -> float:
+    r"""Smallest ``beta`` whose optimum is the zero network: :math:`\Omega(\nabla L(0, Y))`.
+
+    The zero network is optimal iff the dual point at ``F = 0`` is feasible, i.e.
+    :math:`\Omega(\nabla_F L(0, Y)) \le \beta` (for the squared loss
+    :math:`\Omega(Y)`). With the exact oracle the value is exact; with the SDP bound it is
+    an upper bound (the zero network is certified for every ``beta`` above it); the
+    heuristic oracle is refused, since its value would only be a lower estimate.
+    """
+    X, Y = check_XY(X, Y)
+    loss = get_loss(loss)
+    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns)
+    if getattr(orc, "kind", None) == "heuristic":
+        raise ValueError(
+            "lambda_max needs an exact or upper-bounding oracle; only the heuristic oracle "
+            "is available for this X (raise max_patterns, or use oracle='upper_bound' for "
+            "moderate n)"
+        )
+    return float(orc(loss.gradient(np.zeros_like(Y), Y)).value)

@@ -283,7 +283,7 @@ class ExactOracle:
 
 
 def _ascent(Xr, Z, U, n_iter):
-    """Multi-start ascent on the unit sphere with backtracking, one step size per start.
+    r"""Multi-start ascent on the unit sphere with backtracking, one step size per start.
 
     Each step moves along the normalised tangent (sub)gradient of
     :math:`\|Z^\top (X_r u)_+\|^2`; a step is kept only if it increases the value,
@@ -518,8 +518,9 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     Parameters
     ----------
     oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
-        ``"auto"``: exact when the patterns are (or can be) enumerated; otherwise the
-        SDP bound when ``n <= 40``; otherwise heuristic (not a bound).
+        ``"auto"``: exact when the patterns are (or can be) enumerated; heuristic when
+        the caller passed sampled patterns; otherwise the SDP bound when ``n <= 40``;
+        otherwise heuristic (not a bound, logged as a warning).
     patterns : {"auto", "exact", "sampled"} or SignPatterns
         ``"auto"``: enumerate when the pattern bound is within ``max_patterns``,
         otherwise sample ``n_samples`` directions.
@@ -548,6 +549,8 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     if oracle == "auto":
         if pats is not None and pats.scope == "exact":
             oracle = "exact"
+        elif patterns == "sampled" or (isinstance(patterns, SignPatterns)):
+            oracle = "heuristic"  # the caller asked for these sampled patterns
         elif X.shape[0] <= AUTO_SDP_MAX_N:
             oracle = "upper_bound"
         else:

@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+
+import convexrelu as cr
+
+from _brute import brute_omega_2d, brute_omega_sphere, f_omega, projection_omega_c1
+
+
+def check_result(res, X, Z):
+    assert res.u.shape == (X.shape[1],)
+    np.testing.assert_allclose(np.linalg.norm(res.u), 1.0, rtol=1e-12)
+    # the returned u attains the returned value
+    np.testing.assert_allclose(f_omega(X, Z, res.u), res.attained, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("c", [1, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_oracle_2d_equals_brute_force(c, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((15, 2))
+    Z = rng.standard_normal((15, c))
+    res = cr.ExactOracle(X)(Z)
+    brute = brute_omega_2d(X, Z)
+    assert res.kind == "exact"
+    assert res.value >= brute * (1 - 1e-12)  # never below any attained value
+    np.testing.assert_allclose(res.value, brute, rtol=1e-8)
+    check_result(res, X, Z)
+
+
+@pytest.mark.parametrize("c", [1, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_oracle_3d_equals_brute_force(c, seed):
+    rng = np.random.default_rng(10 + seed)
+    X = rng.standard_normal((12, 3))
+    Z = rng.standard_normal((12, c))
+    res = cr.ExactOracle(X)(Z)
+    brute = brute_omega_sphere(X, Z, rng)
+    assert res.value >= brute * (1 - 1e-12)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-8)
+    check_result(res, X, Z)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_oracle_c1_equals_cone_projection(d, seed):
+    """For c = 1 each pattern's problem is convex: |projection of +-g onto the cone|."""
+    rng = np.random.default_rng(20 * d + seed)
+    n = 9
+    X = rng.standard_normal((n, d))
+    if seed == 2:
+        X[3] = X[0]
+        X[4] = 0.0
+        X[5] = -X[1]
+    z = rng.standard_normal((n, 1))
+    sp = cr.SignPatterns.enumerate(X)
+    res = cr.ExactOracle(X, sp)(z)
+    proj = projection_omega_c1(X, z[:, 0], sp.patterns)
+    np.testing.assert_allclose(res.value, proj, rtol=1e-9)
+    check_result(res, X, z)
+
+
+def test_maximiser_on_a_face_is_found():
+    """Z built so that the best direction lies on a boundary ray, not inside a cell."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.3], [0.2, -1.0]])
+    # |relu(u_1) - relu(u_2)|: any direction activating both rows loses, so the optimum
+    # (value 1) sits on a ray where one of the two rows switches off.
+    z = np.array([[1.0], [-1.0], [0.0], [0.0]])
+    res = cr.ExactOracle(X)(z)
+    brute = brute_omega_2d(X, z)
+    np.testing.assert_allclose(res.value, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-10)
+    assert min(abs(X[0] @ res.u), abs(X[1] @ res.u)) < 1e-8
+
+
+def test_degenerate_data_3d_matches_brute_force():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((10, 3))
+    X[1] = 3.0 * X[0]
+    X[2] = -X[0]
+    X[3] = 0.0
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+    X[4], X[5], X[6] = a, a + b, a + 2 * b  # collinear points: a degenerate ray
+    Z = rng.standard_normal((10, 4))
+    res = cr.ExactOracle(X)(Z)
+    brute = brute_omega_sphere(X, Z, rng)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-8)
+    assert res.value >= brute * (1 - 1e-12)
+
+
+def test_rank_deficient_oracle_matches_reduced_problem():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((20, 2)) @ rng.standard_normal((2, 6))
+    Z = rng.standard_normal((20, 3))
+    res = cr.ExactOracle(X)(Z)
+    assert res.u.shape == (6,)
+    _, _, Vt = np.linalg.svd(X, full_matrices=False)
+    brute = brute_omega_2d(X @ Vt[:2].T, Z)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-8)
+    check_result(res, X, Z)
+
+
+def test_zero_dual_point_and_zero_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 2))
+    assert cr.ExactOracle(X)(np.zeros((6, 2))).value == 0.0
+    assert cr.ExactOracle(np.zeros((6, 3)))(rng.standard_normal((6, 2))).value == 0.0
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_sdp_bound_above_and_heuristic_below_exact(c):
+    rng = np.random.default_rng(30 + c)
+    X = rng.standard_normal((12, 3))
+    Z = rng.standard_normal((12, c))
+    exact = cr.ExactOracle(X)(Z)
+    sdp = cr.SDPOracle(X)(Z)
+    heur = cr.HeuristicOracle(X, random_state=0)(Z)
+    assert sdp.kind == "upper_bound" and sdp.is_upper_bound
+    assert heur.kind == "heuristic" and not heur.is_upper_bound
+    assert sdp.value >= exact.value
+    assert sdp.attained <= exact.value * (1 + 1e-12)
+    assert heur.value <= exact.value * (1 + 1e-12)
+    check_result(heur, X, Z)
+    check_result(sdp, X, Z)
+
+
+def test_heuristic_with_few_samples_is_not_a_bound_but_close():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((40, 3))
+    Z = rng.standard_normal((40, 2))
+    exact = cr.ExactOracle(X)(Z).value
+    heur = cr.HeuristicOracle(X, n_samples=50, random_state=0)(Z)
+    assert heur.pattern_scope == "sampled"
+    assert heur.value <= exact * (1 + 1e-12)
+    assert heur.value >= 0.9 * exact
+
+
+def test_make_oracle_auto_choices():
+    rng = np.random.default_rng(0)
+    assert cr.make_oracle(rng.standard_normal((30, 2))).kind == "exact"
+    # d = 8, n = 30: not enumerable by default, small enough for the SDP bound
+    assert cr.make_oracle(rng.standard_normal((30, 8))).kind == "upper_bound"
+    # explicitly sampled patterns give the heuristic oracle
+    assert cr.make_oracle(rng.standard_normal((30, 2)), patterns="sampled").kind == "heuristic"
+    assert cr.make_oracle(rng.standard_normal((300, 8))).kind == "heuristic"
+
+
+def test_omega_reference_cases_dual_feasible():
+    """At the certified optima the scaled dual point has Omega = beta (tight constraint)."""
+    from conftest import load_reference
+
+    ref = load_reference("spiral_60x2x3_seed7_b0.03")
+    X, Y, beta = ref["X"], ref["Y"], float(ref["beta"])
+    net = cr.TwoLayerReLU(ref["W1"], ref["W2"])
+    Z = Y - net.predict(X)
+    val = cr.omega(X, Z, oracle="exact").value
+    np.testing.assert_allclose(val, beta, rtol=1e-5)

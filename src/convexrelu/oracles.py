@@ -169,6 +169,97 @@ class _Evaluator:
         return u / nrm if nrm > 0 else u
 
 
+class _Sweep2D:
+    r"""Exact :math:`\max_{\|w\| \le 1} \|Z^\top (A w)_+\|^2` for a rank-2 ``A`` by an angular sweep.
+
+    The boundary rays of the lines :math:`a_k^\top w = 0` are sorted once; between two
+    consecutive rays the active set is fixed, and it changes only by the rows whose
+    line is crossed. So every cell's matrix :math:`G_j = Z^\top D_j A` (``c x 2``) comes
+    from one sparse product and a cumulative sum, :math:`O(n c)` per call after an
+    :math:`O(n \log n)` set-up. Per cell the candidate is the top eigenvector of
+    :math:`G_j^\top G_j` (closed form) when its angle lies in the cell; every boundary
+    ray is a candidate too. The best few candidates are re-evaluated exactly from
+    :math:`(A w)_+`.
+    """
+
+    def __init__(self, A: np.ndarray, row_norms: np.ndarray | None, tol: float):
+        from scipy.sparse import csr_matrix
+
+        n = A.shape[0]
+        self.A = A
+        norms = np.linalg.norm(A, axis=1)
+        if row_norms is None:
+            zero = norms <= 1e-13 * (norms.max() if n else 0.0)
+        else:
+            zero = norms <= tol * row_norms
+        nz = np.flatnonzero(~zero)
+        self.n_cells = 0
+        if nz.size == 0:
+            return
+        two_pi = 2.0 * np.pi
+        phi = np.arctan2(A[nz, 1], A[nz, 0])
+        enter = np.mod(phi - 0.5 * np.pi, two_pi)
+        leave = np.mod(phi + 0.5 * np.pi, two_pi)
+        ev = np.concatenate([enter, leave])
+        order = np.argsort(ev, kind="stable")
+        sv = ev[order]
+        # merge boundary angles closer than tol (parallel rows share their boundaries)
+        new_group = np.concatenate([[True], np.diff(sv) > tol])
+        gid = np.cumsum(new_group) - 1
+        if gid[-1] > 0 and sv[0] + two_pi - sv[-1] <= tol:  # wrap-around merge
+            gid[gid == gid[-1]] = 0
+        L = int(gid.max()) + 1
+        first = np.flatnonzero(new_group)[:L]
+        B = sv[first]
+        idx = np.empty_like(gid)
+        idx[order] = gid
+        self.B = B
+        self.width = np.diff(np.concatenate([B, [B[0] + two_pi]]))
+        mid = B + 0.5 * self.width
+        w0 = np.array([np.cos(mid[0]), np.sin(mid[0])])
+        active0 = np.zeros(n)
+        active0[nz] = (A[nz] @ w0) > 0
+        self.active0 = active0
+        m = nz.size
+        rows = idx
+        cols = np.concatenate([nz, nz])
+        data = np.concatenate([np.ones(m), -np.ones(m)])
+        keep = rows != 0  # the transition into cell 0 is not needed
+        self.E = csr_matrix((data[keep], (rows[keep], cols[keep])), shape=(L, n))
+        self.rays = np.column_stack([np.cos(B), np.sin(B)])
+        self.tol = tol
+        self.n_cells = L
+
+    def best(self, Z: np.ndarray, n_exact: int = 8):
+        """Best value (squared) and its unit ``w``; ``(0.0, None)`` when ``A = 0``."""
+        if self.n_cells == 0:
+            return 0.0, None
+        n, c = Z.shape
+        K = (Z[:, :, None] * self.A[:, None, :]).reshape(n, 2 * c)
+        G = np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K  # (L, 2c)
+        G = G.reshape(-1, c, 2)
+        a = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 0])
+        b = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 1])
+        d = np.einsum("lc,lc->l", G[:, :, 1], G[:, :, 1])
+        lam = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)
+        psi = 0.5 * np.arctan2(2.0 * b, a - d)
+        two_pi = 2.0 * np.pi
+        lim = self.width + self.tol
+        in_p = np.mod(psi - self.B, two_pi) <= lim
+        in_m = np.mod(psi + np.pi - self.B, two_pi) <= lim
+        inside = in_p | in_m
+        ang = np.where(in_p, psi, psi + np.pi)
+        GR = np.einsum("lck,lk->lc", G, self.rays)
+        ray_vals = np.einsum("lc,lc->l", GR, GR)
+        vals = np.concatenate([np.where(inside, lam, -1.0), ray_vals])
+        angs = np.concatenate([ang, self.B])
+        top = np.argsort(vals)[::-1][:n_exact]
+        W = np.column_stack([np.cos(angs[top]), np.sin(angs[top])])
+        exact = _relu_values(self.A, Z, W)
+        j = int(np.argmax(exact))
+        return float(exact[j]), W[j]
+
+
 class ExactOracle:
     r"""Exact :math:`\Omega(Z)` over all sign patterns of ``X`` (``kind="exact"``).
 
@@ -176,7 +267,9 @@ class ExactOracle:
     ----------
     X : array of shape (n, d)
     patterns : SignPatterns, optional
-        Exhaustive patterns of ``X`` (``scope="exact"``); enumerated if omitted.
+        Exhaustive patterns of ``X`` (``scope="exact"``); enumerated if omitted and
+        ``rank(X) >= 3``. For rank <= 2 the oracle sweeps the arrangement itself and
+        never stores the ``P x n`` pattern matrix, so ``n`` can be large.
     max_patterns : float, default 1e9
         Passed to :meth:`SignPatterns.enumerate` when ``patterns`` is omitted.
     tol : float, default 1e-9
@@ -187,9 +280,11 @@ class ExactOracle:
 
     Notes
     -----
-    Precomputation enumerates the cells of every flat of the arrangement (for
-    ``r = 2``: the ``P`` cells and the ``2m`` boundary rays); each call costs
-    :math:`O(Q\,n\,c\,r)` for ``Q`` cells and faces, fully vectorised.
+    Rank 2: one angular sweep, :math:`O(n \log n)` set-up and :math:`O(n c)` per call.
+    Rank ``r >= 3``: the top eigenvector of every cell's form (vectorised over cells,
+    :math:`O(P n c r)`), the cells of every flat of dimension ``3 .. r-1`` the same way,
+    and every 2-dimensional flat (intersection of ``r - 2`` hyperplanes) by a sweep,
+    which also covers the rays.
     """
 
     kind = "exact"
@@ -198,63 +293,76 @@ class ExactOracle:
                  tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
         X = check_X(X)
         t0 = time.perf_counter()
-        if patterns is None:
-            patterns = SignPatterns.enumerate(X, max_patterns=max_patterns, tol=tol)
-        elif not isinstance(patterns, SignPatterns):
-            raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
-        if patterns.scope != "exact":
-            raise ValueError(
-                "ExactOracle needs exhaustive sign patterns (scope='exact'); got "
-                f"scope={patterns.scope!r}. Use HeuristicOracle for sampled patterns."
-            )
-        if patterns.n_samples != X.shape[0]:
-            raise ValueError(
-                f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
-            )
+        if patterns is not None:
+            if not isinstance(patterns, SignPatterns):
+                raise ValueError(
+                    f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}"
+                )
+            if patterns.scope != "exact":
+                raise ValueError(
+                    "ExactOracle needs exhaustive sign patterns (scope='exact'); got "
+                    f"scope={patterns.scope!r}. Use HeuristicOracle for sampled patterns."
+                )
+            if patterns.n_samples != X.shape[0]:
+                raise ValueError(
+                    f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
+                )
+            basis, r = patterns.basis, patterns.rank
+        else:
+            basis, r = rank_reduce(X)
+            if r >= 3:
+                patterns = SignPatterns.enumerate(X, max_patterns=max_patterns, tol=tol)
         self.patterns = patterns
         self.tol = float(tol)
         self.chunk = int(chunk)
-        self._ev = _Evaluator(X, patterns.basis)
-        r = patterns.rank
+        self._ev = _Evaluator(X, basis)
         self.rank = r
         Xr, rn = self._ev.Xr, self._ev.row_norms
         self._groups: list[tuple[np.ndarray | None, np.ndarray]] = []
-        rays: list[np.ndarray] = []
+        self._sweeps: list[tuple[np.ndarray | None, _Sweep2D]] = []
+        self._rays = np.zeros((0, r))
         if r == 1:
-            rays = [np.array([1.0]), np.array([-1.0])]
-        elif r >= 2:
+            self._rays = np.array([[1.0], [-1.0]])
+            self._n_patterns = 2
+        elif r == 2:
+            sweep = _Sweep2D(Xr, None, self.tol)
+            self._sweeps.append((None, sweep))
+            self._n_patterns = sweep.n_cells
+        elif r >= 3:
             self._groups.append((None, patterns.patterns))
+            self._n_patterns = patterns.n_patterns
             face_groups: dict[int, tuple[list, list]] = {}
-            self._collect_faces(Xr, rn, np.eye(r), face_groups, rays)
+            self._collect_faces(Xr, rn, np.eye(r), face_groups)
             for k in sorted(face_groups, reverse=True):
                 Bs, Ps = face_groups[k]
                 self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
-        self._rays = np.array(rays) if rays else np.zeros((0, r))
+        else:
+            self._n_patterns = 1
         self._row_tol = self.tol * np.maximum(rn, np.finfo(float).tiny)
-        self.n_regions = sum(p.shape[0] for _, p in self._groups) + self._rays.shape[0]
+        self.n_regions = (sum(p.shape[0] for _, p in self._groups)
+                          + sum(sw.n_cells for _, sw in self._sweeps) + self._rays.shape[0])
         self.setup_time = time.perf_counter() - t0
-        logger.debug("ExactOracle: %d patterns, %d cells and faces, %d rays (%.3fs)",
-                     patterns.n_patterns, self.n_regions - self._rays.shape[0],
-                     self._rays.shape[0], self.setup_time)
+        logger.debug("ExactOracle: rank %d, %d patterns, %d cells/faces/rays, %d sweeps (%.3fs)",
+                     r, self._n_patterns, self.n_regions, len(self._sweeps), self.setup_time)
 
-    def _collect_faces(self, Xr, rn, B, face_groups, rays):
+    def _collect_faces(self, Xr, rn, B, face_groups):
         k = B.shape[1]
         hp = _unique_hyperplanes(Xr @ B, self.tol, rn)
         for h in hp.reps:
             Bn = B @ _null_vector(h)
-            if k - 1 == 1:
-                rays.append(Bn[:, 0])
-                rays.append(-Bn[:, 0])
+            if k - 1 == 2:
+                self._sweeps.append((Bn, _Sweep2D(Xr @ Bn, rn, self.tol)))
                 continue
             pats, _ = _arrangement_cells(Xr @ Bn, self.tol, rn)
             Bs, Ps = face_groups.setdefault(k - 1, ([], []))
             Bs.append(np.broadcast_to(Bn, (pats.shape[0],) + Bn.shape))
             Ps.append(pats)
-            self._collect_faces(Xr, rn, Bn, face_groups, rays)
+            self._collect_faces(Xr, rn, Bn, face_groups)
 
     @property
     def n_patterns(self) -> int:
-        return self.patterns.n_patterns
+        """Number of sign patterns (cells) of ``X``."""
+        return self._n_patterns
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()
@@ -262,15 +370,20 @@ class ExactOracle:
         Xr = self._ev.Xr
         best_val, best_u = 0.0, None
         if self.rank > 0:
-            K = self._ev.kron(Z)
-            for bases, pats in self._groups:
-                val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk)
-                if u is not None and val > best_val:
-                    best_val, best_u = val, u
+            if self._groups:
+                K = self._ev.kron(Z)
+                for bases, pats in self._groups:
+                    val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk)
+                    if u is not None and val > best_val:
+                        best_val, best_u = val, u
+            for B, sweep in self._sweeps:
+                val, w = sweep.best(Z)
+                if w is not None and val > best_val:
+                    best_val, best_u = val, (w if B is None else B @ w)
             if self._rays.shape[0]:
                 vals = _relu_values(Xr, Z, self._rays)
                 j = int(np.argmax(vals))
-                if best_u is None or vals[j] > best_val:
+                if vals[j] > best_val:
                     best_val, best_u = float(vals[j]), self._rays[j]
         if best_u is None:  # rank 0 (X = 0) or Z = 0: every u attains 0
             u = np.eye(self._ev.X.shape[1])[0]

@@ -19,6 +19,7 @@ is an estimate and ``is_global`` is always False.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 
@@ -30,6 +31,8 @@ from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
 
 __all__ = ["Certificate", "certify", "lambda_max", "dual_point"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def dual_point(network: TwoLayerReLU, X, Y, loss="squared") -> np.ndarray:
 
 def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="auto",
             tol: float = 1e-6, max_patterns: float = DEFAULT_MAX_PATTERNS,
-            random_state=None) -> Certificate:
+            random_state=None, verbose: int = 0) -> Certificate:
     r"""Certificate of global optimality (or the distance from it) for any network.
 
     Parameters
@@ -142,6 +145,8 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     max_patterns : float, default 1e9
     random_state : None, int or Generator
         For sampled patterns.
+    verbose : int, default 0
+        If > 0, log the oracle choice and the result at INFO level (``logging`` only).
 
     Returns
     -------
@@ -173,6 +178,10 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     gap = primal - dual
     rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
     is_global = bool(res.is_upper_bound and rel_gap <= tol)
+    logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
+               "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "
+               "dual=%.10g, rel_gap=%.3e, is_global=%s", res.kind, res.pattern_scope,
+               res.n_patterns, s, beta, primal, dual, rel_gap, is_global)
     return Certificate(
         primal=float(primal), dual=float(dual), gap=float(gap), rel_gap=float(rel_gap),
         is_global=is_global, pattern_scope=res.pattern_scope, oracle_kind=res.kind,

@@ -17,6 +17,17 @@ _FORMAT = "convexrelu.TwoLayerReLU"
 _FORMAT_VERSION = 1
 
 
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            "this feature needs PyTorch: install the extra with "
+            "pip install 'convexrelu[torch]' (pin torch==2.13.0 for the CPU build)"
+        ) from None
+    return torch
+
+
 def _check_weight(W, name: str) -> np.ndarray:
     try:
         arr = np.array(W, dtype=float)
@@ -238,6 +249,59 @@ class TwoLayerReLU:
             return cls(W1, W2)
         except ValueError as exc:
             raise ValueError(f"model file {path!r} holds invalid weights: {exc}") from None
+
+    # ------------------------------------------------------------------ PyTorch
+    def to_torch(self, dtype=None):
+        """A PyTorch ``nn.Sequential(Linear(d, m, bias=False), ReLU(), Linear(m, c, bias=False))``.
+
+        Needs the optional ``torch`` extra. ``dtype`` defaults to ``torch.float64`` so
+        that the exported model computes the same function to round-off.
+        """
+        torch = _import_torch()
+        dtype = torch.float64 if dtype is None else dtype
+        d, m, c = self.n_features, self.n_neurons, self.n_outputs
+        model = torch.nn.Sequential(
+            torch.nn.Linear(d, m, bias=False, dtype=dtype),
+            torch.nn.ReLU(),
+            torch.nn.Linear(m, c, bias=False, dtype=dtype),
+        )
+        with torch.no_grad():
+            model[0].weight.copy_(torch.tensor(np.array(self._W1.T), dtype=dtype))
+            model[2].weight.copy_(torch.tensor(np.array(self._W2.T), dtype=dtype))
+        return model
+
+    @classmethod
+    def from_torch(cls, model) -> "TwoLayerReLU":
+        """Read a PyTorch two-layer ReLU network: ``Linear -> ReLU -> Linear``, no biases.
+
+        Accepts an ``nn.Sequential`` of exactly those three modules (e.g. one trained by
+        SGD or Adam) so that it can be passed to :func:`convexrelu.certify`. Biases are
+        refused rather than dropped: the paper's model has none (append a constant
+        column to ``X`` to model a first-layer bias).
+        """
+        torch = _import_torch()
+        layers = list(model.children()) if isinstance(model, torch.nn.Module) else None
+        if (
+            layers is None
+            or len(layers) != 3
+            or not isinstance(layers[0], torch.nn.Linear)
+            or not isinstance(layers[1], torch.nn.ReLU)
+            or not isinstance(layers[2], torch.nn.Linear)
+        ):
+            raise ValueError(
+                "model must be an nn.Sequential(Linear, ReLU, Linear); got "
+                f"{type(model).__name__} with children "
+                f"{[type(l).__name__ for l in layers] if layers is not None else 'n/a'}"
+            )
+        for i in (0, 2):
+            if layers[i].bias is not None:
+                raise ValueError(
+                    f"layer {i} (Linear) has a bias; the two-layer model of the paper has none. "
+                    "Use bias=False (append a constant feature to X for a first-layer bias)."
+                )
+        W1 = layers[0].weight.detach().cpu().double().numpy().T
+        W2 = layers[2].weight.detach().cpu().double().numpy().T
+        return cls(W1, W2)
 
     # ------------------------------------------------------------------ misc
     def __repr__(self) -> str:

@@ -630,13 +630,20 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
 
     Parameters
     ----------
+    X : array of shape (n, d)
     oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
-        ``"auto"``: exact when the patterns are (or can be) enumerated; heuristic when
-        the caller passed sampled patterns; otherwise the SDP bound when ``n <= 40``;
-        otherwise heuristic (not a bound, logged as a warning).
+        ``"auto"``: exact when the patterns are (or can be) enumerated (always for
+        ``rank(X) <= 2``); heuristic when the caller asked for sampled patterns;
+        otherwise the SDP bound when ``n <= 40``; otherwise heuristic (not a bound,
+        logged as a warning).
     patterns : {"auto", "exact", "sampled"} or SignPatterns
-        ``"auto"``: enumerate when the pattern bound is within ``max_patterns``,
-        otherwise sample ``n_samples`` directions.
+        ``"auto"``: enumerate when the bound :math:`2r(e(n-1)/r)^r` is within
+        ``max_patterns``, otherwise sample ``n_samples`` directions. ``"exact"``
+        enumerates or raises :class:`TooManyPatternsError`.
+    max_patterns : float, default 1e9
+    n_samples : int, default 2000
+        Directions drawn for sampled patterns.
+    random_state : None, int or Generator
     """
     if not isinstance(oracle, str):
         if callable(oracle) and getattr(oracle, "kind", None) in ORACLE_KINDS:
@@ -648,42 +655,41 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     check_choice(oracle, ("auto",) + ORACLE_KINDS, "oracle")
     X = check_X(X)
     if isinstance(patterns, SignPatterns):
-        pats = patterns
-    else:
-        check_choice(patterns, ("auto", "exact", "sampled"), "patterns")
-        pats = None
-        if patterns == "exact" or (patterns == "auto" and oracle in ("auto", "exact")):
-            _, r = rank_reduce(X)
-            enumerable = pattern_bound(X.shape[0], r) <= max_patterns
-            if patterns == "exact" or enumerable:
-                pats = SignPatterns.enumerate(X, max_patterns=max_patterns)
-        if pats is None and patterns in ("auto", "sampled") and oracle != "upper_bound":
-            pats = SignPatterns.sample(X, n_samples, random_state=random_state)
-    if oracle == "auto":
-        if pats is not None and pats.scope == "exact":
-            oracle = "exact"
-        elif patterns == "sampled" or (isinstance(patterns, SignPatterns)):
-            oracle = "heuristic"  # the caller asked for these sampled patterns
-        elif X.shape[0] <= AUTO_SDP_MAX_N:
-            oracle = "upper_bound"
-        else:
-            oracle = "heuristic"
-            logger.warning(
-                "no exact oracle for X (n=%d): patterns cannot be enumerated within "
-                "max_patterns=%.3g and n is too large for the SDP bound; using the heuristic "
-                "oracle (results are estimates, not certificates)", X.shape[0], max_patterns)
-    if oracle == "exact":
-        if pats is None or pats.scope != "exact":
-            raise ValueError(
-                "oracle='exact' needs exhaustive patterns; they were not enumerated "
-                f"(patterns={patterns!r}). Pass patterns='exact' or raise max_patterns."
-            )
-        return ExactOracle(X, pats)
+        if patterns.scope == "exact" and oracle in ("auto", "exact"):
+            return ExactOracle(X, patterns)
+        if oracle == "exact":
+            raise ValueError("oracle='exact' needs exhaustive patterns; got sampled patterns")
+        if oracle == "upper_bound":
+            return SDPOracle(X)
+        return HeuristicOracle(X, patterns, n_samples=n_samples, random_state=random_state)
+    check_choice(patterns, ("auto", "exact", "sampled"), "patterns")
+    if patterns == "sampled":
+        if oracle == "exact":
+            raise ValueError("oracle='exact' needs exhaustive patterns; got patterns='sampled'")
+        if oracle == "upper_bound":
+            return SDPOracle(X)
+        return HeuristicOracle(X, n_samples=n_samples, random_state=random_state)
+    # patterns in ("auto", "exact")
     if oracle == "upper_bound":
         return SDPOracle(X)
-    if pats is None:
-        pats = SignPatterns.sample(X, n_samples, random_state=random_state)
-    return HeuristicOracle(X, pats, random_state=random_state)
+    if oracle == "heuristic":
+        return HeuristicOracle(X, n_samples=n_samples, random_state=random_state)
+    _, r = rank_reduce(X)
+    if r <= 2 or patterns == "exact" or pattern_bound(X.shape[0], r) <= max_patterns:
+        return ExactOracle(X, max_patterns=max_patterns)  # raises if not enumerable
+    if oracle == "exact":
+        raise ValueError(
+            f"oracle='exact' needs exhaustive patterns, but X (n={X.shape[0]}, rank {r}) may "
+            f"have up to {pattern_bound(X.shape[0], r):.3g} > max_patterns={max_patterns:.3g}; "
+            "raise max_patterns"
+        )
+    if X.shape[0] <= AUTO_SDP_MAX_N:
+        return SDPOracle(X)
+    logger.warning(
+        "no exact oracle for X (n=%d, rank %d): patterns cannot be enumerated within "
+        "max_patterns=%.3g and n is too large for the SDP bound; using the heuristic oracle "
+        "(results are estimates, not certificates)", X.shape[0], r, max_patterns)
+    return HeuristicOracle(X, n_samples=n_samples, random_state=random_state)
 
 
 def omega(X, Z, *, oracle="auto", patterns="auto", **kwargs) -> OracleResult:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -344,6 +345,7 @@ class SignPatterns:
         max_patterns: float = DEFAULT_MAX_PATTERNS,
         tol: float = DEFAULT_TIE_TOL,
         rank_tol: float | None = None,
+        verbose: int = 0,
     ) -> "SignPatterns":
         r"""Every sign pattern of ``X`` (the cells of its hyperplane arrangement).
 
@@ -358,6 +360,8 @@ class SignPatterns:
             hyperplane; a hyperplane within angle ``tol`` of a ray passes through it.
         rank_tol : float, optional
             Relative singular-value threshold for the rank (default: numpy's rule).
+        verbose : int, default 0
+            If > 0, log the count and time at INFO level (``logging`` only, no prints).
 
         Returns
         -------
@@ -365,6 +369,7 @@ class SignPatterns:
             ``scope = "exact"``.
         """
         X = check_X(X)
+        t0 = time.perf_counter()
         n, d = X.shape
         basis, r = rank_reduce(X, rank_tol)
         bound = pattern_bound(n, r)
@@ -384,7 +389,9 @@ class SignPatterns:
         pats, W = _arrangement_cells(Xr, tol)
         dirs = W @ basis.T
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        logger.debug("enumerated %d sign patterns (n=%d, rank=%d)", pats.shape[0], n, r)
+        logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
+                   "enumerated %d sign patterns (n=%d, rank=%d, bound %.3g) in %.3fs",
+                   pats.shape[0], n, r, bound, time.perf_counter() - t0)
         return cls(pats, dirs, "exact", r, basis, tol)
 
     @classmethod

@@ -130,6 +130,18 @@ def _unique_hyperplanes(A: np.ndarray, tol: float, row_norms: np.ndarray | None 
     return _Hyperplanes(reps, labels, orient)
 
 
+def _unique_rows(packed: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of a 2-D uint8 array.
+
+    Rows are viewed as opaque byte strings (``np.void``), which ``np.unique`` sorts
+    much faster than with ``axis=0``.
+    """
+    packed = np.ascontiguousarray(packed)
+    rows = packed.view(np.dtype((np.void, packed.dtype.itemsize * packed.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
+    return first
+
+
 def _patterns_from_witnesses(W: np.ndarray, hp: _Hyperplanes, chunk_bytes: int = 64 << 20) -> np.ndarray:
     """Row patterns ``1[a_k^T w >= 0]`` of interior witnesses ``W`` (zero rows: 1).
 
@@ -221,8 +233,8 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
                     rows = np.arange(Sg.shape[0])[:, None]
                     pat[rows, Sg] = sigma[None, :] > 0
                     packed = np.packbits(pat, axis=1)
-                    uniq, first = np.unique(packed, axis=0, return_index=True)
-                    new = [i for i, row in zip(first, uniq) if row.tobytes() not in found]
+                    first = _unique_rows(packed)
+                    new = [i for i in first if packed[i].tobytes() not in found]
                     if not new:
                         continue
                     new = np.asarray(new)
@@ -412,6 +424,5 @@ class SignPatterns:
         U = rng.standard_normal((n_samples, X.shape[1]))
         U /= np.linalg.norm(U, axis=1, keepdims=True)
         pats = (U @ X.T) >= 0
-        _, first = np.unique(np.packbits(pats, axis=1), axis=0, return_index=True)
-        first = np.sort(first)
+        first = np.sort(_unique_rows(np.packbits(pats, axis=1)))
         return cls(pats[first], U[first], "sampled", r, basis)

@@ -92,16 +92,25 @@ def check_Z(Z, n: int, name: str = "Z") -> np.ndarray:
 
 
 def check_beta(beta, name: str = "beta") -> float:
-    """Return ``beta`` as a positive finite float."""
-    if isinstance(beta, bool) or not isinstance(beta, (numbers.Real, np.floating, np.integer)):
-        try:
-            beta = float(np.asarray(beta).item())
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a positive real number; got {beta!r}") from None
+    """Return ``beta`` as a positive finite float; only real scalars are accepted."""
+    if isinstance(beta, np.ndarray) and beta.ndim == 0:
+        beta = beta.item()
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a positive real number; got {beta!r} ({type(beta).__name__})")
     beta = float(beta)
     if not np.isfinite(beta) or beta <= 0:
         raise ValueError(f"{name} must be a positive finite number (> 0); got {beta!r}")
     return beta
+
+
+def check_max_patterns(value, name: str = "max_patterns") -> float:
+    """A positive limit (``inf`` allowed: no limit)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a positive number (inf for no limit); got {value!r}")
+    v = float(value)
+    if np.isnan(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive number (inf for no limit); got {value!r}")
+    return v
 
 
 def check_choice(value, allowed, name: str) -> str:

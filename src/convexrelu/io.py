@@ -15,7 +15,12 @@ __all__ = ["load_dataset"]
 
 def _load_npz(path: str):
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"data file {path!r} holds a single .npy array, not an .npz archive with X and Y"
+            )
+        with data:
             keys = set(data.files)
             if "X" not in keys:
                 raise ValueError(
@@ -41,9 +46,14 @@ def _load_csv(path: str, target):
         raise ValueError(
             f"CSV data {path!r} needs --target naming the target column(s) (comma-separated)"
         )
+    if isinstance(target, str):
+        target = [target]
     names = [t.strip() for item in target for t in item.split(",") if t.strip()]
+    dup = sorted({t for t in names if names.count(t) > 1})
+    if dup:
+        raise ValueError(f"target column(s) named more than once: {', '.join(dup)}")
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except UnicodeDecodeError:
         raise ValueError(f"could not read CSV data {path!r}: not a text file") from None
@@ -51,6 +61,11 @@ def _load_csv(path: str, target):
     if not rows:
         raise ValueError(f"CSV data {path!r} is empty")
     header = [h.strip() for h in rows[0]]
+    ambiguous = sorted({t for t in names if header.count(t) > 1})
+    if ambiguous:
+        raise ValueError(
+            f"CSV header of {path!r} has more than one column named {', '.join(ambiguous)}"
+        )
     missing = [t for t in names if t not in header]
     if missing:
         raise ValueError(
@@ -85,7 +100,7 @@ def load_dataset(path, target=None):
     Parameters
     ----------
     path : str or path-like
-    target : list of str, optional
+    target : str or list of str, optional
         For CSV: the target column names (each item may hold comma-separated names);
         all other columns are features.
 

@@ -28,11 +28,21 @@ def _import_torch():
     return torch
 
 
-def _check_weight(W, name: str) -> np.ndarray:
+def _column_norms(A: np.ndarray, axis: int) -> np.ndarray:
+    """Euclidean norms along ``axis`` without underflow/overflow (scaled by the max entry)."""
+    amax = np.max(np.abs(A), axis=axis, initial=0.0)
+    safe = np.where(amax > 0, amax, 1.0)
+    scaled = A / (np.expand_dims(safe, axis))
+    return amax * np.sqrt(np.sum(scaled * scaled, axis=axis))
+
+
+def _check_weight(W, name: str, allow_1d: bool = False) -> np.ndarray:
     try:
         arr = np.array(W, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric 2-D array ({exc})") from None
+    if allow_1d and arr.ndim == 1:
+        arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -65,10 +75,7 @@ class TwoLayerReLU:
 
     def __init__(self, W1, W2):
         W1 = _check_weight(W1, "W1")
-        W2a = np.asarray(W2, dtype=float) if not isinstance(W2, np.ndarray) else W2
-        if np.ndim(W2a) == 1:
-            W2a = np.asarray(W2a, dtype=float)[:, None]
-        W2 = _check_weight(W2a, "W2")
+        W2 = _check_weight(W2, "W2", allow_1d=True)
         if W1.shape[0] == 0:
             raise ValueError(f"W1 must have at least one input feature (d >= 1); got shape {W1.shape}")
         if W2.shape[1] == 0:
@@ -135,7 +142,7 @@ class TwoLayerReLU:
 
     def path_norm(self) -> float:
         r""":math:`\sum_j \|u_j\|_2 \|v_j\|_2`, the weight decay after :meth:`rebalance`."""
-        return float(np.sum(np.linalg.norm(self._W1, axis=0) * np.linalg.norm(self._W2, axis=1)))
+        return float(np.sum(_column_norms(self._W1, axis=0) * _column_norms(self._W2, axis=1)))
 
     def objective(self, X, Y, beta, loss="squared") -> float:
         r"""Training objective of paper eq. 5 (eq. 76 for a general loss).
@@ -172,11 +179,11 @@ class TwoLayerReLU:
         weight decay, which becomes :math:`\sum_j \|u_j\|\|v_j\|`. Neurons with
         :math:`u_j = 0` or :math:`v_j = 0` compute nothing and are set to zero.
         """
-        nu = np.linalg.norm(self._W1, axis=0)
-        nv = np.linalg.norm(self._W2, axis=1)
+        nu = _column_norms(self._W1, axis=0)
+        nv = _column_norms(self._W2, axis=1)
         alive = (nu > 0) & (nv > 0)
         scale = np.zeros_like(nu)
-        scale[alive] = np.sqrt(nv[alive] / nu[alive])
+        scale[alive] = np.sqrt(nv[alive]) / np.sqrt(nu[alive])  # no overflow in nv / nu
         W1 = self._W1 * scale[None, :]
         inv = np.zeros_like(nu)
         inv[alive] = 1.0 / scale[alive]
@@ -191,7 +198,7 @@ class TwoLayerReLU:
         zero function are removed, so predictions are unchanged.
         """
         tol = check_tol(tol)
-        strength = np.linalg.norm(self._W1, axis=0) * np.linalg.norm(self._W2, axis=1)
+        strength = _column_norms(self._W1, axis=0) * _column_norms(self._W2, axis=1)
         keep = strength > tol
         return TwoLayerReLU(self._W1[:, keep], self._W2[keep, :])
 
@@ -223,7 +230,13 @@ class TwoLayerReLU:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file not found: {path!r}")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError(
+                    f"{path!r} is not a convexrelu model file: it holds a single .npy array, "
+                    "not an .npz archive with W1 and W2"
+                )
+            with data:
                 keys = set(data.files)
                 missing = {"W1", "W2"} - keys
                 if missing:

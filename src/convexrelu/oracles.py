@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int, check_X, check_Z
+from ._validation import check_choice, check_max_patterns, check_positive_int, check_X, check_Z
 from .patterns import (
     DEFAULT_MAX_PATTERNS,
     DEFAULT_TIE_TOL,
@@ -62,6 +62,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ORACLE_KINDS = ("exact", "upper_bound", "heuristic")
+#: Pattern matrices up to this size are cached as floats by ExactOracle.
+_FLOAT_CACHE_BYTES = 256 << 20
 #: In ``oracle="auto"``, the SDP bound is used when patterns are not enumerable and n <= this.
 AUTO_SDP_MAX_N = 40
 
@@ -110,30 +112,33 @@ def _relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
     return np.einsum("cq,cq->q", G, G)
 
 
-def _best_in_regions(Xr, Z, K, pats, bases, row_tol, chunk):
+def _best_in_regions(Xr, Z, K, pats, bases, row_tol, chunk, floor=-1.0):
     """Best candidate over cells: top eigenvector of each cell's form, if inside the cell.
 
-    ``pats`` (Q, n) bool; ``bases`` None (full space) or (Q, r, k). Returns (value, u_r).
+    ``pats`` (Q, n), bool or 0/1 floats; ``bases`` None (full space) or (Q, r, k).
+    Cells whose top eigenvalue is ``<= floor`` cannot beat a value already found (the
+    top eigenvalue bounds the cell's maximum from above) and are skipped. Returns
+    ``(value, u_r)``, ``u_r`` None when no cell beats ``floor``.
     """
     n, r = Xr.shape
     c = Z.shape[1]
-    best_val, best_u = -1.0, None
+    best_val, best_u = float(floor), None
     Q = pats.shape[0]
     for start in range(0, Q, chunk):
         stop = min(Q, start + chunk)
         P = pats[start:stop]
         Pf = P.astype(float) if P.dtype == bool else P
         H = (Pf @ K).reshape(stop - start, c, r)
-        if bases is None:
-            G = H
-        else:
-            G = H @ bases[start:stop]  # (q, c, k)
+        G = H if bases is None else H @ bases[start:stop]  # (q, c, k)
         M = np.einsum("qck,qcl->qkl", G, G)
-        _, vecs = np.linalg.eigh(M)
-        w = vecs[:, :, -1]  # (q, k)
-        u = w if bases is None else np.einsum("qrk,qk->qr", bases[start:stop], w)
-        XU = (Xr @ u.T).T  # (q, n)
-        S = np.where(P, 1.0, -1.0) if P.dtype == bool else 2.0 * P - 1.0
+        lam, vecs = np.linalg.eigh(M)
+        sel = np.flatnonzero(lam[:, -1] > best_val)
+        if sel.size == 0:
+            continue
+        w = vecs[sel, :, -1]  # (s, k)
+        u = w if bases is None else np.einsum("qrk,qk->qr", bases[start:stop][sel], w)
+        XU = (Xr @ u.T).T  # (s, n)
+        S = 2.0 * Pf[sel] - 1.0
         SXU = S * XU
         ok_p = np.all(SXU >= -row_tol, axis=1)
         ok_m = np.all(SXU <= row_tol, axis=1)
@@ -336,6 +341,9 @@ class ExactOracle:
             for k in sorted(face_groups, reverse=True):
                 Bs, Ps = face_groups[k]
                 self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
+            # keep 0/1 float copies when they are small enough, to save a cast per call
+            self._groups = [(B, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
+                            for B, P in self._groups]
         else:
             self._n_patterns = 1
         self._row_tol = self.tol * np.maximum(rn, np.finfo(float).tiny)
@@ -370,16 +378,18 @@ class ExactOracle:
         Xr = self._ev.Xr
         best_val, best_u = 0.0, None
         if self.rank > 0:
-            if self._groups:
-                K = self._ev.kron(Z)
-                for bases, pats in self._groups:
-                    val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk)
-                    if u is not None and val > best_val:
-                        best_val, best_u = val, u
+            # 2-D flats first: their values are a floor that prunes most cells below
             for B, sweep in self._sweeps:
                 val, w = sweep.best(Z)
                 if w is not None and val > best_val:
                     best_val, best_u = val, (w if B is None else B @ w)
+            if self._groups:
+                K = self._ev.kron(Z)
+                for bases, pats in self._groups:
+                    val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk,
+                                              floor=best_val)
+                    if u is not None and val > best_val:
+                        best_val, best_u = val, u
             if self._rays.shape[0]:
                 vals = _relu_values(Xr, Z, self._rays)
                 j = int(np.argmax(vals))
@@ -654,6 +664,7 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
         )
     check_choice(oracle, ("auto",) + ORACLE_KINDS, "oracle")
     X = check_X(X)
+    max_patterns = check_max_patterns(max_patterns)
     if isinstance(patterns, SignPatterns):
         if patterns.scope == "exact" and oracle in ("auto", "exact"):
             return ExactOracle(X, patterns)

@@ -36,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ._validation import check_positive_int, check_X
+from ._validation import check_max_patterns, check_positive_int, check_X
 
 __all__ = ["SignPatterns", "pattern_bound", "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
 
@@ -381,6 +381,7 @@ class SignPatterns:
             ``scope = "exact"``.
         """
         X = check_X(X)
+        max_patterns = check_max_patterns(max_patterns)
         t0 = time.perf_counter()
         n, d = X.shape
         basis, r = rank_reduce(X, rank_tol)

@@ -291,7 +291,18 @@ def _arrangement_cells(A: np.ndarray, tol: float, row_norms: np.ndarray | None =
         W = _sweep_2d(hp.reps)
     else:
         W = _cells_general(hp.reps, tol)
-    return _patterns_from_witnesses(W, hp), W
+    pats = _patterns_from_witnesses(W, hp)
+    if k >= 3:
+        # each witness is built strictly inside its cell, so the patterns are distinct;
+        # a collision would mean a witness fell on a hyperplane numerically
+        first = np.sort(_unique_rows(np.packbits(pats, axis=1)))
+        if first.size != pats.shape[0]:
+            logger.warning(
+                "sign-pattern enumeration: %d witness directions fell on a hyperplane "
+                "numerically (tol=%g); their duplicate patterns were dropped",
+                pats.shape[0] - first.size, tol)
+            pats, W = pats[first], W[first]
+    return pats, W
 
 
 # --------------------------------------------------------------------------- public

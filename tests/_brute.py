@@ -9,8 +9,11 @@ from scipy.optimize import linprog, minimize, minimize_scalar, nnls
 def lp_patterns(X):
     """Every pattern 1[Xu >= 0] of a full-dimensional cell, by LP over all 2^n sign vectors."""
     n, d = X.shape
-    zero = np.linalg.norm(X, axis=1) == 0
+    norms = np.linalg.norm(X, axis=1)
+    zero = norms == 0
     nz = np.flatnonzero(~zero)
+    X = X.copy()
+    X[nz] /= norms[nz, None]  # patterns are invariant under positive row scaling
     out = set()
     for bits in itertools.product([False, True], repeat=nz.size):
         s = np.where(bits, 1.0, -1.0)

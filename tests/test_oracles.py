@@ -154,3 +154,49 @@ def test_omega_reference_cases_dual_feasible():
     Z = Y - net.predict(X)
     val = cr.omega(X, Z, oracle="exact").value
     np.testing.assert_allclose(val, beta, rtol=1e-5)
+
+
+def whitened_brute_2d(X, Z, n_grid=200000):
+    """Brute force over directions u = V diag(1/s) w, w on a fine circle grid: uniform
+    in the whitened coordinates, where even very thin cells of badly scaled data are wide."""
+    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    th = np.linspace(0, 2 * np.pi, n_grid, endpoint=False)
+    Wd = np.column_stack([np.cos(th), np.sin(th)])
+    U = (Wd / s) @ Vt
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    vals = np.linalg.norm(Z.T @ np.maximum(X @ U.T, 0.0), axis=0)
+    return vals.max()
+
+
+def test_badly_scaled_2d_data_regression():
+    X0 = np.array([[1, 1.4022648267725224], [1, 1.1501656361496921],
+                   [1, -2.3653039062769743], [1, 1.228683719203421]])
+    X = X0 * np.array([1, 1e-8])
+    Z = np.array([[0.5574634212833207, 0.3390962336838311], [0.5890708307709369, 0.29808204110124475],
+                  [0.5372576332870589, -0.4435884277081366], [-1.6837918853413165, -0.19358984707693938]])
+    res = cr.ExactOracle(X)(Z)
+    brute = whitened_brute_2d(X, Z)
+    assert res.value >= brute * (1 - 1e-12)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-5)  # grid resolution
+    assert res.value >= 2.52514e-08  # exact face enumeration (multi-precision) gives this
+    check_result(res, X, Z)
+
+
+def test_badly_scaled_3d_data_no_false_certificate():
+    X = np.array([[2, 1e-6, 0], [-2, 1e-6, -2e-6], [2, -1e-6, 0], [2, 0, -1e-6]])
+    y = np.array([1.0, 0, 1, 1])
+    # u = e1 alone attains |y^T (X e1)_+| = 6
+    assert cr.ExactOracle(X)(y).value >= 6.0 * (1 - 1e-12)
+    assert cr.SDPOracle(X)(y).value >= 6.0
+    zero = cr.TwoLayerReLU(np.zeros((3, 1)), np.zeros((1, 1)))
+    assert not cr.certify(zero, X, y, beta=1.0).is_global
+
+
+def test_oracle_and_patterns_refuse_another_X():
+    rng = np.random.default_rng(0)
+    X1, X2 = rng.standard_normal((10, 3)), rng.standard_normal((10, 3))
+    with pytest.raises(ValueError, match="different X"):
+        cr.ExactOracle(X2, patterns=cr.SignPatterns.enumerate(X1))
+    with pytest.raises(ValueError, match="different X"):
+        cr.certify(cr.TwoLayerReLU.zeros(3, 1), X2, rng.standard_normal(10), 1.0,
+                   oracle=cr.ExactOracle(X1))

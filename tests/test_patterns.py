@@ -154,3 +154,27 @@ def test_patterns_are_read_only():
     sp = cr.SignPatterns.enumerate(np.random.default_rng(0).standard_normal((5, 2)))
     with pytest.raises(ValueError):
         sp.patterns[0, 0] = not sp.patterns[0, 0]
+
+
+# Regression: badly scaled columns (raw features such as price, rate and a bias column)
+# used to merge distinct hyperplanes and lose cells for rank >= 3.
+ILL_CONDITIONED = [
+    (np.column_stack([np.random.default_rng(5).normal(3e5, 6e4, 8),
+                      np.random.default_rng(6).normal(0.05, 0.02, 8), np.ones(8)]), None),
+    (np.array([[2, 1e-6, 0], [-2, 1e-6, -2e-6], [2, -1e-6, 0], [2, 0, -1e-6]]), 14),
+    (np.array([[1.0, 0, 0], [1, 1e-7, 0], [1, 0, 1e-7]]), 8),
+    (np.array([[1.0, -1, 0], [1, 1, -1], [1, -1, 1], [1, -2, 1]]) * np.array([1, 1e-6, 1e-6]), 14),
+    (np.array([[1.0, 0], [0, 1], [1e-14, -1e-14]]), 6),
+]
+
+
+@pytest.mark.parametrize("X,expected", ILL_CONDITIONED)
+def test_badly_scaled_columns_lose_no_cell(X, expected):
+    # the arrangement is invariant under column scaling: brute-force a well-scaled copy
+    scale = 1.0 / np.abs(X).max(axis=0)
+    brute = lp_patterns(X * scale)
+    sp = cr.SignPatterns.enumerate(X)
+    assert as_set(sp) == brute
+    if expected is not None:
+        assert sp.n_patterns == expected
+    np.testing.assert_array_equal((sp.directions @ X.T) >= 0, sp.patterns)

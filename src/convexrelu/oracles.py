@@ -45,8 +45,10 @@ from .patterns import (
     _arrangement_cells,
     _null_vector,
     _unique_hyperplanes,
+    fingerprint,
     pattern_bound,
     rank_reduce,
+    zero_rows,
 )
 
 __all__ = [
@@ -112,157 +114,207 @@ def _relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
     return np.einsum("cq,cq->q", G, G)
 
 
-def _best_in_regions(Xr, Z, K, pats, bases, row_tol, chunk, floor=-1.0):
+def _whitened_values(Wm: np.ndarray, s: np.ndarray, Z: np.ndarray, Yw: np.ndarray) -> np.ndarray:
+    r"""Values at whitened directions ``y`` (rows of ``Yw``), normalised to unit ``u``.
+
+    With ``u = V (y / s)`` the network input is :math:`X u = W y`, so the value of the
+    unit direction is :math:`\|Z^\top (W y)_+\|^2 / \|y / s\|^2`.
+    """
+    vals = _relu_values(Wm, Z, Yw)
+    return vals / np.sum((Yw / s) ** 2, axis=1)
+
+
+def _inside(Wm, wn, P, Yw, tol):
+    """Rows of ``Yw`` lying (within ``tol``, relative) in the closed cells ``P``."""
+    SXU = (2.0 * P - 1.0) * (Yw @ Wm.T)  # (q, n)
+    slack = tol * wn[None, :] * np.linalg.norm(Yw, axis=1, keepdims=True)
+    return np.all(SXU >= -slack, axis=1), np.all(SXU <= slack, axis=1)
+
+
+def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
     """Best candidate over cells: top eigenvector of each cell's form, if inside the cell.
 
-    ``pats`` (Q, n), bool or 0/1 floats; ``bases`` None (full space) or (Q, r, k).
-    Cells whose top eigenvalue is ``<= floor`` cannot beat a value already found (the
-    top eigenvalue bounds the cell's maximum from above) and are skipped. Returns
-    ``(value, u_r)``, ``u_r`` None when no cell beats ``floor``.
+    Works in whitened coordinates ``y`` (``X u = W y``, ``|u| = |y / s|``). ``pats``
+    (Q, n), bool or 0/1 floats; ``bases`` None (the whole space) or (Q, r, k),
+    orthonormal bases of the cells' flats; ``metric_inv`` (Q, k, k): ``L^{-1}`` with
+    ``L L^T = B^T diag(s^-2) B``, the flat's metric. Cells whose top eigenvalue is
+    ``<= floor`` cannot beat a value already found (the top eigenvalue bounds the
+    cell's maximum from above) and are skipped. Returns ``(value, y)``, ``y`` None when
+    no cell beats ``floor``.
     """
-    n, r = Xr.shape
+    Wm, s, wn = ev.W, ev.s, ev.wn
+    n, r = Wm.shape
     c = Z.shape[1]
-    best_val, best_u = float(floor), None
+    best_val, best_y = float(floor), None
     Q = pats.shape[0]
     for start in range(0, Q, chunk):
         stop = min(Q, start + chunk)
         P = pats[start:stop]
         Pf = P.astype(float) if P.dtype == bool else P
-        H = (Pf @ K).reshape(stop - start, c, r)
-        G = H if bases is None else H @ bases[start:stop]  # (q, c, k)
+        H = (Pf @ K).reshape(stop - start, c, r)  # Z^T D W
+        if bases is None:
+            G = H * s[None, None, :]  # coordinates q = y / s, orthonormal in |u|
+        else:
+            Li = metric_inv[start:stop]
+            G = np.einsum("qcr,qrk,qlk->qcl", H, bases[start:stop], Li)  # H B L^{-T}
         M = np.einsum("qck,qcl->qkl", G, G)
         lam, vecs = np.linalg.eigh(M)
         sel = np.flatnonzero(lam[:, -1] > best_val)
         if sel.size == 0:
             continue
-        w = vecs[sel, :, -1]  # (s, k)
-        u = w if bases is None else np.einsum("qrk,qk->qr", bases[start:stop][sel], w)
-        XU = (Xr @ u.T).T  # (s, n)
-        S = 2.0 * Pf[sel] - 1.0
-        SXU = S * XU
-        ok_p = np.all(SXU >= -row_tol, axis=1)
-        ok_m = np.all(SXU <= row_tol, axis=1)
-        cand = np.concatenate([u[ok_p], -u[ok_m]])
+        q = vecs[sel, :, -1]
+        if bases is None:
+            y = q * s[None, :]
+        else:
+            cvec = np.einsum("qkl,qk->ql", Li[sel], q)  # L^{-T} q
+            y = np.einsum("qrk,qk->qr", bases[start:stop][sel], cvec)
+        ok_p, ok_m = _inside(Wm, wn, Pf[sel], y, tol)
+        cand = np.concatenate([y[ok_p], -y[ok_m]])
         if cand.shape[0] == 0:
             continue
-        vals = _relu_values(Xr, Z, cand)
+        vals = _whitened_values(Wm, s, Z, cand)
         j = int(np.argmax(vals))
         if vals[j] > best_val:
-            best_val, best_u = float(vals[j]), cand[j]
-    return best_val, best_u
+            best_val, best_y = float(vals[j]), cand[j]
+    return best_val, best_y
 
 
 class _Evaluator:
-    """Shared precomputation: rank reduction and row scales."""
+    """Shared precomputation: rank reduction, whitened rows and row scales.
+
+    ``Xr = X V`` (original metric, used by the heuristic and SDP oracles) and
+    ``W = Xr / s`` (orthonormal columns: the whitened rows ``U`` of ``X = U S V^T``),
+    which define the same arrangement and are used for every geometric test of the
+    exact oracle.
+    """
 
     def __init__(self, X, basis):
         self.X = X
         self.basis = basis
         self.Xr = X @ basis
         self.row_norms = np.linalg.norm(self.Xr, axis=1)
+        self.s = np.linalg.norm(self.Xr, axis=0)
+        self.zero = zero_rows(X, basis)
+        W = self.Xr / np.where(self.s > 0, self.s, 1.0)
+        W[self.zero] = 0.0
+        self.W = W
+        self.wn = np.linalg.norm(W, axis=1)
+        self.fingerprint = fingerprint(X)
 
     def check_Z(self, Z):
         return check_Z(Z, self.X.shape[0])
 
-    def kron(self, Z):
-        n, r = self.Xr.shape
-        return (Z[:, :, None] * self.Xr[:, None, :]).reshape(n, Z.shape[1] * r)
+    def kron(self, Z, A=None):
+        A = self.Xr if A is None else A
+        n, r = A.shape
+        return (Z[:, :, None] * A[:, None, :]).reshape(n, Z.shape[1] * r)
 
     def to_original(self, u_r):
         u = self.basis @ u_r
         nrm = np.linalg.norm(u)
         return u / nrm if nrm > 0 else u
 
+    def from_whitened(self, y):
+        return self.to_original(y / self.s)
+
 
 class _Sweep2D:
-    r"""Exact :math:`\max_{\|w\| \le 1} \|Z^\top (A w)_+\|^2` for a rank-2 ``A`` by an angular sweep.
+    r"""Exact maximum over a 2-D flat of the (whitened) arrangement, by an angular sweep.
 
-    The boundary rays of the lines :math:`a_k^\top w = 0` are sorted once; between two
-    consecutive rays the active set is fixed, and it changes only by the rows whose
-    line is crossed. So every cell's matrix :math:`G_j = Z^\top D_j A` (``c x 2``) comes
-    from one sparse product and a cumulative sum, :math:`O(n c)` per call after an
-    :math:`O(n \log n)` set-up. Per cell the candidate is the top eigenvector of
-    :math:`G_j^\top G_j` (closed form) when its angle lies in the cell; every boundary
-    ray is a candidate too. The best few candidates are re-evaluated exactly from
-    :math:`(A w)_+`.
+    The flat is ``span(B)`` in whitened coordinates (``B`` orthonormal, ``r x 2``); its
+    rows ``A = W B`` have orthonormal columns, so angles are well conditioned. The
+    norm of ``u`` on the flat is :math:`\sqrt{c^\top Q c}` with
+    :math:`Q = B^\top \mathrm{diag}(s^{-2}) B`. The boundary rays are sorted once;
+    between two consecutive rays the active set is fixed and changes only by the rows
+    whose line is crossed, so every cell's :math:`G_j = Z^\top D_j A` comes from one
+    sparse product and a cumulative sum, :math:`O(n c)` per call. Candidates: each
+    cell's top generalised eigenvector (closed form) when it lies in the cell, and every
+    boundary ray. No boundaries are merged (a spurious sliver between two numerically
+    split copies of one line only adds candidates); candidates are re-evaluated exactly
+    from :math:`(W y)_+` in decreasing order of their estimate until no estimate can
+    beat the best exact value.
     """
 
-    def __init__(self, A: np.ndarray, row_norms: np.ndarray | None, tol: float):
+    def __init__(self, ev: "_Evaluator", B: np.ndarray | None, zero: np.ndarray, tol: float):
         from scipy.sparse import csr_matrix
 
+        self.ev = ev
+        self.B = np.eye(2) if B is None else B
+        A = ev.W @ self.B
         n = A.shape[0]
         self.A = A
-        norms = np.linalg.norm(A, axis=1)
-        if row_norms is None:
-            zero = norms <= 1e-13 * (norms.max() if n else 0.0)
-        else:
-            zero = norms <= tol * row_norms
-        nz = np.flatnonzero(~zero)
         self.n_cells = 0
+        Q = self.B.T @ (self.B / (ev.s**2)[:, None])
+        self.Q = Q
+        self.Linv = np.linalg.inv(np.linalg.cholesky(Q))
+        nz = np.flatnonzero(~zero & (np.linalg.norm(A, axis=1) > 0))
         if nz.size == 0:
             return
         two_pi = 2.0 * np.pi
         phi = np.arctan2(A[nz, 1], A[nz, 0])
-        enter = np.mod(phi - 0.5 * np.pi, two_pi)
-        leave = np.mod(phi + 0.5 * np.pi, two_pi)
-        ev = np.concatenate([enter, leave])
-        order = np.argsort(ev, kind="stable")
-        sv = ev[order]
-        # merge boundary angles closer than tol (parallel rows share their boundaries)
-        new_group = np.concatenate([[True], np.diff(sv) > tol])
+        ev_ang = np.concatenate([np.mod(phi - 0.5 * np.pi, two_pi), np.mod(phi + 0.5 * np.pi, two_pi)])
+        order = np.argsort(ev_ang, kind="stable")
+        sv = ev_ang[order]
+        new_group = np.concatenate([[True], np.diff(sv) > 0])
         gid = np.cumsum(new_group) - 1
-        if gid[-1] > 0 and sv[0] + two_pi - sv[-1] <= tol:  # wrap-around merge
-            gid[gid == gid[-1]] = 0
-        L = int(gid.max()) + 1
-        first = np.flatnonzero(new_group)[:L]
-        B = sv[first]
+        L = int(gid[-1]) + 1
+        Bang = sv[np.flatnonzero(new_group)]
         idx = np.empty_like(gid)
         idx[order] = gid
-        self.B = B
-        self.width = np.diff(np.concatenate([B, [B[0] + two_pi]]))
-        mid = B + 0.5 * self.width
-        w0 = np.array([np.cos(mid[0]), np.sin(mid[0])])
+        self.angles = Bang
+        self.width = np.diff(np.concatenate([Bang, [Bang[0] + two_pi]]))
+        w0 = np.array([np.cos(Bang[0] + 0.5 * self.width[0]), np.sin(Bang[0] + 0.5 * self.width[0])])
         active0 = np.zeros(n)
         active0[nz] = (A[nz] @ w0) > 0
         self.active0 = active0
         m = nz.size
-        rows = idx
         cols = np.concatenate([nz, nz])
         data = np.concatenate([np.ones(m), -np.ones(m)])
-        keep = rows != 0  # the transition into cell 0 is not needed
-        self.E = csr_matrix((data[keep], (rows[keep], cols[keep])), shape=(L, n))
-        self.rays = np.column_stack([np.cos(B), np.sin(B)])
+        keep = idx != 0  # the transition into cell 0 is not needed
+        self.E = csr_matrix((data[keep], (idx[keep], cols[keep])), shape=(L, n))
+        self.rays = np.column_stack([np.cos(Bang), np.sin(Bang)])
+        self.ray_norm2 = np.einsum("lk,kj,lj->l", self.rays, Q, self.rays)
         self.tol = tol
         self.n_cells = L
 
-    def best(self, Z: np.ndarray, n_exact: int = 8):
-        """Best value (squared) and its unit ``w``; ``(0.0, None)`` when ``A = 0``."""
+    def best(self, Z: np.ndarray, floor: float = -1.0, batch: int = 16):
+        """Best value (squared, unit ``u``) and its whitened ``y``; ``(floor, None)`` if none beats ``floor``."""
         if self.n_cells == 0:
-            return 0.0, None
+            return floor, None
         n, c = Z.shape
         K = (Z[:, :, None] * self.A[:, None, :]).reshape(n, 2 * c)
         G = np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K  # (L, 2c)
-        G = G.reshape(-1, c, 2)
+        G = G.reshape(-1, c, 2) @ self.Linv.T  # coordinates q = L^T c: unit q <=> unit u
         a = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 0])
         b = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 1])
         d = np.einsum("lc,lc->l", G[:, :, 1], G[:, :, 1])
         lam = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)
         psi = 0.5 * np.arctan2(2.0 * b, a - d)
+        qv = np.column_stack([np.cos(psi), np.sin(psi)])
+        cv = qv @ self.Linv  # c = L^{-T} q, in the flat's (whitened) coordinates
+        ang = np.arctan2(cv[:, 1], cv[:, 0])
         two_pi = 2.0 * np.pi
         lim = self.width + self.tol
-        in_p = np.mod(psi - self.B, two_pi) <= lim
-        in_m = np.mod(psi + np.pi - self.B, two_pi) <= lim
-        inside = in_p | in_m
-        ang = np.where(in_p, psi, psi + np.pi)
-        GR = np.einsum("lck,lk->lc", G, self.rays)
-        ray_vals = np.einsum("lc,lc->l", GR, GR)
-        vals = np.concatenate([np.where(inside, lam, -1.0), ray_vals])
-        angs = np.concatenate([ang, self.B])
-        top = np.argsort(vals)[::-1][:n_exact]
-        W = np.column_stack([np.cos(angs[top]), np.sin(angs[top])])
-        exact = _relu_values(self.A, Z, W)
-        j = int(np.argmax(exact))
-        return float(exact[j]), W[j]
+        in_p = np.mod(ang - self.angles, two_pi) <= lim
+        in_m = np.mod(ang + np.pi - self.angles, two_pi) <= lim
+        cdir = np.where(in_p[:, None], cv, -cv)
+        G0 = G @ np.linalg.inv(self.Linv.T)  # back to c-coordinates for the rays
+        GR = np.einsum("lck,lk->lc", G0, self.rays)
+        ray_vals = np.einsum("lc,lc->l", GR, GR) / self.ray_norm2
+        est = np.concatenate([np.where(in_p | in_m, lam, -np.inf), ray_vals])
+        dirs = np.concatenate([cdir, self.rays])
+        order = np.argsort(est)[::-1]
+        best_val, best_y = float(floor), None
+        for start in range(0, order.size, batch):
+            idx = order[start : start + batch]
+            if est[idx[0]] <= best_val * (1.0 + 1e-12):
+                break
+            Yw = dirs[idx] @ self.B.T
+            vals = _whitened_values(self.ev.W, self.ev.s, Z, Yw)
+            j = int(np.argmax(vals))
+            if vals[j] > best_val:
+                best_val, best_y = float(vals[j]), Yw[j]
+        return best_val, best_y
 
 
 class ExactOracle:
@@ -277,7 +329,7 @@ class ExactOracle:
         never stores the ``P x n`` pattern matrix, so ``n`` can be large.
     max_patterns : float, default 1e9
         Passed to :meth:`SignPatterns.enumerate` when ``patterns`` is omitted.
-    tol : float, default 1e-9
+    tol : float, default 1e-12
         Tie tolerance (see :class:`SignPatterns`); also the relative slack allowed when
         testing whether an eigenvector lies in its cell.
     chunk : int, default 4096
@@ -285,11 +337,15 @@ class ExactOracle:
 
     Notes
     -----
-    Rank 2: one angular sweep, :math:`O(n \log n)` set-up and :math:`O(n c)` per call.
-    Rank ``r >= 3``: the top eigenvector of every cell's form (vectorised over cells,
-    :math:`O(P n c r)`), the cells of every flat of dimension ``3 .. r-1`` the same way,
-    and every 2-dimensional flat (intersection of ``r - 2`` hyperplanes) by a sweep,
-    which also covers the rays.
+    All geometry (cells, flats, membership tests) is done in whitened coordinates (the
+    rows of ``U`` in ``X = U S V^T``), which define the same arrangement and are well
+    conditioned whatever the scaling of the columns of ``X``; only the eigenproblems
+    carry the metric of ``u``. Rank 2: one angular sweep, :math:`O(n \log n)` set-up and
+    :math:`O(n c)` per call. Rank ``r >= 3``: the top eigenvector of every cell's form
+    (vectorised over cells, :math:`O(P n c r)`), the cells of every flat of dimension
+    ``3 .. r-1`` the same way, and every 2-dimensional flat by a sweep, which also
+    covers the rays. Values are recomputed from :math:`(Xu)_+`, so the value returned is
+    attained by the ``u`` returned.
     """
 
     kind = "exact"
@@ -298,6 +354,7 @@ class ExactOracle:
                  tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
         X = check_X(X)
         t0 = time.perf_counter()
+        fp = fingerprint(X)
         if patterns is not None:
             if not isinstance(patterns, SignPatterns):
                 raise ValueError(
@@ -312,6 +369,8 @@ class ExactOracle:
                 raise ValueError(
                     f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
                 )
+            if patterns.fingerprint and patterns.fingerprint != fp:
+                raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
             basis, r = patterns.basis, patterns.rank
         else:
             basis, r = rank_reduce(X)
@@ -321,51 +380,59 @@ class ExactOracle:
         self.tol = float(tol)
         self.chunk = int(chunk)
         self._ev = _Evaluator(X, basis)
+        self.fingerprint = fp
         self.rank = r
-        Xr, rn = self._ev.Xr, self._ev.row_norms
-        self._groups: list[tuple[np.ndarray | None, np.ndarray]] = []
-        self._sweeps: list[tuple[np.ndarray | None, _Sweep2D]] = []
-        self._rays = np.zeros((0, r))
+        ev = self._ev
+        self._groups: list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray]] = []
+        self._sweeps: list[_Sweep2D] = []
         if r == 1:
-            self._rays = np.array([[1.0], [-1.0]])
             self._n_patterns = 2
         elif r == 2:
-            sweep = _Sweep2D(Xr, None, self.tol)
-            self._sweeps.append((None, sweep))
+            sweep = _Sweep2D(ev, None, ev.zero, self.tol)
+            self._sweeps.append(sweep)
             self._n_patterns = sweep.n_cells
         elif r >= 3:
-            self._groups.append((None, patterns.patterns))
+            self._groups.append((None, None, patterns.patterns))
             self._n_patterns = patterns.n_patterns
             face_groups: dict[int, tuple[list, list]] = {}
-            self._collect_faces(Xr, rn, np.eye(r), face_groups)
+            self._collect_faces(np.eye(r), face_groups)
+            s2 = ev.s**2
             for k in sorted(face_groups, reverse=True):
                 Bs, Ps = face_groups[k]
-                self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
+                B = np.concatenate(Bs)
+                Qm = np.einsum("qrk,qrl->qkl", B, B / s2[None, :, None])
+                Li = np.linalg.inv(np.linalg.cholesky(Qm))
+                self._groups.append((B, Li, np.concatenate(Ps)))
             # keep 0/1 float copies when they are small enough, to save a cast per call
-            self._groups = [(B, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
-                            for B, P in self._groups]
+            self._groups = [(B, Li, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
+                            for B, Li, P in self._groups]
         else:
             self._n_patterns = 1
-        self._row_tol = self.tol * np.maximum(rn, np.finfo(float).tiny)
-        self.n_regions = (sum(p.shape[0] for _, p in self._groups)
-                          + sum(sw.n_cells for _, sw in self._sweeps) + self._rays.shape[0])
+        self.n_regions = (sum(p.shape[0] for _, _, p in self._groups)
+                          + sum(sw.n_cells for sw in self._sweeps) + (2 if r == 1 else 0))
         self.setup_time = time.perf_counter() - t0
         logger.debug("ExactOracle: rank %d, %d patterns, %d cells/faces/rays, %d sweeps (%.3fs)",
                      r, self._n_patterns, self.n_regions, len(self._sweeps), self.setup_time)
 
-    def _collect_faces(self, Xr, rn, B, face_groups):
+    def _collect_faces(self, B, face_groups):
+        """Recurse over the flats ``span(B)`` (whitened coordinates) of dimension >= 2."""
+        ev = self._ev
         k = B.shape[1]
-        hp = _unique_hyperplanes(Xr @ B, self.tol, rn)
+        A = ev.W @ B
+        tight = ev.zero | (np.linalg.norm(A, axis=1) <= self.tol * ev.wn)
+        hp = _unique_hyperplanes(A, self.tol, tight)
         for h in hp.reps:
             Bn = B @ _null_vector(h)
+            An = ev.W @ Bn
+            tight_n = ev.zero | (np.linalg.norm(An, axis=1) <= self.tol * ev.wn)
             if k - 1 == 2:
-                self._sweeps.append((Bn, _Sweep2D(Xr @ Bn, rn, self.tol)))
+                self._sweeps.append(_Sweep2D(ev, Bn, tight_n, self.tol))
                 continue
-            pats, _ = _arrangement_cells(Xr @ Bn, self.tol, rn)
+            pats, _ = _arrangement_cells(An, self.tol, tight_n)
             Bs, Ps = face_groups.setdefault(k - 1, ([], []))
             Bs.append(np.broadcast_to(Bn, (pats.shape[0],) + Bn.shape))
             Ps.append(pats)
-            self._collect_faces(Xr, rn, Bn, face_groups)
+            self._collect_faces(Bn, face_groups)
 
     @property
     def n_patterns(self) -> int:
@@ -374,32 +441,32 @@ class ExactOracle:
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()
-        Z = self._ev.check_Z(Z)
-        Xr = self._ev.Xr
-        best_val, best_u = 0.0, None
-        if self.rank > 0:
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        best_val, best_y = 0.0, None
+        if self.rank == 1:
+            rays = np.array([[1.0], [-1.0]])
+            vals = _whitened_values(ev.W, ev.s, Z, rays)
+            j = int(np.argmax(vals))
+            best_val, best_y = float(vals[j]), rays[j]
+        elif self.rank >= 2:
             # 2-D flats first: their values are a floor that prunes most cells below
-            for B, sweep in self._sweeps:
-                val, w = sweep.best(Z)
-                if w is not None and val > best_val:
-                    best_val, best_u = val, (w if B is None else B @ w)
+            for sweep in self._sweeps:
+                val, y = sweep.best(Z, floor=best_val)
+                if y is not None:
+                    best_val, best_y = val, y
             if self._groups:
-                K = self._ev.kron(Z)
-                for bases, pats in self._groups:
-                    val, u = _best_in_regions(Xr, Z, K, pats, bases, self._row_tol, self.chunk,
+                K = ev.kron(Z, ev.W)
+                for bases, Li, pats in self._groups:
+                    val, y = _best_in_regions(ev, Z, K, pats, bases, Li, self.tol, self.chunk,
                                               floor=best_val)
-                    if u is not None and val > best_val:
-                        best_val, best_u = val, u
-            if self._rays.shape[0]:
-                vals = _relu_values(Xr, Z, self._rays)
-                j = int(np.argmax(vals))
-                if vals[j] > best_val:
-                    best_val, best_u = float(vals[j]), self._rays[j]
-        if best_u is None:  # rank 0 (X = 0) or Z = 0: every u attains 0
-            u = np.eye(self._ev.X.shape[1])[0]
+                    if y is not None and val > best_val:
+                        best_val, best_y = val, y
+        if best_y is None:  # rank 0 (X = 0) or Z = 0: every u attains 0
+            u = np.eye(ev.X.shape[1])[0]
             best_val = 0.0
         else:
-            u = self._ev.to_original(best_u)
+            u = ev.from_whitened(best_y)
         value = float(np.sqrt(max(best_val, 0.0)))
         return OracleResult(value, u, value, "exact", "exact", self.n_patterns,
                             time.perf_counter() - t0)
@@ -453,12 +520,16 @@ class HeuristicOracle:
     n_iter : int, default 100
         Ascent iterations per start.
     random_state : None, int or Generator
+    cell_budget : float, default 2e8
+        The per-cell eigenvector check costs about ``P n c r`` flops per call; it is
+        skipped above this budget (large problems rely on the ascent alone).
     """
 
     kind = "heuristic"
 
     def __init__(self, X, patterns: SignPatterns | None = None, *, n_samples: int = 2000,
-                 n_starts: int = 20, n_iter: int = 100, random_state=None, chunk: int = 4096):
+                 n_starts: int = 20, n_iter: int = 100, random_state=None, chunk: int = 4096,
+                 cell_budget: float = 2e8):
         X = check_X(X)
         n_samples = check_positive_int(n_samples, "n_samples")
         self.n_starts = check_positive_int(n_starts, "n_starts")
@@ -474,8 +545,12 @@ class HeuristicOracle:
         self.patterns = patterns
         self.chunk = chunk
         self._ev = _Evaluator(X, patterns.basis)
-        self._row_tol = DEFAULT_TIE_TOL * np.maximum(self._ev.row_norms, np.finfo(float).tiny)
-        self._starts = patterns.directions @ patterns.basis  # (P, r)
+        if patterns.fingerprint and patterns.fingerprint != self._ev.fingerprint:
+            raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
+        self.fingerprint = self._ev.fingerprint
+        self.cell_budget = float(cell_budget)
+        st = patterns.directions @ patterns.basis  # (P, r)
+        self._starts = st / np.maximum(np.linalg.norm(st, axis=1, keepdims=True), 1e-300)
 
     @property
     def n_patterns(self) -> int:
@@ -483,33 +558,38 @@ class HeuristicOracle:
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()
-        Z = self._ev.check_Z(Z)
-        Xr = self._ev.Xr
-        r = Xr.shape[1]
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        Xr = ev.Xr
+        n, r = Xr.shape
         u_best = np.zeros(r)
         val_best = 0.0
         if r > 0:
-            K = self._ev.kron(Z)
-            val, u = _best_in_regions(Xr, Z, K, self.patterns.patterns, None, self._row_tol, self.chunk)
-            if u is not None:
-                val_best, u_best = val, u
             starts = self._starts
-            if starts.shape[0]:
-                vals = _relu_values(Xr, Z, starts)
-                top = np.argsort(vals)[::-1][: self.n_starts]
-                S = starts[top]
-                if u is not None:
-                    S = np.vstack([S, u])
-                U = _ascent(Xr, Z, S, self.n_iter)
-                vals = _relu_values(Xr, Z, U)
-                j = int(np.argmax(vals))
-                if vals[j] > val_best:
-                    val_best, u_best = float(vals[j]), U[j]
+            vals = _relu_values(Xr, Z, starts)
+            j = int(np.argmax(vals))
+            val_best, u_best = float(vals[j]), starts[j]
+            S = starts[np.argsort(vals)[::-1][: self.n_starts]]
+            P = self.patterns.patterns
+            if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
+                # top eigenvector of each sampled cell's form, when it lies in the cell
+                K = ev.kron(Z, ev.W)
+                val, y = _best_in_regions(ev, Z, K, P, None, None, DEFAULT_TIE_TOL, self.chunk,
+                                          floor=val_best)
+                if y is not None:
+                    u_cell = y / ev.s
+                    val_best, u_best = val, u_cell / np.linalg.norm(u_cell)
+                    S = np.vstack([S, u_best])
+            U = _ascent(Xr, Z, S, self.n_iter)
+            vals = _relu_values(Xr, Z, U)
+            j = int(np.argmax(vals))
+            if vals[j] > val_best:
+                val_best, u_best = float(vals[j]), U[j]
         if not np.any(u_best):
             u_best = np.zeros(r)
             if r:
                 u_best[0] = 1.0
-        u = self._ev.to_original(u_best) if r else np.eye(self._ev.X.shape[1])[0]
+        u = ev.to_original(u_best) if r else np.eye(ev.X.shape[1])[0]
         value = float(np.sqrt(max(val_best, 0.0)))
         return OracleResult(value, u, value, "heuristic", self.patterns.scope, self.n_patterns,
                             time.perf_counter() - t0)
@@ -559,6 +639,7 @@ class SDPOracle:
         self._ev = _Evaluator(X, basis)
         self.solver = solver
         self.rel_margin = float(rel_margin)
+        self.fingerprint = self._ev.fingerprint
 
     n_patterns = None
 

@@ -25,6 +25,7 @@ the recursion) and rank-deficient ``X`` (rank reduction).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
@@ -44,8 +45,9 @@ logger = logging.getLogger(__name__)
 
 #: Default limit on the pattern bound :math:`2r(e(n-1)/r)^r` before enumerating.
 DEFAULT_MAX_PATTERNS = 10**9
-#: Default angular tolerance for ties (parallel hyperplanes, hyperplanes through a ray).
-DEFAULT_TIE_TOL = 1e-9
+#: Default angular tolerance for ties (parallel hyperplanes, hyperplanes through a ray),
+#: measured in whitened coordinates.
+DEFAULT_TIE_TOL = 1e-12
 
 
 class TooManyPatternsError(ValueError):
@@ -89,14 +91,17 @@ class _Hyperplanes:
     orient: np.ndarray  # (n,) +1/-1: row ~ orient * reps[label]
 
 
-def _unique_hyperplanes(A: np.ndarray, tol: float, row_norms: np.ndarray | None = None) -> _Hyperplanes:
+def _unique_hyperplanes(A: np.ndarray, tol: float, zero: np.ndarray | None = None) -> _Hyperplanes:
+    """Group the rows of ``A`` into distinct hyperplanes through the origin.
+
+    ``zero`` marks rows that define no hyperplane (zero rows of ``X``, or rows that vanish
+    on the current flat); rows of exactly zero norm are always treated so. Two rows are
+    the same hyperplane when their unit normals agree up to sign within ``tol`` (``A``
+    should be well-conditioned, e.g. whitened, for this test to be meaningful).
+    """
     n, k = A.shape
     norms = np.linalg.norm(A, axis=1)
-    if row_norms is None:
-        scale = norms.max() if n else 0.0
-        zero = norms <= 1e-13 * scale
-    else:
-        zero = norms <= tol * row_norms
+    zero = norms == 0 if zero is None else (np.asarray(zero, dtype=bool) | (norms == 0))
     idx = np.flatnonzero(~zero)
     labels = np.full(n, -1, dtype=np.int64)
     orient = np.ones(n)
@@ -215,7 +220,7 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
         S = np.asarray(block, dtype=np.int64)  # (N, k-1)
         HS = reps[S]  # (N, k-1, k)
         _, sv, Vt = np.linalg.svd(HS)
-        indep = sv[:, -1] > 1e3 * tol
+        indep = sv[:, -1] > 1e-14  # keep nearly dependent subsets: they still give true rays
         if not np.any(indep):
             continue
         S, HS, v = S[indep], HS[indep], Vt[indep, -1, :]
@@ -255,7 +260,7 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
         T = np.flatnonzero(tmask)
         Q = _null_vector(v)  # (k, k-1)
         local = reps[T] @ Q
-        loc_signs, loc_w = _arrangement_cells(local, tol, row_norms=np.ones(T.size))
+        loc_signs, loc_w = _arrangement_cells(local, tol)
         w = loc_w @ Q.T  # (L, k)
         t = reps @ v
         for sgn in (1.0, -1.0):
@@ -272,26 +277,44 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
     return np.array([found[key] for key in sorted(found)])
 
 
-def _arrangement_cells(A: np.ndarray, tol: float, row_norms: np.ndarray | None = None):
+def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None):
     """Patterns (rows of ``A``) and unit witnesses of every cell of ``{a_k^T u = 0}``.
 
-    ``A`` must have full column rank ``k`` (an essential arrangement), except that an
-    all-zero ``A`` gives the single cell ``R^k``.
+    ``A`` (shape ``(n, k)``) must have full column rank ``k`` on its non-``zero`` rows
+    (an essential arrangement), except that an all-zero ``A`` gives the single cell
+    ``R^k``. The work is done in whitened coordinates (``A = U S V^T``: the rows of
+    ``U`` define the same arrangement up to the linear map ``w = S V^T u``), so that
+    nearly parallel rows of a badly scaled ``A`` are told apart; witnesses are mapped
+    back to the coordinates of ``A``.
     """
     n, k = A.shape
-    hp = _unique_hyperplanes(A, tol, row_norms)
+    zero = np.linalg.norm(A, axis=1) == 0 if zero is None else np.asarray(zero, dtype=bool)
+    Aw = np.zeros_like(A)
+    live = ~zero
+    if np.any(live):
+        U, S, Vt = np.linalg.svd(A[live], full_matrices=False)
+        if S.size < k or S[-1] <= 0:
+            raise ValueError("internal error: arrangement is not essential (rank-deficient rows)")
+        Aw[live] = U
+        back = Vt.T / S  # whitened witness w -> original coordinates V S^{-1} w
+    hp = _unique_hyperplanes(Aw, tol, zero)
     m = hp.reps.shape[0]
     if m == 0:
         W = np.zeros((1, k))
         W[0, 0] = 1.0
         return np.ones((1, n), dtype=bool), W
     if k == 1:
-        W = np.array([[1.0], [-1.0]])
+        Ww = np.array([[1.0], [-1.0]])
     elif k == 2:
-        W = _sweep_2d(hp.reps)
+        Ww = _sweep_2d(hp.reps)
     else:
-        W = _cells_general(hp.reps, tol)
-    pats = _patterns_from_witnesses(W, hp)
+        Ww = _cells_general(hp.reps, tol)
+        if Ww.shape[0] == 0:
+            raise RuntimeError(
+                "sign-pattern enumeration found no extreme ray; the arrangement is "
+                "numerically degenerate beyond the tie tolerance"
+            )
+    pats = _patterns_from_witnesses(Ww, hp)
     if k >= 3:
         # each witness is built strictly inside its cell, so the patterns are distinct;
         # a collision would mean a witness fell on a hyperplane numerically
@@ -301,8 +324,26 @@ def _arrangement_cells(A: np.ndarray, tol: float, row_norms: np.ndarray | None =
                 "sign-pattern enumeration: %d witness directions fell on a hyperplane "
                 "numerically (tol=%g); their duplicate patterns were dropped",
                 pats.shape[0] - first.size, tol)
-            pats, W = pats[first], W[first]
+            pats, Ww = pats[first], Ww[first]
+    W = Ww @ back.T
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
     return pats, W
+
+
+def zero_rows(X: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Rows of ``X`` that define no hyperplane: exactly zero, or (numerically) outside
+    the kept row space ``basis`` (only possible when the rank was truncated)."""
+    nx = np.linalg.norm(X, axis=1)
+    nr = np.linalg.norm(X @ basis, axis=1) if basis.shape[1] else np.zeros_like(nx)
+    return (nx == 0) | (nr <= 1e-13 * nx)
+
+
+def fingerprint(X: np.ndarray) -> str:
+    """A short hash identifying the data matrix an object was built for."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(X.shape).encode())
+    h.update(np.ascontiguousarray(X, dtype=float).tobytes())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- public
@@ -328,6 +369,8 @@ class SignPatterns:
         Orthonormal basis ``V_r`` of the row space (paper App. A.2).
     tol : float
         Angular tolerance used to decide ties.
+    fingerprint : str
+        Hash of the ``X`` the patterns were computed for (checked by the oracles).
     """
 
     patterns: np.ndarray
@@ -336,6 +379,7 @@ class SignPatterns:
     rank: int
     basis: np.ndarray = field(repr=False)
     tol: float = DEFAULT_TIE_TOL
+    fingerprint: str = field(default="", repr=False)
 
     def __post_init__(self):
         for name in ("patterns", "directions", "basis"):
@@ -378,9 +422,12 @@ class SignPatterns:
         max_patterns : float, default 1e9
             Refuse (``TooManyPatternsError``) when the bound :math:`2r(e(n-1)/r)^r`
             exceeds this; raise it to enumerate anyway.
-        tol : float, default 1e-9
+        tol : float, default 1e-12
             Two rows whose unit normals agree up to sign within ``tol`` define the same
             hyperplane; a hyperplane within angle ``tol`` of a ray passes through it.
+            Angles are measured in whitened coordinates (the rows of ``U`` in the SVD
+            ``X = U S V^T``), which define the same arrangement, so badly scaled
+            columns do not merge distinct hyperplanes.
         rank_tol : float, optional
             Relative singular-value threshold for the rank (default: numpy's rule).
         verbose : int, default 0
@@ -408,15 +455,15 @@ class SignPatterns:
         if r == 0:
             W = np.zeros((1, d))
             W[0, 0] = 1.0
-            return cls(np.ones((1, n), dtype=bool), W, "exact", 0, basis, tol)
+            return cls(np.ones((1, n), dtype=bool), W, "exact", 0, basis, tol, fingerprint(X))
         Xr = X @ basis
-        pats, W = _arrangement_cells(Xr, tol)
+        pats, W = _arrangement_cells(Xr, tol, zero_rows(X, basis))
         dirs = W @ basis.T
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
                    "enumerated %d sign patterns (n=%d, rank=%d, bound %.3g) in %.3fs",
                    pats.shape[0], n, r, bound, time.perf_counter() - t0)
-        return cls(pats, dirs, "exact", r, basis, tol)
+        return cls(pats, dirs, "exact", r, basis, tol, fingerprint(X))
 
     @classmethod
     def sample(cls, X, n_samples: int, random_state=None) -> "SignPatterns":
@@ -437,4 +484,4 @@ class SignPatterns:
         U /= np.linalg.norm(U, axis=1, keepdims=True)
         pats = (U @ X.T) >= 0
         first = np.sort(_unique_rows(np.packbits(pats, axis=1)))
-        return cls(pats[first], U[first], "sampled", r, basis)
+        return cls(pats[first], U[first], "sampled", r, basis, fingerprint=fingerprint(X))

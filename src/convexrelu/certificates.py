@@ -31,7 +31,7 @@ from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
 from .patterns import fingerprint
 
-__all__ = ["Certificate", "certify", "lambda_max", "dual_point"]
+__all__ = ["Certificate", "certify", "lambda_max", "dual_point", "certificate_from_oracle"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,22 +183,40 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     F = network.predict(X)
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
-    res = orc(G)
-    s = res.value
-    scale = 1.0 if s <= beta else beta / s
-    dual = -loss.conjugate(scale * G, Y)
+    cert = certificate_from_oracle(primal, G, Y, beta, loss, orc(G), tol, t0)
+    logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
+               "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "
+               "dual=%.10g, rel_gap=%.3e, is_global=%s", cert.oracle_kind, cert.pattern_scope,
+               cert.n_patterns, cert.omega, beta, cert.primal, cert.dual, cert.rel_gap,
+               cert.is_global)
+    return cert
+
+
+def scaled_dual(G, Y, beta, loss, omega_value):
+    """Dual value ``-L*(G')`` and scale of ``G' = G min(1, beta / omega_value)``."""
+    scale = 1.0 if omega_value <= beta else beta / omega_value
+    return -loss.conjugate(scale * G, Y), scale
+
+
+def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf) -> Certificate:
+    """Assemble a :class:`Certificate` from a primal value and an oracle result on ``G``.
+
+    Used by :func:`certify` and by the solvers, which call the oracle once per iteration
+    and use the result twice: for the next atom and for the certificate. ``best_dual``
+    (a dual value proven earlier for the same problem) is used when it is larger: every
+    dual-feasible point gives a lower bound on ``p*``.
+    """
+    dual, scale = scaled_dual(G, Y, beta, loss, res.value)
+    if res.is_upper_bound and best_dual > dual:
+        dual = best_dual
     gap = primal - dual
     rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
     is_global = bool(res.is_upper_bound and rel_gap <= tol)
-    logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
-               "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "
-               "dual=%.10g, rel_gap=%.3e, is_global=%s", res.kind, res.pattern_scope,
-               res.n_patterns, s, beta, primal, dual, rel_gap, is_global)
     return Certificate(
         primal=float(primal), dual=float(dual), gap=float(gap), rel_gap=float(rel_gap),
         is_global=is_global, pattern_scope=res.pattern_scope, oracle_kind=res.kind,
-        n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(s),
-        beta=beta, scale=float(scale), tol=tol, loss=loss.name,
+        n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(res.value),
+        beta=float(beta), scale=float(scale), tol=float(tol), loss=loss.name,
     )
 
 

@@ -6,11 +6,14 @@ Implements the convex and copositive programs of Sahiner, Ergen, Pauly & Pilanci
 
 import logging as _logging
 
+from .api import fit, regularization_path
 from .certificates import Certificate, certify, dual_point, lambda_max
 from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
 from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
 from .patterns import SignPatterns, TooManyPatternsError, pattern_bound
+from .reconstruction import ConvexSolution
+from .solvers.base import SolveResult
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,10 @@ __all__ = [
     "certify",
     "dual_point",
     "lambda_max",
+    "fit",
+    "regularization_path",
+    "SolveResult",
+    "ConvexSolution",
     "__version__",
 ]
 

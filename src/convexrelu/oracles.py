@@ -277,14 +277,13 @@ class _Sweep2D:
         self.tol = tol
         self.n_cells = L
 
-    def best(self, Z: np.ndarray, floor: float = -1.0, batch: int = 16):
-        """Best value (squared, unit ``u``) and its whitened ``y``; ``(floor, None)`` if none beats ``floor``."""
-        if self.n_cells == 0:
-            return floor, None
+    def _estimates(self, Z: np.ndarray):
+        """Estimated values (cells: top eigenvalue if its vector is inside; rays) and directions."""
         n, c = Z.shape
         K = (Z[:, :, None] * self.A[:, None, :]).reshape(n, 2 * c)
         G = np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K  # (L, 2c)
-        G = G.reshape(-1, c, 2) @ self.Linv.T  # coordinates q = L^T c: unit q <=> unit u
+        G0 = G.reshape(-1, c, 2)
+        G = G0 @ self.Linv.T  # coordinates q = L^T c: unit q <=> unit u
         a = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 0])
         b = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 1])
         d = np.einsum("lc,lc->l", G[:, :, 1], G[:, :, 1])
@@ -298,11 +297,16 @@ class _Sweep2D:
         in_p = np.mod(ang - self.angles, two_pi) <= lim
         in_m = np.mod(ang + np.pi - self.angles, two_pi) <= lim
         cdir = np.where(in_p[:, None], cv, -cv)
-        G0 = G @ np.linalg.inv(self.Linv.T)  # back to c-coordinates for the rays
         GR = np.einsum("lck,lk->lc", G0, self.rays)
         ray_vals = np.einsum("lc,lc->l", GR, GR) / self.ray_norm2
         est = np.concatenate([np.where(in_p | in_m, lam, -np.inf), ray_vals])
-        dirs = np.concatenate([cdir, self.rays])
+        return est, np.concatenate([cdir, self.rays])
+
+    def best(self, Z: np.ndarray, floor: float = -1.0, batch: int = 16):
+        """Best value (squared, unit ``u``) and its whitened ``y``; ``(floor, None)`` if none beats ``floor``."""
+        if self.n_cells == 0:
+            return floor, None
+        est, dirs = self._estimates(Z)
         order = np.argsort(est)[::-1]
         best_val, best_y = float(floor), None
         for start in range(0, order.size, batch):
@@ -315,6 +319,19 @@ class _Sweep2D:
             if vals[j] > best_val:
                 best_val, best_y = float(vals[j]), Yw[j]
         return best_val, best_y
+
+    def above(self, Z: np.ndarray, threshold: float, kmax: int):
+        """Up to ``kmax`` candidates whose exact (squared) value exceeds ``threshold``."""
+        if self.n_cells == 0:
+            return np.zeros(0), np.zeros((0, self.ev.W.shape[1]))
+        est, dirs = self._estimates(Z)
+        idx = np.flatnonzero(est > threshold)
+        idx = idx[np.argsort(est[idx])[::-1][: 4 * kmax]]
+        Yw = dirs[idx] @ self.B.T
+        vals = _whitened_values(self.ev.W, self.ev.s, Z, Yw)
+        keep = np.argsort(vals)[::-1]
+        keep = keep[vals[keep] > threshold][:kmax]
+        return vals[keep], Yw[keep]
 
 
 class ExactOracle:
@@ -438,6 +455,37 @@ class ExactOracle:
     def n_patterns(self) -> int:
         """Number of sign patterns (cells) of ``X``."""
         return self._n_patterns
+
+    def arrangement_2d(self):
+        """For rank-2 ``X``: ``(W, s, basis, angles, widths)`` of the angular sweep, else None.
+
+        ``W`` (n, 2) are the whitened rows (``X u = W y`` with ``u = basis (y / s)``);
+        cell ``j`` is the arc of whitened angles ``[angles[j], angles[j] + widths[j]]``.
+        Solvers use it to slide atoms inside their cells.
+        """
+        if self.rank != 2 or not self._sweeps or self._sweeps[0].n_cells == 0:
+            return None
+        sw = self._sweeps[0]
+        return self._ev.W, self._ev.s, self._ev.basis, sw.angles, sw.width
+
+    def candidates(self, Z, threshold: float, kmax: int = 50):
+        r"""Several good directions at once: unit ``u`` with :math:`\|Z^\top (Xu)_+\| >` ``threshold``.
+
+        For rank 2: the best direction of each cell (and boundary ray) above the
+        threshold, best first, at most ``kmax``; for higher rank only the maximiser
+        is returned. Used by column generation to add several atoms per oracle call.
+        Returns ``(values, U)`` with ``U`` of shape ``(k, d)``.
+        """
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        if self.rank == 2:
+            vals, Yw = self._sweeps[0].above(Z, float(threshold) ** 2, kmax)
+            U = np.array([ev.from_whitened(y) for y in Yw]).reshape(-1, ev.X.shape[1])
+            return np.sqrt(vals), U
+        res = self(Z)
+        if res.value > threshold:
+            return np.array([res.value]), res.u[None, :]
+        return np.zeros(0), np.zeros((0, ev.X.shape[1]))
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()
@@ -738,6 +786,12 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     """
     if not isinstance(oracle, str):
         if callable(oracle) and getattr(oracle, "kind", None) in ORACLE_KINDS:
+            fp = getattr(oracle, "fingerprint", None)
+            if fp is not None and fp != fingerprint(check_X(X)):
+                raise ValueError(
+                    "the oracle object was built for a different X (fingerprint mismatch); "
+                    "build it with the X it is used on"
+                )
             return oracle
         raise ValueError(
             f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic' or an oracle "

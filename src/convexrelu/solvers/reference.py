@@ -21,6 +21,7 @@ import numpy as np
 from .._validation import check_beta, check_choice, check_XY
 from ..network import TwoLayerReLU
 from ..patterns import SignPatterns
+from ..reconstruction import ConvexSolution
 
 #: Tight default tolerances: the reference must be accurate enough to certify at 1e-6.
 _DEFAULT_OPTIONS = {
@@ -44,25 +45,20 @@ class ScalarReferenceResult:
     time: float
 
 
-def network_from_scalar_solution(W: np.ndarray, V: np.ndarray, tol: float = 0.0) -> TwoLayerReLU:
+def network_from_scalar_solution(W: np.ndarray, V: np.ndarray, patterns: np.ndarray) -> TwoLayerReLU:
     r"""Neurons from a solution of eq. 9 (Remark 5.1 with ``c = 1``).
 
-    Each ``w_i`` becomes :math:`u = w_i/\sqrt{\|w_i\|}`, :math:`v = \sqrt{\|w_i\|}` and
-    each ``v_i`` becomes :math:`u = v_i/\sqrt{\|v_i\|}`, :math:`v = -\sqrt{\|v_i\|}`, so
-    that :math:`(X u)_+ v = \pm D_i X w_i` and :math:`\tfrac12(\|u\|^2 + v^2) = \|w_i\|`.
-    Terms with norm ``<= tol`` are dropped.
+    The solution is the convex model with atoms :math:`w_i \cdot (+1)` and
+    :math:`v_i \cdot (-1)` on pattern :math:`D_i`; :class:`ConvexSolution` maps each to
+    :math:`u = w_i/\sqrt{\|w_i\|}`, :math:`v = \pm\sqrt{\|w_i\|}`.
     """
-    cols, outs = [], []
-    for M, sign in ((W, 1.0), (V, -1.0)):
-        norms = np.linalg.norm(M, axis=1)
-        for w, nw in zip(M, norms):
-            if nw > tol and nw > 0:
-                cols.append(w / np.sqrt(nw))
-                outs.append(sign * np.sqrt(nw))
-    d = W.shape[1]
-    if not cols:
-        return TwoLayerReLU.zeros(d, 1)
-    return TwoLayerReLU(np.array(cols).T, np.array(outs)[:, None])
+    P = W.shape[0]
+    sol = ConvexSolution(
+        H=np.hstack([W.T, V.T]),
+        G=np.concatenate([np.ones(P), -np.ones(P)])[:, None],
+        patterns=np.vstack([patterns, patterns]),
+    )
+    return sol.to_network()
 
 
 def solve_scalar_cvxpy(X, y, beta, patterns: SignPatterns | None = None, *,
@@ -105,6 +101,6 @@ def solve_scalar_cvxpy(X, y, beta, patterns: SignPatterns | None = None, *,
     prob.solve(solver=solver, **opts)
     if W.value is None:
         raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
-    net = network_from_scalar_solution(np.asarray(W.value), np.asarray(V.value))
+    net = network_from_scalar_solution(np.asarray(W.value), np.asarray(V.value), patterns.patterns)
     return ScalarReferenceResult(net, float(prob.value), str(prob.status), solver,
                                  patterns.scope, P, time.perf_counter() - t0)

@@ -1,0 +1,142 @@
+"""The top-level functions: ``fit``, ``regularization_path`` (and re-exports of ``certify``,
+``lambda_max``)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._validation import check_beta, check_choice, check_tol, check_XY
+from .certificates import certify, lambda_max
+from .losses import get_loss
+from .network import TwoLayerReLU
+from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
+from .solvers.base import SolveResult
+
+__all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "make_solver"]
+
+#: Solver names accepted by ``fit(solver=...)``.
+SOLVERS = ("auto", "cg", "frank-wolfe")
+
+
+def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
+                callback=None):
+    """A solver object from its name (``"auto"`` is ``"cg"``) or pass an object through."""
+    if not isinstance(solver, str):
+        if hasattr(solver, "solve") and hasattr(solver, "name"):
+            return solver
+        raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))} or a solver "
+                         f"object; got {solver!r}")
+    check_choice(solver, SOLVERS, "solver")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
+                                 or max_iter < 1):
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if time_limit is not None:
+        try:
+            time_limit = float(time_limit)
+        except (TypeError, ValueError):
+            raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}") from None
+        if not time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
+    common = dict(tol=tol, time_limit=time_limit, verbose=verbose, callback=callback)
+    if solver in ("auto", "cg"):
+        from .solvers.cg import ConditionalGradient
+
+        return ConditionalGradient(max_iter=max_iter or 100, **common)
+    from .solvers.frank_wolfe import FrankWolfe
+
+    return FrankWolfe(max_iter=max_iter or 20000, **common)
+
+
+def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squared",
+        tol: float = 1e-6, max_iter: int | None = None, time_limit: float | None = None,
+        max_patterns: float = DEFAULT_MAX_PATTERNS, warm_start: TwoLayerReLU | None = None,
+        random_state=None, verbose: int = 0, callback=None) -> SolveResult:
+    r"""Train a two-layer ReLU network to its global optimum, with a certificate.
+
+    Solves the convex program equivalent to training (paper eq. 12) and returns the
+    network with a duality-gap certificate (:func:`convexrelu.certify`).
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    Y : array of shape (n, c) or (n,)
+    beta : float > 0
+        Weight decay (paper eq. 5).
+    solver : {"auto", "cg", "frank-wolfe"} or a solver object
+        ``"auto"`` is ``"cg"``, the fully-corrective conditional gradient;
+        ``"frank-wolfe"`` is the paper's Algorithm 1.
+    patterns, oracle : see :func:`convexrelu.make_oracle`
+        With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and
+        the result can be certified; otherwise the heuristic oracle is used and the
+        certificate says so (``is_global = False``).
+    loss : str or Loss, default "squared"
+    tol : float, default 1e-6
+        Target relative duality gap.
+    max_iter : int, optional
+        Iterations (default: 100 for ``cg``, 20000 Frank–Wolfe steps for ``frank-wolfe``).
+    time_limit : float, optional
+        Seconds; the solve stops with status ``"time_limit"``.
+    max_patterns : float, default 1e9
+    warm_start : TwoLayerReLU, optional
+        Start from this network (``cg``).
+    random_state : None, int or Generator
+        For sampled patterns.
+    verbose : int, default 0
+        One log line per iteration (``logging``, INFO).
+    callback : callable, optional
+        Called with a dict after each iteration.
+
+    Returns
+    -------
+    SolveResult
+        ``network``, ``objective``, ``certificate``, ``status``, ``n_iter``, ``time``,
+        ``history``, ``solver``. Ctrl-C returns the best network so far (status
+        ``"interrupted"``) with its certificate.
+    """
+    X, Y = check_XY(X, Y)
+    beta = check_beta(beta)
+    tol = check_tol(tol)
+    loss = get_loss(loss)
+    if loss.name != "squared":
+        raise ValueError(f"loss={loss.name!r} is not supported by fit yet; use 'squared'")
+    if warm_start is not None:
+        if not isinstance(warm_start, TwoLayerReLU):
+            raise ValueError(f"warm_start must be a TwoLayerReLU; got {type(warm_start).__name__}")
+        if warm_start.n_features != X.shape[1] or warm_start.n_outputs != Y.shape[1]:
+            raise ValueError(
+                f"warm_start has shape (d={warm_start.n_features}, c={warm_start.n_outputs}) but "
+                f"the data have d={X.shape[1]}, c={Y.shape[1]}"
+            )
+    slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
+                      verbose=verbose, callback=callback)
+    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    return slv.solve(X, Y, beta, orc, loss, init=warm_start)
+
+
+def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",
+                        tol: float = 1e-6, max_iter: int | None = None,
+                        max_patterns: float = DEFAULT_MAX_PATTERNS, random_state=None,
+                        verbose: int = 0) -> list[SolveResult]:
+    """Fit a sequence of ``beta`` values, largest first, each warm-started from the last.
+
+    The oracle (and its sign patterns) is built once and shared. Returns the results in
+    the order of ``betas`` as given.
+    """
+    X, Y = check_XY(X, Y)
+    betas = np.asarray(betas, dtype=float).ravel()
+    if betas.size == 0:
+        raise ValueError("betas must contain at least one value")
+    for b in betas:
+        check_beta(b, "betas")
+    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    order = np.argsort(-betas, kind="stable")
+    results: dict[int, SolveResult] = {}
+    prev = None
+    for i in order:
+        res = fit(X, Y, float(betas[i]), solver=solver, oracle=orc, tol=tol, max_iter=max_iter,
+                  warm_start=prev, verbose=verbose)
+        results[int(i)] = res
+        prev = res.network if res.network.n_neurons else None
+    return [results[i] for i in range(betas.size)]

@@ -1,0 +1,356 @@
+r"""``solver="cg"``: fully-corrective conditional gradient (column generation), the default.
+
+The convex program (paper eq. 12) is a sparse combination of atoms
+:math:`(X u)_+ v^\top` with unit ``u``. Each iteration
+
+1. computes the residual and calls the oracle once: its value gives the certificate
+   (:math:`\Omega(Z) \le \beta` proves optimality) and its maximiser ``u`` is the most
+   violated atom, which is added;
+2. re-solves the problem restricted to the active atoms: with the directions fixed this
+   is a group lasso over the rows of the second layer,
+   :math:`\min_V \tfrac12\|(XU)_+ V - Y\|^2 + \beta \sum_j \|v_j\|`, solved by
+   scikit-learn's ``MultiTaskLasso`` (``alpha = beta / n``) with warm starts; atoms with
+   ``v_j = 0`` are dropped;
+3. merges atoms that share a sign pattern when the SVD of their sum stays in the cell's
+   cone (same predictions, smaller penalty), and
+4. refines all active neurons jointly with L-BFGS on the training objective (eq. 5),
+   which moves the directions continuously inside (and across) their cells; the
+   refinement is kept only if it lowers the objective.
+
+It stops when the certificate's ``rel_gap <= tol``. With an exact oracle (enumerable
+patterns) the result is certified; with the heuristic oracle it is not, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import MultiTaskLasso
+
+from .._validation import check_positive_int, check_tol
+from ..network import TwoLayerReLU
+from .base import IterationLog, SolveResult
+
+__all__ = ["ConditionalGradient"]
+
+logger = logging.getLogger(__name__)
+
+
+def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=20000):
+    r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
+
+    scikit-learn's ``MultiTaskLasso`` minimises
+    :math:`\frac{1}{2n}\|Y - HW\|^2 + \alpha\|W\|_{21}`, the same problem with
+    :math:`\alpha = \beta / n`. ``V0`` warm-starts it.
+    """
+    n, m = H.shape
+    if m == 0:
+        return np.zeros((0, Y.shape[1]))
+    model = MultiTaskLasso(alpha=beta / n, fit_intercept=False, tol=tol, max_iter=max_iter,
+                           warm_start=V0 is not None)
+    if V0 is not None:
+        model.coef_ = np.asfortranarray(V0.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(H, Y)
+    return np.asarray(model.coef_.T, dtype=float)
+
+
+def _balanced(U, V):
+    """Network with unit directions ``U`` and output rows ``V`` rebalanced: |u| = |v|."""
+    a = np.sqrt(np.linalg.norm(V, axis=1))
+    keep = a > 0
+    return TwoLayerReLU(U[:, keep] * a[keep], V[keep] / a[keep, None])
+
+
+def _split(net: TwoLayerReLU):
+    """Unit directions and path-norm output rows of a network (neurons with u = 0 dropped)."""
+    nu = np.linalg.norm(net.W1, axis=0)
+    keep = (nu > 0) & (np.linalg.norm(net.W2, axis=1) > 0)
+    return net.W1[:, keep] / nu[keep], net.W2[keep] * nu[keep, None]
+
+
+def _merge_cells(X, U, V, tol=1e-12):
+    """Replace atoms sharing a sign pattern by the SVD of their sum when it stays in the cone."""
+    if U.shape[1] < 2:
+        return U, V
+    pats = (X @ U) >= 0  # (n, m)
+    _, inv = np.unique(pats.T, axis=0, return_inverse=True)
+    inv = np.ravel(inv)
+    if np.unique(inv).size == inv.size:
+        return U, V
+    newU, newV = [], []
+    xn = np.linalg.norm(X, axis=1)
+    for g in np.unique(inv):
+        idx = np.flatnonzero(inv == g)
+        if idx.size == 1:
+            newU.append(U[:, idx])
+            newV.append(V[idx])
+            continue
+        Wg = U[:, idx] @ V[idx]  # (d, c)
+        A, sig, Bt = np.linalg.svd(Wg, full_matrices=False)
+        keep = sig > 1e-14 * max(sig[0], 1e-300)
+        A, sig, Bt = A[:, keep], sig[keep], Bt[keep]
+        S = np.where(pats[:, idx[0]], 1.0, -1.0)
+        ok = True
+        for k in range(A.shape[1]):
+            xa = S * (X @ A[:, k])
+            slack = tol * xn
+            if np.all(xa >= -slack):
+                continue
+            if np.all(-xa >= -slack):
+                A[:, k], Bt[k] = -A[:, k], -Bt[k]
+                continue
+            ok = False
+            break
+        if ok and np.sum(sig) < np.sum(np.linalg.norm(V[idx], axis=1)):
+            newU.append(A)
+            newV.append(sig[:, None] * Bt)
+        else:
+            newU.append(U[:, idx])
+            newV.append(V[idx])
+    return np.hstack(newU), np.vstack(newV)
+
+
+def _refine(X, Y, beta, U, V, max_iter):
+    """L-BFGS on eq. 5 over all weights, from the balanced network; returns (U, V, improved)."""
+    net0 = _balanced(U, V)
+    d, m = net0.W1.shape
+    c = Y.shape[1]
+    if m == 0:
+        return U, V, False
+
+    def fun(x):
+        W1 = x[: d * m].reshape(d, m)
+        W2 = x[d * m :].reshape(m, c)
+        Zp = X @ W1
+        A = np.maximum(Zp, 0.0)
+        R = A @ W2 - Y
+        val = 0.5 * np.vdot(R, R) + 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
+        gW2 = A.T @ R + beta * W2
+        gW1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
+        return val, np.concatenate([gW1.ravel(), gW2.ravel()])
+
+    x0 = np.concatenate([net0.W1.ravel(), net0.W2.ravel()])
+    f0 = fun(x0)[0]
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
+    if not res.fun < f0:
+        return U, V, False
+    net = TwoLayerReLU(res.x[: d * m].reshape(d, m), res.x[d * m :].reshape(m, c)).rebalance()
+    Un, Vn = _split(net)
+    return Un, Vn, True
+
+
+def _slide_2d(arr, X, Y, beta, U, V, max_iter):
+    r"""Slide every atom inside its cell (rank-2 data), jointly with the output weights.
+
+    In whitened coordinates (``X u = W y``, ``u = basis (y / s)``) each cell is an arc
+    of angles ``[lo, hi]`` on which :math:`(W y)_+ = D W y` is linear. Each neuron is
+    parametrised as :math:`y_j = \rho_j (\cos\theta_j, \sin\theta_j)` with
+    :math:`\theta_j \in [lo_j, hi_j]` and :math:`\rho_j \ge 0` (box constraints) and
+    output :math:`v_j`; the objective
+
+    .. math:: \tfrac12\|\textstyle\sum_j D_j W y_j v_j^\top - Y\|^2
+              + \tfrac\beta2 \sum_j (\|y_j / s\|^2 + \|v_j\|^2)
+
+    is smooth on the box (the pattern of each atom is fixed to its closed cell, so atoms
+    may rest on a cell's boundary ray, where the optimum often lies) and is minimised
+    with L-BFGS-B. Every point of the box is a genuine network with the same objective.
+    """
+    Wm, s, basis, angles, widths = arr
+    m, c = U.shape[1], Y.shape[1]
+    if m == 0:
+        return U, V, False
+    two_pi = 2.0 * np.pi
+    Yw = (U.T @ basis) * s[None, :]  # whitened directions of the atoms
+    phi = np.mod(np.arctan2(Yw[:, 1], Yw[:, 0]), two_pi)
+    cell = np.searchsorted(angles, phi, side="right") - 1
+    cell = np.where(cell < 0, angles.size - 1, cell)
+    lo = angles[cell]
+    phi = np.where(phi < lo, phi + two_pi, phi)
+    hi = lo + widths[cell]
+    phi = np.clip(phi, lo, hi)
+    mid = lo + 0.5 * widths[cell]
+    D = (Wm @ np.vstack([np.cos(mid), np.sin(mid)])) > 0  # (n, m) closed-cell patterns
+    D |= (np.linalg.norm(Wm, axis=1) == 0)[:, None]
+    nv = np.linalg.norm(V, axis=1)
+    # balanced start: |u_j| = |v_j| = sqrt(path norm); |u| = rho |e(theta)/s|
+    e = np.column_stack([np.cos(phi), np.sin(phi)])
+    unorm = np.linalg.norm(e / s, axis=1)
+    rho0 = np.sqrt(nv) / unorm
+    v0 = V / np.maximum(np.sqrt(nv), 1e-300)[:, None]
+    inv_s2 = 1.0 / s**2
+
+    def fun(x):
+        th, rho, Vm = x[:m], x[m : 2 * m], x[2 * m :].reshape(m, c)
+        ct, st = np.cos(th), np.sin(th)
+        Yv = np.column_stack([ct, st]) * rho[:, None]  # (m, 2)
+        H = (Wm @ Yv.T) * D  # (n, m)
+        R = H @ Vm - Y
+        val = 0.5 * np.vdot(R, R) + 0.5 * beta * (np.sum(Yv**2 * inv_s2) + np.vdot(Vm, Vm))
+        gV = H.T @ R + beta * Vm
+        gH = (R @ Vm.T) * D  # (n, m)
+        gY = gH.T @ Wm + beta * Yv * inv_s2  # (m, 2)
+        grho = gY[:, 0] * ct + gY[:, 1] * st
+        gth = rho * (-gY[:, 0] * st + gY[:, 1] * ct)
+        return val, np.concatenate([gth, grho, gV.ravel()])
+
+    x0 = np.concatenate([phi, rho0, v0.ravel()])
+    f0 = fun(x0)[0]
+    bounds = list(zip(lo, hi)) + [(0.0, None)] * m + [(None, None)] * (m * c)
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-13, ftol=1e-16))
+    if not res.fun < f0:
+        return U, V, False
+    th, rho, Vm = res.x[:m], res.x[m : 2 * m], res.x[2 * m :].reshape(m, c)
+    Yv = np.column_stack([np.cos(th), np.sin(th)])
+    Un = basis @ (Yv / s).T  # (d, m) directions
+    un = np.linalg.norm(Un, axis=0)
+    Un = Un / un
+    Vn = Vm * (rho * un)[:, None]  # path-norm output rows for unit directions
+    keep = np.linalg.norm(Vn, axis=1) > 0
+    return Un[:, keep], Vn[keep], True
+
+
+class ConditionalGradient:
+    """Fully-corrective conditional gradient with local refinement (``solver="cg"``).
+
+    Parameters
+    ----------
+    tol : float, default 1e-6
+        Stop when the certificate's relative gap is at most ``tol``.
+    max_iter : int, default 100
+        Outer iterations (one oracle call each).
+    refine : bool, default True
+        Polish all neurons with L-BFGS after each master solve.
+    refine_max_iter : int, default 300
+    merge : bool, default True
+        Merge atoms that share a sign pattern (SVD of their sum) when valid.
+    max_add : int, default 20
+        Atoms added per iteration: the oracle's maximiser plus, when the oracle can list
+        them (exact oracle, rank 2), the best directions of other violated cells.
+    time_limit : float, optional
+        Seconds; stops with status ``"time_limit"``.
+    verbose : int, default 0
+        One log line per iteration at INFO level.
+    callback : callable, optional
+        Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
+        ``rel_gap``, ``network``, ``certificate``, ...).
+    """
+
+    name = "cg"
+
+    def __init__(self, *, tol=1e-6, max_iter=100, refine=True, refine_max_iter=300, merge=True,
+                 max_add=20, gl_tol=1e-10, time_limit=None, verbose=0, callback=None):
+        self.tol = check_tol(tol)
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.refine = bool(refine)
+        self.refine_max_iter = check_positive_int(refine_max_iter, "refine_max_iter")
+        self.merge = bool(merge)
+        self.max_add = check_positive_int(max_add, "max_add")
+        self.gl_tol = check_tol(gl_tol, "gl_tol")
+        self.time_limit = time_limit
+        self.verbose = verbose
+        self.callback = callback
+
+    def solve(self, X, Y, beta, oracle, loss, init: TwoLayerReLU | None = None) -> SolveResult:
+        log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
+                           self.time_limit)
+        if init is not None and init.n_neurons:
+            U, V = _split(init)
+        else:
+            U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
+        status, k = "max_iter", 0
+        try:
+            for k in range(self.max_iter + 1):
+                net = _balanced(U, V)
+                F = net.predict(X)
+                res = oracle(loss.gradient(F, Y))
+                log.record(net, F, res)
+                if log.converged():
+                    status = "optimal"
+                    break
+                if k == self.max_iter:
+                    break
+                if log.out_of_time():
+                    status = "time_limit"
+                    break
+                new = self._new_atoms(oracle, loss.gradient(F, Y), res, beta, U)
+                if new.shape[0]:
+                    U = np.hstack([U, new.T])
+                    V = np.vstack([V, _initial_outputs(X, Y, F, beta, new)])
+                arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
+                U, V = self._master(X, Y, beta, U, V, self.gl_tol)
+                if arr is not None and self.refine:
+                    # rank 2: slide the atoms inside their cells jointly with the outputs
+                    U, V, _ = _slide_2d(arr, X, Y, beta, U, V, self.refine_max_iter)
+                    U, V = _prune(U, V)
+                    continue
+                if self.merge:
+                    U, V = _merge_cells(X, U, V)
+                if self.refine:
+                    U, V, improved = _refine(X, Y, beta, U, V, self.refine_max_iter)
+                    if improved:
+                        U, V = self._master(X, Y, beta, U, V, self.gl_tol)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)
+        return log.result(status, k)
+
+    def _new_atoms(self, oracle, G, res, beta, U):
+        """Directions to add: the oracle's maximiser and, when the oracle can list them,
+        the best direction of every other violated cell (at most ``max_add``)."""
+        cand = [res.u] if res.value > beta else []
+        if self.max_add > 1 and hasattr(oracle, "candidates") and res.value > beta:
+            _, more = oracle.candidates(G, beta, self.max_add)
+            cand.extend(list(more))
+        out = []
+        for u in cand:
+            if _has_direction(U, u) or any(abs(float(u @ w) - 1.0) <= 1e-12 for w in out):
+                continue
+            out.append(u)
+        return np.array(out).reshape(len(out), U.shape[0])
+
+    @staticmethod
+    def _master(X, Y, beta, U, V, tol=1e-12):
+        H = np.maximum(X @ U, 0.0)
+        live = np.linalg.norm(H, axis=0) > 0
+        U, V, H = U[:, live], V[live], H[:, live]
+        V = group_lasso(H, Y, beta, V, tol=tol)
+        keep = np.linalg.norm(V, axis=1) > 0
+        return U[:, keep], V[keep]
+
+
+def _initial_outputs(X, Y, F, beta, Unew):
+    r"""Output rows for new atoms: the best single-atom step for each, others fixed.
+
+    For :math:`a = (X u)_+` and residual :math:`R = Y - F`, :math:`\min_v \tfrac12\|R - a
+    v^\top\|^2 + \beta\|v\|` is solved by :math:`v = (\|R^\top a\| - \beta)_+ /
+    \|a\|^2 \cdot R^\top a / \|R^\top a\|` (shared by all new atoms, so scaled down by
+    their number to stay a descent step).
+    """
+    A = np.maximum(X @ Unew.T, 0.0)  # (n, k)
+    RA = (Y - F).T @ A  # (c, k)
+    na = np.einsum("nk,nk->k", A, A)
+    nr = np.linalg.norm(RA, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coef = np.where((na > 0) & (nr > 0), np.maximum(nr - beta, 0.0) / (na * nr), 0.0)
+    return (RA * coef).T / max(Unew.shape[0], 1)
+
+
+def _prune(U, V, rel=1e-13):
+    """Drop atoms whose contribution |v_j| is negligible (|u_j| = 1)."""
+    nv = np.linalg.norm(V, axis=1)
+    keep = nv > rel * max(nv.sum(), 1e-300)
+    return U[:, keep], V[keep]
+
+
+def _has_direction(U, u, tol=1e-12):
+    if U.shape[1] == 0:
+        return False
+    return bool(np.any(np.abs(U.T @ u - 1.0) <= tol))

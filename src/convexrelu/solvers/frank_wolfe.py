@@ -1,0 +1,169 @@
+r"""``solver="frank-wolfe"``: the paper's Algorithm 1, as written (§3.2, App. A.4).
+
+Epigraph form (eq. 14):
+
+.. math::
+
+    p^* = \min_{t \ge 0}\ \Big[\min_{V_i \in \mathcal K_i,\ \sum_i \|V_i\|_* \le t}
+          \tfrac12\Big\|\sum_i D_i X V_i - Y\Big\|_F^2\Big] + \beta t .
+
+The bracket plus :math:`\beta t` is convex in ``t``; the outer search is a golden-section
+search over :math:`t \in [0, \|Y\|^2 / (2\beta)]` (at the optimum
+:math:`\beta t^* \le p^* \le \tfrac12\|Y\|^2`). The inner problem is solved by
+Frank–Wolfe with step :math:`\alpha_k = 2/(2+k)`: the linear minimisation oracle (eq. 71)
+is the exact cone-constrained PCA oracle, which returns the atom :math:`t\,u g^\top`
+with :math:`g = R^\top (Xu)_+ / \|R^\top (Xu)_+\|`, and the update is
+:math:`V \leftarrow (1-\alpha) V + \alpha t\, u g^\top`. The Frank–Wolfe gap
+:math:`t\,\Omega(R) - \langle R, F\rangle` (``R`` the residual) is recorded at every step.
+The same oracle value certifies the current network (one call, two uses); the solve
+stops when the certificate's relative gap reaches ``tol``, and the best dual bound seen
+at any step is kept (every one is a valid lower bound on :math:`p^*`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from .._validation import check_positive_int, check_tol
+from ..network import TwoLayerReLU
+from .base import IterationLog, SolveResult
+
+__all__ = ["FrankWolfe"]
+
+logger = logging.getLogger(__name__)
+
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+class _Atoms:
+    """The iterate :math:`\\sum_j w_j (X u_j)_+ g_j^\\top` with unit ``u_j``, ``g_j``."""
+
+    def __init__(self, d, c):
+        self.U = np.zeros((d, 0))
+        self.G = np.zeros((0, c))
+        self.w = np.zeros(0)
+
+    def step(self, alpha, t, u, g):
+        self.w *= 1.0 - alpha
+        if self.U.shape[1]:
+            j = int(np.argmax(self.U.T @ u))
+            if abs(float(self.U[:, j] @ u) - 1.0) <= 1e-12:  # same direction: merge outputs
+                v = self.w[j] * self.G[j] + alpha * t * g
+                nv = float(np.linalg.norm(v))
+                self.w[j] = nv
+                self.G[j] = v / nv if nv > 0 else self.G[j]
+                return
+        self.U = np.hstack([self.U, u[:, None]])
+        self.G = np.vstack([self.G, g[None, :]])
+        self.w = np.append(self.w, alpha * t)
+
+    def network(self):
+        keep = self.w > 0
+        r = np.sqrt(self.w[keep])
+        return TwoLayerReLU(self.U[:, keep] * r, self.G[keep] * r[:, None])
+
+
+class FrankWolfe:
+    """The paper's Algorithm 1 (``solver="frank-wolfe"``).
+
+    Parameters
+    ----------
+    tol : float, default 1e-6
+        Stop when the certificate's relative gap is at most ``tol``.
+    max_iter : int, default 20000
+        Total Frank–Wolfe steps over all values of ``t``.
+    inner_tol : float, default 1e-4
+        An inner solve stops when its Frank–Wolfe gap is at most ``inner_tol`` times its
+        objective.
+    inner_max_iter : int, default 500
+        Frank–Wolfe steps per value of ``t``.
+    n_outer : int, default 40
+        Golden-section steps over ``t``.
+    time_limit, verbose, callback
+        As for :class:`~convexrelu.solvers.cg.ConditionalGradient`.
+    """
+
+    name = "frank-wolfe"
+
+    def __init__(self, *, tol=1e-6, max_iter=20000, inner_tol=1e-4, inner_max_iter=500,
+                 n_outer=40, time_limit=None, verbose=0, callback=None):
+        self.tol = check_tol(tol)
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.inner_tol = check_tol(inner_tol, "inner_tol")
+        self.inner_max_iter = check_positive_int(inner_max_iter, "inner_max_iter")
+        self.n_outer = check_positive_int(n_outer, "n_outer")
+        self.time_limit = time_limit
+        self.verbose = verbose
+        self.callback = callback
+
+    def solve(self, X, Y, beta, oracle, loss, init=None) -> SolveResult:
+        if loss.name != "squared":
+            raise ValueError("solver='frank-wolfe' supports the squared loss only")
+        log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
+                           self.time_limit)
+        self._log, self._steps = log, 0
+        d, c = X.shape[1], Y.shape[1]
+        status = "max_iter"
+        try:
+            # t = 0 is the zero network: certify it (it may already be optimal)
+            self._inner(X, Y, beta, oracle, 0.0)
+            a, b = 0.0, float(np.vdot(Y, Y)) / (2.0 * beta)
+            c_, d_ = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+            fc = self._inner(X, Y, beta, oracle, c_)
+            fd = self._inner(X, Y, beta, oracle, d_)
+            for _ in range(self.n_outer):
+                if self._stop():
+                    break
+                if fc <= fd:  # the minimum lies in [a, d]
+                    b, d_, fd = d_, c_, fc
+                    c_ = b - _GOLDEN * (b - a)
+                    fc = self._inner(X, Y, beta, oracle, c_)
+                else:  # in [c, b]
+                    a, c_, fc = c_, d_, fd
+                    d_ = a + _GOLDEN * (b - a)
+                    fd = self._inner(X, Y, beta, oracle, d_)
+            if log.converged():
+                status = "optimal"
+            elif log.out_of_time():
+                status = "time_limit"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            logger.warning("frank-wolfe: interrupted; returning the best network so far")
+        return log.result(status, self._steps)
+
+    def _stop(self):
+        return self._log.converged() or self._steps >= self.max_iter or self._log.out_of_time()
+
+    def _inner(self, X, Y, beta, oracle, t):
+        r"""Algorithm 1 for this ``t``: Frank–Wolfe from ``V = 0`` with step ``2/(2+k)``.
+
+        Returns :math:`\tfrac12\|F - Y\|^2 + \beta t` at the last iterate.
+        """
+        log = self._log
+        atoms = _Atoms(X.shape[1], Y.shape[1])
+        net = atoms.network()
+        F = np.zeros_like(Y)
+        phi = 0.5 * float(np.vdot(Y, Y)) + beta * t
+        for k in range(self.inner_max_iter):
+            R = Y - F
+            res = oracle(-R)
+            fw_gap = t * res.value - float(np.vdot(R, F))
+            phi = 0.5 * float(np.vdot(R, R)) + beta * t
+            log.record(net, F, res, fw_gap=fw_gap, t=t)
+            self._steps += 1
+            if self._stop() or t == 0.0 or fw_gap <= self.inner_tol * phi:
+                break
+            a = np.maximum(X @ res.u, 0.0)
+            ra = R.T @ a
+            nra = float(np.linalg.norm(ra))
+            if nra == 0.0:
+                break
+            g = ra / nra
+            alpha = 2.0 / (2.0 + k)
+            atoms.step(alpha, t, res.u, g)
+            F = (1.0 - alpha) * F + alpha * t * np.outer(a, g)
+            net = atoms.network()
+        return phi

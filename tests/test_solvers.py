@@ -1,0 +1,207 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import convexrelu as cr
+from convexrelu.api import fit, regularization_path
+from convexrelu.reconstruction import ConvexSolution
+from convexrelu.solvers import solve_scalar_cvxpy
+
+from _brute import brute_omega_2d
+from conftest import load_reference
+
+
+def planted(seed, n=30, c=3, m=20, noise=0.1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    teacher = cr.TwoLayerReLU(rng.standard_normal((2, m)), rng.standard_normal((m, c)))
+    return X, teacher.predict(X) + noise * rng.standard_normal((n, c))
+
+
+def check_certificate_by_hand(res, X, Y, beta):
+    """Recompute the certificate independently: residual, brute-force Omega, dual value."""
+    net = res.network
+    F = np.maximum(X @ net.W1, 0) @ net.W2
+    Z = Y - F
+    om = brute_omega_2d(X, Z)
+    Zs = Z * min(1.0, beta / om)
+    dual = -0.5 * np.sum((Zs - Y) ** 2) + 0.5 * np.sum(Y**2)
+    primal = net.objective(X, Y, beta)
+    np.testing.assert_allclose(res.objective, primal, rtol=1e-12)
+    # the solver may report a better (earlier) dual bound; it must still be below the optimum,
+    # and the hand-made bound must agree with the certificate's gap to within the grid error
+    assert dual <= primal
+    assert res.certificate.dual <= primal
+    return primal, dual
+
+
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("rel_beta", [1e-2, 1e-1, 1.5])
+def test_cg_certifies_global_optimum_on_2d_data(c, rel_beta):
+    X, Y = planted(c, c=c)
+    beta = rel_beta * cr.lambda_max(X, Y)
+    res = fit(X, Y, beta)
+    assert res.solver == "cg"
+    assert res.status == "optimal"
+    assert res.certificate.is_global and res.certificate.rel_gap <= 1e-6
+    primal, dual = check_certificate_by_hand(res, X, Y, beta)
+    assert (primal - dual) / primal <= 1e-5
+    if rel_beta >= 1:
+        assert res.network.n_neurons == 0  # beta >= lambda_max: the zero network
+
+
+def test_cg_agrees_with_cvxpy_eq9_scalar():
+    X, y = planted(11, n=25, c=1)
+    beta = 0.05 * cr.lambda_max(X, y)
+    ref = solve_scalar_cvxpy(X, y, beta)
+    res = fit(X, y, beta)
+    assert res.certificate.is_global
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["planted_25x2x5_seed101_b0.01", "spiral_60x2x3_seed7_b0.03",
+                                  "scalar_30x2x1_seed2024_b0.05"])
+def test_cg_matches_reference_optimum(name):
+    ref = load_reference(name)
+    X, Y, beta = ref["X"], ref["Y"], float(ref["beta"])
+    res = fit(X, Y, beta, max_iter=200)
+    assert res.certificate.is_global
+    # the certified optimum lies in [dual, primal] and in the shipped [p_lower, p_upper]
+    assert res.certificate.dual <= float(ref["p_upper"]) * (1 + 1e-12)
+    assert res.objective >= float(ref["p_lower"]) * (1 - 1e-12)
+    np.testing.assert_allclose(res.objective, float(ref["p_upper"]), rtol=1e-6)
+
+
+def test_nonconvex_training_never_beats_certified_optimum():
+    X, Y = planted(5, n=20, c=2)
+    beta = 0.05 * cr.lambda_max(X, Y)
+    res = fit(X, Y, beta)
+    assert res.certificate.is_global
+    rng = np.random.default_rng(0)
+    from scipy.optimize import minimize
+
+    m = 40
+    for start in range(20):
+        x0 = 0.5 * rng.standard_normal(2 * m + m * 2)
+
+        def f(x):
+            W1, W2 = x[: 2 * m].reshape(2, m), x[2 * m :].reshape(m, 2)
+            Zp = X @ W1
+            A = np.maximum(Zp, 0)
+            R = A @ W2 - Y
+            val = 0.5 * np.sum(R**2) + beta / 2 * (np.sum(W1**2) + np.sum(W2**2))
+            g2 = A.T @ R + beta * W2
+            g1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
+            return val, np.concatenate([g1.ravel(), g2.ravel()])
+
+        out = minimize(f, x0, jac=True, method="L-BFGS-B", options=dict(maxiter=3000))
+        assert out.fun >= res.certificate.dual - 1e-10
+        assert out.fun >= res.objective * (1 - 1e-6)
+
+
+def test_reconstruction_matches_convex_model():
+    X, Y = planted(8, n=25, c=3)
+    beta = 0.05 * cr.lambda_max(X, Y)
+    net = fit(X, Y, beta).network
+    sol = ConvexSolution.from_neurons(X, net.W1, net.W2)
+    assert sol.max_cone_violation(X) == 0.0
+    rebuilt = sol.to_network()
+    np.testing.assert_allclose(rebuilt.predict(X), sol.predict(X), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(rebuilt.objective(X, Y, beta), sol.objective(X, Y, beta), rtol=1e-10)
+    np.testing.assert_allclose(rebuilt.predict(X), net.predict(X), atol=1e-10)
+
+
+def test_reconstruction_of_cvxpy_eq9_solution():
+    X, y = planted(9, n=20, c=1)
+    beta = 0.1 * cr.lambda_max(X, y)
+    ref = solve_scalar_cvxpy(X, y, beta)
+    np.testing.assert_allclose(ref.network.objective(X, y, beta), ref.objective, rtol=1e-7)
+
+
+def test_max_iter_warns_with_gap_and_tolerance():
+    X, Y = planted(2, c=3)
+    beta = 0.01 * cr.lambda_max(X, Y)
+    with pytest.warns(ConvergenceWarning, match=r"rel_gap .* > tol"):
+        res = fit(X, Y, beta, max_iter=1)
+    assert res.status == "max_iter" and not res.certificate.is_global
+    assert res.certificate.dual <= res.objective
+
+
+def test_history_is_recorded_and_dual_bound_valid():
+    X, Y = planted(3, c=2)
+    beta = 0.05 * cr.lambda_max(X, Y)
+    res = fit(X, Y, beta)
+    h = res.history
+    for key in ("iter", "time", "objective", "dual", "gap", "rel_gap", "n_neurons"):
+        assert len(h[key]) == res.n_iter + 1
+    assert np.all(h["dual"] <= res.objective + 1e-12)  # every dual value bounds p* from below
+    assert h["rel_gap"][-1] <= 1e-6
+
+
+def test_interrupt_returns_best_network_with_certificate():
+    X, Y = planted(4, c=3)
+    beta = 0.01 * cr.lambda_max(X, Y)
+    calls = []
+
+    def stop_after_three(info):
+        calls.append(info["objective"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    res = fit(X, Y, beta, callback=stop_after_three)
+    assert res.status == "interrupted"
+    assert res.objective == min(calls)
+    assert res.certificate.primal == res.objective and res.certificate.dual <= res.objective
+
+
+def test_heuristic_oracle_result_is_never_global():
+    X, Y = planted(6, c=2)
+    beta = 0.05 * cr.lambda_max(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = fit(X, Y, beta, patterns="sampled", random_state=0, max_iter=20)
+    assert res.certificate.oracle_kind == "heuristic"
+    assert not res.certificate.is_global
+
+
+def test_frank_wolfe_certificates_are_valid_and_improve():
+    ref = load_reference("scalar_30x2x1_seed2024_b0.05")
+    X, Y, beta = ref["X"], ref["Y"], float(ref["beta"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = fit(X, Y, beta, solver="frank-wolfe", max_iter=1500)
+    assert res.solver == "frank-wolfe"
+    h = res.history
+    assert "fw_gap" in h and "t" in h
+    assert np.all(h["dual"] <= float(ref["p_upper"]) + 1e-9)  # valid lower bounds
+    assert res.objective >= float(ref["p_lower"]) - 1e-9
+    assert res.certificate.rel_gap < h["rel_gap"][1]  # it made progress
+    assert res.certificate.is_rigorous
+
+
+def test_regularization_path_warm_starts_and_certifies():
+    X, Y = planted(7, c=2)
+    lam = cr.lambda_max(X, Y)
+    betas = [0.05 * lam, 0.5 * lam, 2.0 * lam]
+    path = regularization_path(X, Y, betas)
+    assert [r.certificate.beta for r in path] == betas
+    assert all(r.certificate.is_global for r in path)
+    objs = [r.objective for r in path]
+    assert objs[0] < objs[1] < objs[2]  # the optimum grows with beta
+    assert path[2].network.n_neurons == 0
+
+
+def test_fit_rejects_bad_arguments():
+    X, Y = planted(0)
+    with pytest.raises(ValueError, match="solver"):
+        fit(X, Y, 0.1, solver="adam")
+    with pytest.raises(ValueError, match="beta"):
+        fit(X, Y, -1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        fit(X, Y, 0.1, max_iter=0)
+    with pytest.raises(ValueError, match="warm_start"):
+        fit(X, Y, 0.1, warm_start=cr.TwoLayerReLU.zeros(3, 3))
+    with pytest.raises(ValueError, match="time_limit"):
+        fit(X, Y, 0.1, time_limit=-1)

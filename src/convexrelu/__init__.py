@@ -8,6 +8,7 @@ import logging as _logging
 
 from .api import fit, regularization_path
 from .certificates import Certificate, certify, dual_point, lambda_max
+from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
 from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
@@ -39,6 +40,8 @@ __all__ = [
     "regularization_path",
     "SolveResult",
     "ConvexSolution",
+    "ConvexReLURegressor",
+    "ConvexReLUClassifier",
     "__version__",
 ]
 

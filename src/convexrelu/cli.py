@@ -120,7 +120,8 @@ def _cmd_info(args) -> int:
         v = _version_of(mod)
         info["extras"][extra] = v if v != "not installed" else f"not installed ({how})"
     info["oracles"] = ["exact", "upper_bound (SDP via cvxpy)", "heuristic"]
-    info["solvers"] = ["cvxpy-scalar (reference, paper eq. 9, c = 1)"]
+    info["solvers"] = ["cg (default)", "frank-wolfe (paper Algorithm 1)",
+                       "cvxpy-scalar (reference, paper eq. 9, c = 1)"]
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
@@ -137,50 +138,117 @@ def _cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _cmd_fit(args) -> int:
+    from .api import fit
+    from .io import load_dataset
+
+    X, Y = load_dataset(args.data, args.target)
+    res = fit(X, Y, args.beta, solver=args.solver, patterns=args.patterns, oracle=args.oracle,
+              tol=args.tol, max_iter=args.max_iter, time_limit=args.time_limit,
+              max_patterns=args.max_patterns, random_state=args.seed, verbose=args.verbose)
+    if args.out:
+        res.network.save(args.out)
+    if args.json:
+        print(json.dumps(dict(res.to_dict(), beta=args.beta, out=args.out)))
+    else:
+        print(f"data {args.data}: n={X.shape[0]}, d={X.shape[1]}, c={Y.shape[1]}; beta={args.beta:g}")
+        print(res)
+        print(res.certificate)
+        if args.out:
+            print(f"network written to {args.out}")
+    return EXIT_OK if res.certificate.is_global else EXIT_NOT_GLOBAL
+
+
+def planted_problem(seed=0, n=25, d=2, c=5, m_teacher=100):
+    """The paper's §5.1 problem: X ~ N(0, 1), Y = relu(X U0) V0 from a random teacher."""
+    from .network import TwoLayerReLU
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    teacher = TwoLayerReLU(rng.standard_normal((d, m_teacher)), rng.standard_normal((m_teacher, c)))
+    return X, teacher.predict(X)
+
+
 def _cmd_demo(args) -> int:
+    import os
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .api import fit
     from .certificates import certify, lambda_max
     from .network import TwoLayerReLU
-    from .patterns import SignPatterns
-    from .solvers.reference import solve_scalar_cvxpy
 
-    rng = np.random.default_rng(args.seed)
-    n, d, beta = 30, 2, 0.05
-    X = rng.standard_normal((n, d))
-    teacher = TwoLayerReLU(rng.standard_normal((d, 10)), rng.standard_normal((10, 1)))
-    y = teacher.predict(X) + 0.1 * rng.standard_normal((n, 1))
-    print(f"convexrelu {__version__} demo: scalar-output problem, X {n}x{d} ~ N(0,1), "
-          f"y from a 10-neuron ReLU teacher + noise, beta = {beta}")
-    t0 = time.perf_counter()
-    pats = SignPatterns.enumerate(X)
-    print(f"  sign patterns: {pats.n_patterns} (exact enumeration, "
-          f"{1e3 * (time.perf_counter() - t0):.1f} ms)")
-    ref = solve_scalar_cvxpy(X, y, beta, pats)
-    print(f"  convex program (paper eq. 9) via CVXPY/{ref.solver}: status {ref.status}, "
-          f"value {ref.objective:.8g} ({ref.time:.2f} s)")
-    net = ref.network.prune(1e-10 * ref.network.path_norm())
-    strength = np.linalg.norm(net.W1, axis=0) * np.abs(net.W2[:, 0])
-    drop = int(np.argmax(strength))
-    keep = np.arange(net.n_neurons) != drop
+    X, Y = planted_problem(args.seed)
+    beta = 1e-2
+    n, d = X.shape
+    print(f"convexrelu {__version__} demo: the paper's §5.1 planted problem: X {n}x{d} ~ N(0,1), "
+          f"Y from a random 100-neuron ReLU teacher with {Y.shape[1]} outputs, beta = {beta}")
+    res = fit(X, Y, beta, solver="cg")
+    net = res.network
+    strength = np.linalg.norm(net.W1, axis=0) * np.linalg.norm(net.W2, axis=1)
+    keep = np.arange(net.n_neurons) != int(np.argmax(strength))
     worse = TwoLayerReLU(net.W1[:, keep], net.W2[keep])
-    lam = lambda_max(X, y)
+    lam = lambda_max(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fw = fit(X, Y, beta, solver="frank-wolfe", time_limit=args.fw_seconds)
     rows = [
-        ("convex optimum -> network", net, certify(net, X, y, beta, patterns=pats)),
-        ("minus its largest neuron", worse, certify(worse, X, y, beta, patterns=pats)),
-        (f"zero net, beta=lambda_max={lam:.4g}", TwoLayerReLU.zeros(d, 1),
-         certify(TwoLayerReLU.zeros(d, 1), X, y, lam, patterns=pats)),
+        ("cg (default solver)", net, res.certificate, res.time),
+        (f"frank-wolfe, {args.fw_seconds:g} s budget", fw.network, fw.certificate, fw.time),
+        ("cg optimum minus largest neuron", worse, certify(worse, X, Y, beta), None),
+        (f"zero net at beta=lambda_max={lam:.3g}", TwoLayerReLU.zeros(d, Y.shape[1]),
+         certify(TwoLayerReLU.zeros(d, Y.shape[1]), X, Y, lam), None),
     ]
-    head = f"  {'network':<34} {'neurons':>7} {'objective':>12} {'dual bound':>12} {'rel_gap':>9}  global"
+    head = (f"  {'network':<34} {'neurons':>7} {'objective':>12} {'dual bound':>12} "
+            f"{'rel_gap':>9} {'time':>8}  certified")
     print(head)
     print("  " + "-" * (len(head) - 2))
-    for name, nt, c in rows:
+    for name, nt, c, t in rows:
+        ts = f"{t:.2f}s" if t is not None else "-"
         print(f"  {name:<34} {nt.n_neurons:>7d} {c.primal:>12.8g} {c.dual:>12.8g} "
-              f"{c.rel_gap:>9.1e}  {'yes' if c.is_global else 'no'}")
-    ok = rows[0][2].is_global and not rows[1][2].is_global and rows[2][2].is_global
-    print("  certificates: exact oracle over all sign patterns (rigorous dual bounds)")
+              f"{c.rel_gap:>9.1e} {ts:>8}  {'yes' if c.is_global else 'no'}")
+    print(f"  cg: {res.n_iter} iterations, status {res.status}; certificates use the exact "
+          f"oracle over all {res.certificate.n_patterns} sign patterns")
     if args.out:
         net.save(args.out)
-        print(f"  optimal network written to {args.out}")
-    return EXIT_OK if ok else EXIT_NOT_GLOBAL
+        print(f"  certified network written to {args.out}")
+    out_dir = args.out_dir
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  plot skipped: matplotlib is not installed (pip install 'convexrelu[plot]')")
+    else:
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, "convexrelu_demo.png")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        best_dual = max(res.certificate.dual, fw.certificate.dual)
+        for r_, label in ((res, "cg"), (fw, "frank-wolfe")):
+            h = r_.history
+            best_obj = np.minimum.accumulate(h["objective"])
+            axes[0].plot(h["time"], np.maximum(best_obj - best_dual, 1e-16), label=label)
+            axes[1].plot(h["time"], np.maximum(np.minimum.accumulate(h["rel_gap"]), 1e-16), label=label)
+        axes[0].set_yscale("log")
+        axes[1].set_yscale("log")
+        axes[0].set_xlabel("time (s)")
+        axes[0].set_ylabel("best objective minus the best dual bound")
+        axes[1].axhline(1e-6, color="k", ls=":", label="tol 1e-6")
+        axes[1].set_xlabel("time (s)")
+        axes[1].set_ylabel("relative duality gap of the best network")
+        for ax in axes:
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.suptitle("convexrelu demo: paper §5.1 planted problem, beta = 1e-2")
+        fig.tight_layout()
+        tmp = path + ".tmp.png"
+        fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        os.replace(tmp, path)
+        print(f"  plot of objective and gap per iteration: {path}")
+    return EXIT_OK if res.certificate.is_global and not rows[2][2].is_global else EXIT_NOT_GLOBAL
 
 
 # --------------------------------------------------------------------------- parser
@@ -214,9 +282,30 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
 
-    dm = sub.add_parser("demo", help="solve a small problem to a certified global optimum")
+    f = sub.add_parser("fit", help="train to a certified global optimum",
+                       description="Solve the convex program of the data set. Exit status: "
+                                   "0 certified global, 1 not certified, 2 bad input.")
+    f.add_argument("data", help="data: .npz with X and Y (or y), or CSV with --target")
+    f.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
+    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe"], default="auto")
+    f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
+    f.add_argument("--max-iter", type=int, default=None)
+    f.add_argument("--time-limit", type=_positive_float, default=None, help="seconds")
+    f.add_argument("--target", action="append", help="CSV target column(s), comma-separated")
+    f.add_argument("--patterns", choices=["auto", "exact", "sampled"], default="auto")
+    f.add_argument("--oracle", choices=["auto", "exact", "upper_bound", "heuristic"], default="auto")
+    f.add_argument("--max-patterns", type=_positive_float, default=1e9)
+    f.add_argument("--seed", type=int, default=None, help="seed for sampled patterns")
+    f.add_argument("--out", default=None, help="write the network to this .npz")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(func=_cmd_fit)
+
+    dm = sub.add_parser("demo", help="train the paper's §5.1 problem to a certified optimum")
     dm.add_argument("--seed", type=int, default=0)
-    dm.add_argument("--out", default=None, help="write the optimal network to this .npz")
+    dm.add_argument("--out-dir", default=".", help="folder for the plot (default: .)")
+    dm.add_argument("--out", default=None, help="write the certified network to this .npz")
+    dm.add_argument("--fw-seconds", type=_positive_float, default=3.0,
+                    help="time budget of the Frank-Wolfe comparison row")
     dm.set_defaults(func=_cmd_demo)
     return p
 

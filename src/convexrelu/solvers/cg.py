@@ -228,7 +228,7 @@ class ConditionalGradient:
         Outer iterations (one oracle call each).
     refine : bool, default True
         Polish all neurons with L-BFGS after each master solve.
-    refine_max_iter : int, default 300
+    refine_max_iter : int, default 1000
     merge : bool, default True
         Merge atoms that share a sign pattern (SVD of their sum) when valid.
     max_add : int, default 20
@@ -245,7 +245,7 @@ class ConditionalGradient:
 
     name = "cg"
 
-    def __init__(self, *, tol=1e-6, max_iter=100, refine=True, refine_max_iter=300, merge=True,
+    def __init__(self, *, tol=1e-6, max_iter=100, refine=True, refine_max_iter=1000, merge=True,
                  max_add=20, gl_tol=1e-10, time_limit=None, verbose=0, callback=None):
         self.tol = check_tol(tol)
         self.max_iter = check_positive_int(max_iter, "max_iter")

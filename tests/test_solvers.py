@@ -205,3 +205,22 @@ def test_fit_rejects_bad_arguments():
         fit(X, Y, 0.1, warm_start=cr.TwoLayerReLU.zeros(3, 3))
     with pytest.raises(ValueError, match="time_limit"):
         fit(X, Y, 0.1, time_limit=-1)
+
+
+@pytest.mark.parametrize("c", [3, 5])
+@pytest.mark.parametrize("rel_beta", [1e-2, 1e-1])
+def test_cg_agrees_with_cvxpy_copositive_relaxation(c, rel_beta):
+    """For d = 2 every cone is simplicial, so eq. 19 (lifted Schur form) equals p*."""
+    from convexrelu.solvers.reference import solve_copositive_cvxpy
+
+    rng = np.random.default_rng(10 * c)
+    X = rng.standard_normal((15, 2))
+    Y = np.maximum(X @ rng.standard_normal((2, 10)), 0) @ rng.standard_normal((10, c))
+    beta = rel_beta * cr.lambda_max(X, Y)
+    ref = solve_copositive_cvxpy(X, Y, beta)
+    assert ref.status in ("optimal", "optimal_inaccurate")
+    res = fit(X, Y, beta)
+    assert res.certificate.is_global
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    # the relaxation is a lower bound: never above the certified optimum (up to solver tol)
+    assert ref.objective <= res.objective * (1 + 1e-7)

@@ -104,3 +104,66 @@ def solve_scalar_cvxpy(X, y, beta, patterns: SignPatterns | None = None, *,
     net = network_from_scalar_solution(np.asarray(W.value), np.asarray(V.value), patterns.patterns)
     return ScalarReferenceResult(net, float(prob.value), str(prob.status), solver,
                                  patterns.scope, P, time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class CopositiveReferenceResult:
+    """Result of :func:`solve_copositive_cvxpy` (the value of relaxation eq. 19)."""
+
+    objective: float
+    status: str
+    solver: str
+    U: tuple  # the PSD blocks U_i (r x r, rank-reduced coordinates)
+    n_patterns: int
+    time: float
+
+
+def solve_copositive_cvxpy(X, Y, beta, patterns: SignPatterns | None = None, *,
+                           solver: str = "CLARABEL", **solver_options) -> CopositiveReferenceResult:
+    r"""Relaxation eq. 19 of the copositive program, in a lifted Schur-complement form.
+
+    .. math::
+
+        \min_{U_i \succeq 0,\ T}\ \tfrac12 \operatorname{tr} T + \beta^2 \sum_i \operatorname{tr} U_i
+        \quad\text{s.t.}\quad
+        \begin{bmatrix} I + 2\sum_i D_i X U_i X^\top D_i & Y \\ Y^\top & T \end{bmatrix}
+        \succeq 0,\quad (2D_i - I) X U_i X^\top (2D_i - I) \ge 0 .
+
+    The block constraint is equivalent to :math:`T \succeq Y^\top M^{-1} Y`, so the
+    optimum is that of eq. 19 (CVXPY's ``matrix_frac`` form is inaccurate with Clarabel
+    and SCS at these sizes). It is a lower bound on the training optimum, equal to it
+    when every cone is simplicial (always for ``rank(X) <= 2``). Works in the
+    rank-reduced coordinates of ``X``; meant as a reference on small problems.
+    """
+    import cvxpy as cp
+
+    X, Y = check_XY(X, Y)
+    beta = check_beta(beta)
+    check_choice(solver, ("CLARABEL", "SCS"), "solver")
+    t0 = time.perf_counter()
+    if patterns is None:
+        patterns = SignPatterns.enumerate(X)
+    Xr = X @ patterns.basis
+    n, r = Xr.shape
+    c = Y.shape[1]
+    Us = [cp.Variable((r, r), PSD=True) for _ in range(patterns.n_patterns)]
+    T = cp.Variable((c, c), symmetric=True)
+    M = np.eye(n)
+    cons = []
+    for Ui, p in zip(Us, patterns.patterns):
+        DX = Xr * p[:, None]
+        M = M + 2 * DX @ Ui @ DX.T
+        SX = Xr * np.where(p, 1.0, -1.0)[:, None]
+        cons.append(SX @ Ui @ SX.T >= 0)
+    block = cp.bmat([[M, Y], [Y.T, T]])
+    cons.append(0.5 * (block + block.T) >> 0)
+    obj = 0.5 * cp.trace(T) + beta**2 * sum(cp.trace(Ui) for Ui in Us)
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    opts = dict(_DEFAULT_OPTIONS[solver])
+    opts.update(solver_options)
+    prob.solve(solver=solver, **opts)
+    if prob.value is None:
+        raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
+    return CopositiveReferenceResult(float(prob.value), str(prob.status), solver,
+                                     tuple(np.asarray(U.value) for U in Us),
+                                     patterns.n_patterns, time.perf_counter() - t0)

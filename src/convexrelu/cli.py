@@ -321,6 +321,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"convexrelu {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RuntimeError as exc:  # a numerical solver failed (reported, not hidden)
+        print(f"convexrelu {args.command}: solver failure: {exc}", file=sys.stderr)
+        return EXIT_NOT_GLOBAL
     except KeyboardInterrupt:
         print(f"convexrelu {args.command}: interrupted", file=sys.stderr)
         return 130

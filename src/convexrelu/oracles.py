@@ -604,43 +604,65 @@ class HeuristicOracle:
     def n_patterns(self) -> int:
         return self.patterns.n_patterns
 
+    def _search(self, Z):
+        """Candidates (reduced coordinates) with their squared values, best first."""
+        ev = self._ev
+        Xr = ev.Xr
+        n, r = Xr.shape
+        starts = self._starts
+        vals = _relu_values(Xr, Z, starts)
+        S = starts[np.argsort(vals)[::-1][: self.n_starts]]
+        extra = [starts[int(np.argmax(vals))]]
+        P = self.patterns.patterns
+        if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
+            # top eigenvector of each sampled cell's form, when it lies in the cell
+            K = ev.kron(Z, ev.W)
+            _, y = _best_in_regions(ev, Z, K, P, None, None, DEFAULT_TIE_TOL, self.chunk,
+                                    floor=float(vals.max()))
+            if y is not None:
+                u_cell = y / ev.s
+                extra.append(u_cell / np.linalg.norm(u_cell))
+        U = np.vstack([_ascent(Xr, Z, np.vstack([S] + extra), self.n_iter), np.array(extra)])
+        uv = _relu_values(Xr, Z, U)
+        order = np.argsort(uv)[::-1]
+        return uv[order], U[order]
+
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()
         ev = self._ev
         Z = ev.check_Z(Z)
-        Xr = ev.Xr
-        n, r = Xr.shape
-        u_best = np.zeros(r)
-        val_best = 0.0
+        r = ev.Xr.shape[1]
         if r > 0:
-            starts = self._starts
-            vals = _relu_values(Xr, Z, starts)
-            j = int(np.argmax(vals))
-            val_best, u_best = float(vals[j]), starts[j]
-            S = starts[np.argsort(vals)[::-1][: self.n_starts]]
-            P = self.patterns.patterns
-            if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
-                # top eigenvector of each sampled cell's form, when it lies in the cell
-                K = ev.kron(Z, ev.W)
-                val, y = _best_in_regions(ev, Z, K, P, None, None, DEFAULT_TIE_TOL, self.chunk,
-                                          floor=val_best)
-                if y is not None:
-                    u_cell = y / ev.s
-                    val_best, u_best = val, u_cell / np.linalg.norm(u_cell)
-                    S = np.vstack([S, u_best])
-            U = _ascent(Xr, Z, S, self.n_iter)
-            vals = _relu_values(Xr, Z, U)
-            j = int(np.argmax(vals))
-            if vals[j] > val_best:
-                val_best, u_best = float(vals[j]), U[j]
+            vals, U = self._search(Z)
+            val_best, u_best = float(vals[0]), U[0]
+        else:
+            val_best, u_best = 0.0, np.zeros(0)
         if not np.any(u_best):
-            u_best = np.zeros(r)
-            if r:
-                u_best[0] = 1.0
-        u = ev.to_original(u_best) if r else np.eye(ev.X.shape[1])[0]
+            u = np.eye(ev.X.shape[1])[0]
+        else:
+            u = ev.to_original(u_best)
         value = float(np.sqrt(max(val_best, 0.0)))
         return OracleResult(value, u, value, "heuristic", self.patterns.scope, self.n_patterns,
                             time.perf_counter() - t0)
+
+    def candidates(self, Z, threshold: float, kmax: int = 50):
+        """Distinct ascent results with value above ``threshold`` (best first, at most ``kmax``)."""
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        if ev.Xr.shape[1] == 0:
+            return np.zeros(0), np.zeros((0, ev.X.shape[1]))
+        vals, U = self._search(Z)
+        out_v, out_u = [], []
+        for v, u in zip(np.sqrt(np.maximum(vals, 0.0)), U):
+            if v <= threshold or len(out_u) >= kmax:
+                break
+            un = u / np.linalg.norm(u)
+            if any(float(un @ w) > 1.0 - 1e-9 for w in out_u):
+                continue
+            out_v.append(v)
+            out_u.append(un)
+        Uo = np.array([ev.to_original(u) for u in out_u]).reshape(len(out_u), ev.X.shape[1])
+        return np.array(out_v), Uo
 
 
 class SDPOracle:

@@ -159,14 +159,12 @@ def _cmd_fit(args) -> int:
     return EXIT_OK if res.certificate.is_global else EXIT_NOT_GLOBAL
 
 
-def planted_problem(seed=0, n=25, d=2, c=5, m_teacher=100):
-    """The paper's §5.1 problem: X ~ N(0, 1), Y = relu(X U0) V0 from a random teacher."""
-    from .network import TwoLayerReLU
+def planted_problem(seed=0):
+    """The paper's §5.1 problem (see :func:`convexrelu.datasets.planted`)."""
+    from .datasets import planted
 
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    teacher = TwoLayerReLU(rng.standard_normal((d, m_teacher)), rng.standard_normal((m_teacher, c)))
-    return X, teacher.predict(X)
+    X, Y, _ = planted(seed=seed)
+    return X, Y
 
 
 def _cmd_demo(args) -> int:

@@ -7,9 +7,9 @@ Epigraph form (eq. 14):
     p^* = \min_{t \ge 0}\ \Big[\min_{V_i \in \mathcal K_i,\ \sum_i \|V_i\|_* \le t}
           \tfrac12\Big\|\sum_i D_i X V_i - Y\Big\|_F^2\Big] + \beta t .
 
-The bracket plus :math:`\beta t` is convex in ``t``; the outer search is a golden-section
-search over :math:`t \in [0, \|Y\|^2 / (2\beta)]` (at the optimum
-:math:`\beta t^* \le p^* \le \tfrac12\|Y\|^2`). The inner problem is solved by
+The bracket plus :math:`\beta t` is convex in ``t``; the outer search brackets its
+minimiser by doubling ``t`` (never beyond :math:`p/\beta` for the best objective ``p``
+found, since :math:`\beta t^* \le p^*`) and then runs a golden-section search. The inner problem is solved by
 Frank–Wolfe with step :math:`\alpha_k = 2/(2+k)`: the linear minimisation oracle (eq. 71)
 is the exact cone-constrained PCA oracle, which returns the atom :math:`t\,u g^\top`
 with :math:`g = R^\top (Xu)_+ / \|R^\top (Xu)_+\|`, and the update is
@@ -79,9 +79,10 @@ class FrankWolfe:
         An inner solve stops when its Frank–Wolfe gap is at most ``inner_tol`` times its
         objective.
     inner_max_iter : int, default 500
-        Frank–Wolfe steps per value of ``t``.
+        Frank–Wolfe steps per value of ``t`` in the first round of the search over
+        ``t``; each later round (a new bracket and golden-section search) allows 4x more.
     n_outer : int, default 40
-        Golden-section steps over ``t``.
+        Golden-section steps over ``t`` per round.
     time_limit, verbose, callback
         As for :class:`~convexrelu.solvers.cg.ConditionalGradient`.
     """
@@ -110,21 +111,12 @@ class FrankWolfe:
         try:
             # t = 0 is the zero network: certify it (it may already be optimal)
             self._inner(X, Y, beta, oracle, 0.0)
-            a, b = 0.0, float(np.vdot(Y, Y)) / (2.0 * beta)
-            c_, d_ = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-            fc = self._inner(X, Y, beta, oracle, c_)
-            fd = self._inner(X, Y, beta, oracle, d_)
-            for _ in range(self.n_outer):
-                if self._stop():
-                    break
-                if fc <= fd:  # the minimum lies in [a, d]
-                    b, d_, fd = d_, c_, fc
-                    c_ = b - _GOLDEN * (b - a)
-                    fc = self._inner(X, Y, beta, oracle, c_)
-                else:  # in [c, b]
-                    a, c_, fc = c_, d_, fd
-                    d_ = a + _GOLDEN * (b - a)
-                    fd = self._inner(X, Y, beta, oracle, d_)
+            # rounds of (bracket, golden section); each round gives the inner Frank-Wolfe
+            # solves 4x more steps, until the certificate, max_iter or the time limit
+            self._inner_steps = self.inner_max_iter
+            while not self._stop():
+                self._search_t(X, Y, beta, oracle)
+                self._inner_steps *= 4
             if log.converged():
                 status = "optimal"
             elif log.out_of_time():
@@ -133,6 +125,44 @@ class FrankWolfe:
             status = "interrupted"
             logger.warning("frank-wolfe: interrupted; returning the best network so far")
         return log.result(status, self._steps)
+
+    def _search_t(self, X, Y, beta, oracle):
+        """Bracket the minimiser of phi(t), then golden-section search inside the bracket."""
+        a, b = self._bracket(X, Y, beta, oracle)
+        c_, d_ = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+        fc = self._inner(X, Y, beta, oracle, c_)
+        fd = self._inner(X, Y, beta, oracle, d_)
+        for _ in range(self.n_outer):
+            if self._stop():
+                return
+            if fc <= fd:  # the minimum lies in [a, d]
+                b, d_, fd = d_, c_, fc
+                c_ = b - _GOLDEN * (b - a)
+                fc = self._inner(X, Y, beta, oracle, c_)
+            else:  # in [c, b]
+                a, c_, fc = c_, d_, fd
+                d_ = a + _GOLDEN * (b - a)
+                fd = self._inner(X, Y, beta, oracle, d_)
+
+    def _bracket(self, X, Y, beta, oracle):
+        """An interval ``[a, b]`` around the minimiser of the convex ``phi(t)``.
+
+        Doubling from :math:`t_0 = \|Y\|_F / (4\|X\|_2)` (a path norm whose network can
+        reach the scale of ``Y``) until ``phi`` increases, never beyond
+        :math:`p / \beta` for the best objective ``p`` seen so far (since
+        :math:`\beta t^* \le p^*`).
+        """
+        cap = lambda: self._log.best_primal / beta  # noqa: E731
+        t = min(float(np.linalg.norm(Y)) / (4.0 * max(np.linalg.norm(X, 2), 1e-300)), cap())
+        ts, phis = [0.0], [0.5 * float(np.vdot(Y, Y))]
+        while not self._stop():
+            ts.append(t)
+            phis.append(self._inner(X, Y, beta, oracle, t))
+            if phis[-1] >= phis[-2] or t >= cap():
+                break
+            t = min(2.0 * t, cap())
+        lo = ts[-3] if len(ts) >= 3 else 0.0
+        return lo, ts[-1]
 
     def _stop(self):
         return self._log.converged() or self._steps >= self.max_iter or self._log.out_of_time()
@@ -147,7 +177,7 @@ class FrankWolfe:
         net = atoms.network()
         F = np.zeros_like(Y)
         phi = 0.5 * float(np.vdot(Y, Y)) + beta * t
-        for k in range(self.inner_max_iter):
+        for k in range(getattr(self, "_inner_steps", self.inner_max_iter)):
             R = Y - F
             res = oracle(-R)
             fw_gap = t * res.value - float(np.vdot(R, F))

@@ -32,6 +32,15 @@ _DEFAULT_OPTIONS = {
 __all__ = ["ScalarReferenceResult", "solve_scalar_cvxpy", "network_from_scalar_solution"]
 
 
+def _solve(prob, solver, solver_options):
+    """Solve with the default tight tolerances (overridable); no solution is an error."""
+    opts = dict(_DEFAULT_OPTIONS[solver])
+    opts.update(solver_options)
+    prob.solve(solver=solver, **opts)
+    if prob.value is None or not np.isfinite(prob.value):
+        raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
+
+
 @dataclass(frozen=True)
 class ScalarReferenceResult:
     """Result of :func:`solve_scalar_cvxpy`."""
@@ -96,11 +105,7 @@ def solve_scalar_cvxpy(X, y, beta, patterns: SignPatterns | None = None, *,
     cons = [cp.multiply(S, W @ X.T) >= 0, cp.multiply(S, V @ X.T) >= 0]
     obj = 0.5 * cp.sum_squares(pred - Y[:, 0]) + beta * (cp.sum(cp.norm(W, 2, axis=1)) + cp.sum(cp.norm(V, 2, axis=1)))
     prob = cp.Problem(cp.Minimize(obj), cons)
-    opts = dict(_DEFAULT_OPTIONS[solver])
-    opts.update(solver_options)
-    prob.solve(solver=solver, **opts)
-    if W.value is None:
-        raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
+    _solve(prob, solver, solver_options)
     net = network_from_scalar_solution(np.asarray(W.value), np.asarray(V.value), patterns.patterns)
     return ScalarReferenceResult(net, float(prob.value), str(prob.status), solver,
                                  patterns.scope, P, time.perf_counter() - t0)
@@ -159,11 +164,7 @@ def solve_copositive_cvxpy(X, Y, beta, patterns: SignPatterns | None = None, *,
     cons.append(0.5 * (block + block.T) >> 0)
     obj = 0.5 * cp.trace(T) + beta**2 * sum(cp.trace(Ui) for Ui in Us)
     prob = cp.Problem(cp.Minimize(obj), cons)
-    opts = dict(_DEFAULT_OPTIONS[solver])
-    opts.update(solver_options)
-    prob.solve(solver=solver, **opts)
-    if prob.value is None:
-        raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
+    _solve(prob, solver, solver_options)
     return CopositiveReferenceResult(float(prob.value), str(prob.status), solver,
                                      tuple(np.asarray(U.value) for U in Us),
                                      patterns.n_patterns, time.perf_counter() - t0)

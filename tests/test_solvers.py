@@ -247,3 +247,25 @@ def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape):
     assert obj(V) <= obj(ref.coef_.T) * (1 + 1e-9)
     # warm start from the solution stays there
     np.testing.assert_allclose(obj(group_lasso(H, Y, beta, V0=V)), obj(V), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_scale_sampled_patterns_honest_and_shrinking():
+    """n = 10,000, d = 20, c = 10: sampled patterns, heuristic oracle, under 60 s."""
+    import resource
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10000, 20))
+    teacher = cr.TwoLayerReLU(rng.standard_normal((20, 50)), rng.standard_normal((50, 10)))
+    Y = teacher.predict(X) + 0.1 * rng.standard_normal((10000, 10))
+    beta = 0.01 * cr.omega(X, Y, oracle="heuristic", random_state=0).value
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = fit(X, Y, beta, time_limit=55, random_state=0)
+    assert time.perf_counter() - t0 < 60
+    assert res.certificate.oracle_kind == "heuristic" and not res.certificate.is_global
+    gaps = res.history["rel_gap"]
+    assert gaps[-1] < 0.1 * gaps[0]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 * 1024 * 1024  # KiB: < 2 GiB

@@ -319,7 +319,7 @@ class ConditionalGradient:
                 net = _balanced(U, V)
                 F = net.predict(X)
                 res = oracle(loss.gradient(F, Y))
-                log.record(net, F, res)
+                cert = log.record(net, F, res)
                 if log.converged():
                     status = "optimal"
                     break
@@ -328,15 +328,21 @@ class ConditionalGradient:
                 if log.out_of_time():
                     status = "time_limit"
                     break
+                arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
                 new = self._new_atoms(oracle, loss.gradient(F, Y), res, beta, U)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
                     V = np.vstack([V, _initial_outputs(X, Y, F, beta, new)])
-                arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
-                U, V = self._master(X, Y, beta, U, V, gl_tol)
+                # inexact master far from the optimum: accuracy follows the current gap.
+                # Before a sliding solve (which re-optimises the outputs too) the group
+                # lasso only selects atoms, so 1e-8 suffices there.
+                floor = max(gl_tol, 1e-8) if (arr is not None and self.refine) else gl_tol
+                tol_k = max(floor, 1e-3 * min(abs(cert.rel_gap), 1.0))
+                U, V = self._master(X, Y, beta, U, V, tol_k)
                 if arr is not None and self.refine:
                     # rank 2: slide the atoms inside their cells jointly with the outputs
-                    U, V, _ = _slide_2d(arr, X, Y, beta, U, V, refine_iter, deadline)
+                    iters = refine_iter if cert.rel_gap < 1e-3 else min(refine_iter, 200)
+                    U, V, _ = _slide_2d(arr, X, Y, beta, U, V, iters, deadline)
                     U, V = _prune(U, V)
                     continue
                 if self.merge:
@@ -344,7 +350,7 @@ class ConditionalGradient:
                 if self.refine:
                     U, V, improved = _refine(X, Y, beta, U, V, refine_iter, deadline)
                     if improved:
-                        U, V = self._master(X, Y, beta, U, V, gl_tol)
+                        U, V = self._master(X, Y, beta, U, V, tol_k)
         except KeyboardInterrupt:
             status = "interrupted"
             logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)

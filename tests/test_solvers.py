@@ -30,9 +30,10 @@ def check_certificate_by_hand(res, X, Y, beta):
     dual = -0.5 * np.sum((Zs - Y) ** 2) + 0.5 * np.sum(Y**2)
     primal = net.objective(X, Y, beta)
     np.testing.assert_allclose(res.objective, primal, rtol=1e-12)
-    # the solver may report a better (earlier) dual bound; it must still be below the optimum,
-    # and the hand-made bound must agree with the certificate's gap to within the grid error
-    assert dual <= primal
+    # the solver may report a better (earlier) dual bound; it must still be below the optimum.
+    # The brute-force Omega is a grid maximum (slightly below the true one), so the hand-made
+    # dual may exceed the primal by the grid error (~1e-8 relative) at an exact optimum.
+    assert dual <= primal * (1 + 1e-7)
     assert res.certificate.dual <= primal
     return primal, dual
 

@@ -137,8 +137,9 @@ def test_heuristic_with_few_samples_is_not_a_bound_but_close():
 def test_make_oracle_auto_choices():
     rng = np.random.default_rng(0)
     assert cr.make_oracle(rng.standard_normal((30, 2))).kind == "exact"
-    # d = 8, n = 30: not enumerable by default, small enough for the SDP bound
-    assert cr.make_oracle(rng.standard_normal((30, 8))).kind == "upper_bound"
+    # d = 8, n = 30: not enumerable by default; the SDP bound is only used when asked for
+    assert cr.make_oracle(rng.standard_normal((30, 8))).kind == "heuristic"
+    assert cr.make_oracle(rng.standard_normal((30, 8)), oracle="upper_bound").kind == "upper_bound"
     # explicitly sampled patterns give the heuristic oracle
     assert cr.make_oracle(rng.standard_normal((30, 2)), patterns="sampled").kind == "heuristic"
     assert cr.make_oracle(rng.standard_normal((300, 8))).kind == "heuristic"
@@ -200,3 +201,15 @@ def test_oracle_and_patterns_refuse_another_X():
     with pytest.raises(ValueError, match="different X"):
         cr.certify(cr.TwoLayerReLU.zeros(3, 1), X2, rng.standard_normal(10), 1.0,
                    oracle=cr.ExactOracle(X1))
+
+
+def test_badly_scaled_3d_oracle_does_not_crash_and_is_exact():
+    """Column scales 3e4, 1, 1e-5: the flats' metric spans ~1e19 (a Cholesky used to fail)."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((37, 3)) * np.array([3e4, 1.0, 1e-5])
+    Z = rng.standard_normal((37, 3))
+    res = cr.ExactOracle(X)(Z)
+    brute = brute_omega_sphere(X, Z, rng, n_dirs=100000, n_refine=10)
+    assert res.value >= brute * (1 - 1e-12)
+    np.testing.assert_allclose(res.value, brute, rtol=1e-8)
+    check_result(res, X, Z)

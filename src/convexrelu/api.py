@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-from dataclasses import replace
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from ._validation import check_beta, check_choice, check_tol, check_XY
 from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
-from .oracles import DEFAULT_MAX_PATTERNS, HeuristicOracle, SDPOracle, make_oracle
+from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
 from .solvers.base import SolveResult
 
 __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "make_solver"]
@@ -73,10 +72,8 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``"frank-wolfe"`` is the paper's Algorithm 1.
     patterns, oracle : see :func:`convexrelu.make_oracle`
         With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and
-        the result can be certified. Otherwise the heuristic oracle drives the solver;
-        with ``oracle="auto"`` and ``n <= 40`` the final network is then certified with
-        the SDP upper bound (rigorous, possibly loose), else the certificate is an
-        estimate and says so (``is_global = False``).
+        the result can be certified. Otherwise the heuristic oracle drives the solver
+        and the certificate is an estimate that says so (``is_global = False``).
     loss : str or Loss, default "squared"
     tol : float, default 1e-6
         Target relative duality gap.
@@ -118,18 +115,6 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
                       verbose=verbose, callback=callback)
     orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
-    if isinstance(oracle, str) and oracle == "auto" and isinstance(orc, SDPOracle):
-        # An SDP per iteration is too slow to drive the solver: solve with the heuristic
-        # oracle, then try to certify the final network rigorously with the SDP bound.
-        res = slv.solve(X, Y, beta, HeuristicOracle(X, random_state=random_state), loss,
-                        init=warm_start)
-        try:
-            cert = certify(res.network, X, Y, beta, loss=loss, oracle=orc, tol=tol)
-        except RuntimeError as exc:
-            logger.warning("fit: the SDP bound could not certify the result (%s); the "
-                           "certificate stays a heuristic estimate", exc)
-            return res
-        return replace(res, certificate=cert)
     return slv.solve(X, Y, beta, orc, loss, init=warm_start)
 
 

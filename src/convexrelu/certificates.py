@@ -171,18 +171,7 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     F = network.predict(X)
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
-    try:
-        res = orc(G)
-    except RuntimeError as exc:
-        if not (isinstance(oracle, str) and oracle == "auto"):
-            raise
-        # oracle="auto" picked the SDP bound and its solver failed: say so, and fall back
-        # to the heuristic estimate (which never certifies)
-        from .oracles import HeuristicOracle
-
-        logger.warning("certify: the SDP bound failed (%s); using the heuristic oracle, "
-                       "whose gap is an estimate only", exc)
-        res = HeuristicOracle(X, random_state=random_state)(G)
+    res = orc(G)
     cert = certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0)
     logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
                "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "

@@ -66,8 +66,6 @@ logger = logging.getLogger(__name__)
 ORACLE_KINDS = ("exact", "upper_bound", "heuristic")
 #: Pattern matrices up to this size are cached as floats by ExactOracle.
 _FLOAT_CACHE_BYTES = 256 << 20
-#: In ``oracle="auto"``, the SDP bound is used when patterns are not enumerable and n <= this.
-AUTO_SDP_MAX_N = 40
 
 
 @dataclass(frozen=True)
@@ -244,9 +242,12 @@ class _Sweep2D:
         n = A.shape[0]
         self.A = A
         self.n_cells = 0
-        Q = self.B.T @ (self.B / (ev.s**2)[:, None])
+        # Q = B^T diag(s^-2) B = R^T R from a QR of diag(1/s) B (no Cholesky: s^-2 can
+        # span many decades on badly scaled data)
+        R = np.linalg.qr(self.B / ev.s[:, None], mode="r")
+        Q = R.T @ R
         self.Q = Q
-        self.Linv = np.linalg.inv(np.linalg.cholesky(Q))
+        self.Linv = np.linalg.inv(R.T)
         nz = np.flatnonzero(~zero & (np.linalg.norm(A, axis=1) > 0))
         if nz.size == 0:
             return
@@ -414,12 +415,11 @@ class ExactOracle:
             self._n_patterns = patterns.n_patterns
             face_groups: dict[int, tuple[list, list]] = {}
             self._collect_faces(np.eye(r), face_groups)
-            s2 = ev.s**2
             for k in sorted(face_groups, reverse=True):
                 Bs, Ps = face_groups[k]
                 B = np.concatenate(Bs)
-                Qm = np.einsum("qrk,qrl->qkl", B, B / s2[None, :, None])
-                Li = np.linalg.inv(np.linalg.cholesky(Qm))
+                Rm = np.linalg.qr(B / ev.s[None, :, None], mode="r")  # metric R^T R
+                Li = np.linalg.inv(np.swapaxes(Rm, -1, -2))
                 self._groups.append((B, Li, np.concatenate(Ps)))
             # keep 0/1 float copies when they are small enough, to save a cast per call
             self._groups = [(B, Li, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
@@ -806,9 +806,9 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     X : array of shape (n, d)
     oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
         ``"auto"``: exact when the patterns are (or can be) enumerated (always for
-        ``rank(X) <= 2``); heuristic when the caller asked for sampled patterns;
-        otherwise the SDP bound when ``n <= 40``; otherwise heuristic (not a bound,
-        logged as a warning).
+        ``rank(X) <= 2``); otherwise heuristic (not a bound, logged as a warning). The
+        SDP bound is never chosen automatically: its rigour rests on the conic solver's
+        accuracy (see :class:`SDPOracle`); ask for it with ``oracle="upper_bound"``.
     patterns : {"auto", "exact", "sampled"} or SignPatterns
         ``"auto"``: enumerate when the bound :math:`2r(e(n-1)/r)^r` is within
         ``max_patterns``, otherwise sample ``n_samples`` directions. ``"exact"``
@@ -863,12 +863,11 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
             f"have up to {pattern_bound(X.shape[0], r):.3g} > max_patterns={max_patterns:.3g}; "
             "raise max_patterns"
         )
-    if X.shape[0] <= AUTO_SDP_MAX_N:
-        return SDPOracle(X)
     logger.warning(
         "no exact oracle for X (n=%d, rank %d): patterns cannot be enumerated within "
-        "max_patterns=%.3g and n is too large for the SDP bound; using the heuristic oracle "
-        "(results are estimates, not certificates)", X.shape[0], r, max_patterns)
+        "max_patterns=%.3g; using the heuristic oracle (results are estimates, not "
+        "certificates; oracle='upper_bound' gives an SDP bound for moderate n)",
+        X.shape[0], r, max_patterns)
     return HeuristicOracle(X, n_samples=n_samples, random_state=random_state)
 
 

@@ -109,8 +109,8 @@ class IterationLog:
         if res.is_upper_bound:
             self.best_dual = max(self.best_dual, cert.dual)
         if primal < self.best_primal:
-            self.best_primal, self.best_net = primal, net
-            self.best_cert = cert
+            # one assignment: an interrupt cannot pair a network with another's certificate
+            self.best_primal, self.best_net, self.best_cert = primal, net, cert
         elif self.best_cert is not None and self.best_cert.dual < self.best_dual:
             # a better dual bound tightens the certificate of the best network
             b = self.best_cert
@@ -135,6 +135,8 @@ class IterationLog:
 
     def result(self, status: str, n_iter: int) -> SolveResult:
         if self.best_net is None:
+            if status == "interrupted":
+                raise KeyboardInterrupt  # nothing to return yet
             raise RuntimeError("solver finished without evaluating any network")
         cert = self.best_cert
         if status in ("max_iter", "time_limit"):

@@ -190,7 +190,6 @@ class _Evaluator:
         self.X = X
         self.basis = basis
         self.Xr = X @ basis
-        self.row_norms = np.linalg.norm(self.Xr, axis=1)
         self.s = np.linalg.norm(self.Xr, axis=0)
         self.zero = zero_rows(X, basis)
         W = self.Xr / np.where(self.s > 0, self.s, 1.0)

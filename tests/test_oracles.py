@@ -213,3 +213,26 @@ def test_badly_scaled_3d_oracle_does_not_crash_and_is_exact():
     assert res.value >= brute * (1 - 1e-12)
     np.testing.assert_allclose(res.value, brute, rtol=1e-8)
     check_result(res, X, Z)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_exact_candidates_are_attained_sorted_and_include_the_maximiser(d):
+    """``candidates`` (several atoms per call for column generation), every rank."""
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((12, d))
+    Z = rng.standard_normal((12, 3))
+    orc = cr.ExactOracle(X)
+    best = orc(Z)
+    thr = 0.5 * best.value
+    vals, U = orc.candidates(Z, thr, kmax=15)
+    assert 1 <= len(vals) <= 15 and U.shape == (len(vals), d)
+    assert np.all(vals > thr) and np.all(np.diff(vals) <= 0)
+    np.testing.assert_allclose(vals[0], best.value, rtol=1e-10)
+    for v, u in zip(vals, U):
+        np.testing.assert_allclose(np.linalg.norm(u), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(f_omega(X, Z, u), v, rtol=1e-10)
+    # distinct directions
+    G = U @ U.T
+    assert np.all(G[~np.eye(len(vals), dtype=bool)] < 1 - 1e-12)
+    # nothing above the maximum
+    assert orc.candidates(Z, best.value * (1 + 1e-9))[0].size == 0

@@ -227,8 +227,9 @@ def test_cg_agrees_with_cvxpy_copositive_relaxation(c, rel_beta):
     assert ref.objective <= res.objective * (1 + 1e-7)
 
 
-@pytest.mark.parametrize("shape", [(30, 8, 1), (25, 20, 5), (200, 15, 3)])
-def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape):
+@pytest.mark.parametrize("method", ["ipm", "fista", "auto"])
+@pytest.mark.parametrize("shape", [(30, 8, 1), (25, 20, 5), (200, 15, 3), (20, 60, 3)])
+def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape, method):
     from sklearn.linear_model import MultiTaskLasso
 
     from convexrelu.solvers.cg import group_lasso
@@ -242,12 +243,77 @@ def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape):
     def obj(V):
         return 0.5 * np.sum((H @ V - Y) ** 2) + beta * np.sum(np.linalg.norm(V, axis=1))
 
-    V = group_lasso(H, Y, beta, tol=1e-12)
+    V = group_lasso(H, Y, beta, tol=1e-12, method=method)
     ref = MultiTaskLasso(alpha=beta / n, fit_intercept=False, tol=1e-12, max_iter=100000).fit(H, Y)
     np.testing.assert_allclose(obj(V), obj(ref.coef_.T), rtol=1e-8)
     assert obj(V) <= obj(ref.coef_.T) * (1 + 1e-9)
     # warm start from the solution stays there
-    np.testing.assert_allclose(obj(group_lasso(H, Y, beta, V0=V)), obj(V), rtol=1e-12)
+    np.testing.assert_allclose(obj(group_lasso(H, Y, beta, V0=V, method=method)), obj(V),
+                               rtol=1e-12)
+    # optimality: no row's correlation with the residual exceeds beta (beyond 1e-7)
+    R = Y - H @ V
+    assert np.max(np.linalg.norm(H.T @ R, axis=1)) <= beta * (1 + 1e-7)
+
+
+def test_group_lasso_ipm_is_accurate_on_a_singular_gram():
+    """m > n, nearly parallel columns: the masters of column generation. The interior point
+    reaches dual feasibility 1e-8 where FISTA (first order) would need ~1e5 iterations."""
+    from convexrelu.solvers.cg import group_lasso
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 120))
+    U = np.vstack([np.cos(ang), np.sin(ang)])
+    H = np.maximum(X @ U, 0)
+    Y = rng.standard_normal((40, 3))
+    beta = 1e-3 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    V = group_lasso(H, Y, beta, tol=1e-12, method="ipm")
+    R = Y - H @ V
+    corr = np.linalg.norm(H.T @ R, axis=1)
+    assert corr.max() <= beta * (1 + 1e-8)
+    # complementary slackness: rows in use have correlation beta
+    used = np.linalg.norm(V, axis=1) > 0
+    np.testing.assert_allclose(corr[used], beta, rtol=1e-6)
+
+
+def test_group_lasso_rejects_unknown_method():
+    from convexrelu.solvers.cg import group_lasso
+
+    with pytest.raises(ValueError, match="method"):
+        group_lasso(np.ones((3, 2)), np.ones((3, 1)), 0.1, method="newton")
+
+
+def test_cg_rejects_bad_refine():
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    with pytest.raises(ValueError, match="refine"):
+        ConditionalGradient(refine="yes")
+
+
+@pytest.mark.parametrize("refine", ["auto", True, False])
+def test_cg_refine_modes_all_certify(refine):
+    from convexrelu.losses import SquaredLoss
+    from convexrelu.oracles import make_oracle
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    from convexrelu.datasets import planted
+
+    X, Y, _ = planted(n=20, d=2, c=3, seed=4)
+    res = ConditionalGradient(tol=1e-6, refine=refine, max_iter=200).solve(
+        X, Y, 1e-2, make_oracle(X), SquaredLoss())
+    assert res.status == "optimal" and res.certificate.is_global
+
+
+def test_has_direction_distinguishes_patterns_across_a_boundary():
+    """A direction 1e-7 rad from an atom but across a hyperplane is a new atom."""
+    from convexrelu.solvers.cg import _has_direction
+
+    X = np.array([[1.0, 0.0], [0.3, 1.0]])
+    u0 = np.array([0.0, 1.0])  # on the hyperplane of the first row
+    t = 1e-7
+    u1 = np.array([np.sin(t), np.cos(t)])  # activates row 0
+    assert _has_direction(u0[:, None], u0, X)
+    assert not _has_direction(u0[:, None], u1, X)
 
 
 @pytest.mark.slow

@@ -129,21 +129,20 @@ def _inside(Wm, wn, P, Yw, tol):
     return np.all(SXU >= -slack, axis=1), np.all(SXU <= slack, axis=1)
 
 
-def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
-    """Best candidate over cells: top eigenvector of each cell's form, if inside the cell.
+def _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor):
+    """Candidates of the cells ``pats``: top eigenvector of each cell's form, if inside the cell.
 
     Works in whitened coordinates ``y`` (``X u = W y``, ``|u| = |y / s|``). ``pats``
     (Q, n), bool or 0/1 floats; ``bases`` None (the whole space) or (Q, r, k),
     orthonormal bases of the cells' flats; ``metric_inv`` (Q, k, k): ``L^{-1}`` with
     ``L L^T = B^T diag(s^-2) B``, the flat's metric. Cells whose top eigenvalue is
-    ``<= floor`` cannot beat a value already found (the top eigenvalue bounds the
-    cell's maximum from above) and are skipped. Returns ``(value, y)``, ``y`` None when
-    no cell beats ``floor``.
+    ``<= floor()`` cannot beat it (the top eigenvalue bounds the cell's maximum from
+    above) and are skipped; ``floor`` is a callable so that a caller looking for the best
+    can raise it as it goes. Yields ``(values, Y)`` per chunk (squared values, exact).
     """
     Wm, s, wn = ev.W, ev.s, ev.wn
     n, r = Wm.shape
     c = Z.shape[1]
-    best_val, best_y = float(floor), None
     Q = pats.shape[0]
     for start in range(0, Q, chunk):
         stop = min(Q, start + chunk)
@@ -157,7 +156,7 @@ def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
             G = np.einsum("qcr,qrk,qlk->qcl", H, bases[start:stop], Li)  # H B L^{-T}
         M = np.einsum("qck,qcl->qkl", G, G)
         lam, vecs = np.linalg.eigh(M)
-        sel = np.flatnonzero(lam[:, -1] > best_val)
+        sel = np.flatnonzero(lam[:, -1] > floor())
         if sel.size == 0:
             continue
         q = vecs[sel, :, -1]
@@ -170,11 +169,21 @@ def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
         cand = np.concatenate([y[ok_p], -y[ok_m]])
         if cand.shape[0] == 0:
             continue
-        vals = _whitened_values(Wm, s, Z, cand)
+        yield _whitened_values(Wm, s, Z, cand), cand
+
+
+def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
+    """Best candidate over cells (see :func:`_region_candidates`).
+
+    Returns ``(value, y)``, ``y`` None when no cell beats ``floor``.
+    """
+    best = [float(floor), None]
+    for vals, cand in _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk,
+                                         lambda: best[0]):
         j = int(np.argmax(vals))
-        if vals[j] > best_val:
-            best_val, best_y = float(vals[j]), cand[j]
-    return best_val, best_y
+        if vals[j] > best[0]:
+            best = [float(vals[j]), cand[j]]
+    return best[0], best[1]
 
 
 class _Evaluator:
@@ -471,22 +480,48 @@ class ExactOracle:
     def candidates(self, Z, threshold: float, kmax: int = 50):
         r"""Several good directions at once: unit ``u`` with :math:`\|Z^\top (Xu)_+\| >` ``threshold``.
 
-        For rank 2: the best direction of each cell (and boundary ray) above the
-        threshold, best first, at most ``kmax``; for higher rank only the maximiser
-        is returned. Used by column generation to add several atoms per oracle call.
-        Returns ``(values, U)`` with ``U`` of shape ``(k, d)``.
+        The best direction of each cell, face and ray (every region the exact oracle
+        examines) whose value is above the threshold, best first, at most ``kmax``,
+        near-duplicates removed. Used by column generation to add several atoms per
+        oracle call. Returns ``(values, U)`` with ``U`` of shape ``(k, d)``.
         """
         ev = self._ev
         Z = ev.check_Z(Z)
-        if self.rank == 2:
-            vals, Yw = self._sweeps[0].above(Z, float(threshold) ** 2, kmax)
-            U = np.array([ev.from_whitened(y) for y in Yw]).reshape(-1, ev.X.shape[1])
-            return np.sqrt(vals), U
-        same = self._last is not None and np.array_equal(self._last[0], Z)
-        res = self._last[1] if same else self(Z)
-        if res.value > threshold:
-            return np.array([res.value]), res.u[None, :]
-        return np.zeros(0), np.zeros((0, ev.X.shape[1]))
+        thr2 = float(threshold) ** 2
+        d = ev.X.shape[1]
+        if self.rank <= 1:
+            res = self(Z)
+            if res.value > threshold:
+                return np.array([res.value]), res.u[None, :]
+            return np.zeros(0), np.zeros((0, d))
+        vals, ys = [], []
+        for sweep in self._sweeps:
+            v, Yw = sweep.above(Z, thr2, kmax)
+            vals.append(v)
+            ys.append(Yw)
+        if self._groups:
+            K = ev.kron(Z, ev.W)
+            for bases, Li, pats in self._groups:
+                for v, Yw in _region_candidates(ev, Z, K, pats, bases, Li, self.tol, self.chunk,
+                                                lambda: thr2):
+                    vals.append(v)
+                    ys.append(Yw)
+        if not vals:
+            return np.zeros(0), np.zeros((0, d))
+        vals = np.concatenate(vals)
+        ys = np.concatenate(ys).reshape(-1, self.rank)
+        order = np.argsort(vals)[::-1]
+        out_v, out_y = [], []
+        for i in order:
+            if len(out_y) >= kmax:
+                break
+            y = ys[i] / np.linalg.norm(ys[i])
+            if any(float(y @ w) > 1.0 - 1e-13 for w in out_y):
+                continue
+            out_v.append(vals[i])
+            out_y.append(y)
+        U = np.array([ev.from_whitened(y) for y in out_y]).reshape(-1, d)
+        return np.sqrt(np.array(out_v)), U
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()

@@ -145,7 +145,7 @@ class FrankWolfe:
                 fd = self._inner(X, Y, beta, oracle, d_)
 
     def _bracket(self, X, Y, beta, oracle):
-        """An interval ``[a, b]`` around the minimiser of the convex ``phi(t)``.
+        r"""An interval ``[a, b]`` around the minimiser of the convex ``phi(t)``.
 
         Doubling from :math:`t_0 = \|Y\|_F / (4\|X\|_2)` (a path norm whose network can
         reach the scale of ``Y``) until ``phi`` increases, never beyond

@@ -4,8 +4,9 @@ Side by side in one run, on the paper's §5.1 planted problem (3 seeds, beta = 1
 3-class spiral (n = 60, 20 per class) for beta in {1e-3, 1e-2, 1e-1, 1}:
 
 * time for ``cg`` to reach a certified rel_gap <= 1e-6 (and when it first had <= 1e-3);
-* time for ``frank-wolfe`` to reach rel_gap <= 1e-3, with a budget of 100 times cg's
-  1e-6 time (capped by ``--fw-cap`` seconds), and the gap it reaches in that budget;
+* time for ``frank-wolfe`` to reach rel_gap <= 1e-3 (it runs until then, for at most
+  ``max(100 x cg's time, --fw-cap)`` seconds), and the gap it had reached at 100 times
+  cg's 1e-6 time;
 * ratios, machine info; writes JSON, a Markdown table and a plot.
 
 Usage: python benchmarks/bench_solvers.py [--quick] [--out DIR] [--fw-cap SECONDS]
@@ -39,17 +40,23 @@ def run_case(name, X, Y, beta, fw_cap):
         warnings.simplefilter("ignore", ConvergenceWarning)
         cg = cr.fit(X, Y, beta, solver="cg", tol=1e-6, max_iter=300)
         t6 = cg.time if cg.certificate.rel_gap <= 1e-6 else None
-        budget = min(100.0 * cg.time, fw_cap)
-        fw = cr.fit(X, Y, beta, solver="frank-wolfe", tol=1e-3, time_limit=budget,
-                    max_iter=10**7)
+        # one Frank-Wolfe run serves both measurements: the gap at 100x cg's time, and the
+        # time to 1e-3 (run on until then, at most max(100x cg, fw_cap) seconds)
+        budget = 100.0 * cg.time
+        fw = cr.fit(X, Y, beta, solver="frank-wolfe", tol=1e-3, time_limit=max(budget, fw_cap),
+                    max_iter=10**8)
     fw_t3 = first_time_below(fw.history, 1e-3)
+    ht = np.asarray(fw.history["time"])
+    at_budget = np.asarray(fw.history["rel_gap"])[ht <= budget]
+    fw_gap_budget = float(np.min(at_budget)) if at_budget.size else 1.0
     cg_t3 = first_time_below(cg.history, 1e-3)
     row = dict(
         case=name, n=X.shape[0], c=Y.shape[1], beta=beta,
         cg_time_1e6=t6, cg_rel_gap=cg.certificate.rel_gap, cg_global=cg.certificate.is_global,
         cg_iters=cg.n_iter, cg_neurons=cg.network.n_neurons, cg_objective=cg.objective,
         cg_time_1e3=cg_t3, cg_ms_per_iter=1e3 * cg.time / max(cg.n_iter, 1),
-        fw_budget=budget, fw_time_1e3=fw_t3, fw_rel_gap=fw.certificate.rel_gap,
+        fw_budget=budget, fw_time_1e3=fw_t3, fw_rel_gap=fw_gap_budget,
+        fw_rel_gap_final=fw.certificate.rel_gap, fw_time=fw.time,
         fw_steps=fw.n_iter, fw_ms_per_step=1e3 * fw.time / max(fw.n_iter, 1),
         fw_objective=fw.objective,
         ratio_fw_cg_1e3=(fw_t3 / cg_t3) if (fw_t3 and cg_t3) else None,
@@ -80,7 +87,7 @@ def main(argv=None):
     p.add_argument("--out", default="bench_out")
     p.add_argument("--quick", action="store_true", help="one planted seed, two spiral betas")
     p.add_argument("--fw-cap", type=float, default=30.0,
-                   help="cap on Frank-Wolfe's budget per problem in seconds (default 30)")
+                   help="seconds Frank-Wolfe may run to reach 1e-3 (default 30)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     cases = []
@@ -105,6 +112,7 @@ def main(argv=None):
     head = ("| case | n | c | beta | cg s to 1e-6 | cg global | cg iters | cg ms/iter | neurons "
             "| cg s to 1e-3 | fw s to 1e-3 | fw/cg to 1e-3 | fw budget s | fw rel_gap at budget "
             "| fw ms/step |")
+    head = head.replace("fw rel_gap at budget", "fw rel_gap at 100x cg")
     lines = [f"# Solver benchmark ({'quick' if args.quick else 'full'})", "",
              f"total {total:.1f} s; machine: {result['machine']}", "", head,
              "|" + "---|" * 15]

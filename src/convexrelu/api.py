@@ -20,7 +20,7 @@ __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "ma
 logger = logging.getLogger(__name__)
 
 #: Solver names accepted by ``fit(solver=...)``.
-SOLVERS = ("auto", "cg", "frank-wolfe")
+SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "cutting-plane")
 
 
 def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
@@ -47,6 +47,14 @@ def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verb
         from .solvers.cg import ConditionalGradient
 
         return ConditionalGradient(max_iter=max_iter or 100, **common)
+    if solver == "copositive":
+        from .solvers.copositive import CopositiveRelaxation
+
+        return CopositiveRelaxation(**common)
+    if solver == "cutting-plane":
+        from .solvers.cutting_plane import CuttingPlane
+
+        return CuttingPlane(max_iter=max_iter or 500, **common)
     from .solvers.frank_wolfe import FrankWolfe
 
     return FrankWolfe(max_iter=max_iter or 20000, **common)
@@ -67,9 +75,13 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     Y : array of shape (n, c) or (n,)
     beta : float > 0
         Weight decay (paper eq. 5).
-    solver : {"auto", "cg", "frank-wolfe"} or a solver object
+    solver : {"auto", "cg", "frank-wolfe", "copositive", "cutting-plane"} or a solver object
         ``"auto"`` is ``"cg"``, the fully-corrective conditional gradient;
-        ``"frank-wolfe"`` is the paper's Algorithm 1.
+        ``"frank-wolfe"`` is the paper's Algorithm 1; ``"copositive"`` solves the
+        relaxation eq. 19/20 with CVXPY and recovers a network (its value and lower bound
+        are in ``result.info``; pass a :class:`~convexrelu.solvers.CopositiveRelaxation`
+        object to choose the form or SCS); ``"cutting-plane"`` is the analytic-center
+        cutting-plane method on the dual (App. A.5).
     patterns, oracle : see :func:`convexrelu.make_oracle`
         With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and
         the result can be certified. Otherwise the heuristic oracle drives the solver

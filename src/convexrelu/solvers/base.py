@@ -18,7 +18,7 @@ __all__ = ["SolveResult", "STATUSES", "IterationLog"]
 logger = logging.getLogger("convexrelu.solvers")
 
 #: Status vocabulary of :class:`SolveResult`.
-STATUSES = ("optimal", "max_iter", "time_limit", "interrupted")
+STATUSES = ("optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap")
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,12 @@ class SolveResult:
     certificate : Certificate
         Duality-gap certificate of ``network``; ``certificate.is_global`` says whether
         global optimality is proven.
-    status : {"optimal", "max_iter", "time_limit", "interrupted"}
+    status : {"optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap"}
         ``"optimal"``: the gap (a bound, or an estimate with a heuristic oracle) reached
-        ``tol``; check ``certificate.is_global`` for a proof.
+        ``tol``; check ``certificate.is_global`` for a proof. ``"inaccurate"``: a conic
+        solver did not report an optimal solution (relaxation solvers);
+        ``"recovery_gap"``: the relaxation was solved but the network recovered from it
+        is not certified to ``tol``.
     n_iter : int
     time : float
         Seconds.
@@ -44,6 +47,9 @@ class SolveResult:
         Per iteration: ``iter``, ``time``, ``objective``, ``dual``, ``gap``, ``rel_gap``,
         ``n_neurons`` (and solver-specific keys, e.g. ``fw_gap``, ``t``).
     solver : str
+    info : dict
+        Solver-specific results, e.g. the relaxation's value and lower bound for
+        ``"copositive"``, the bounds of ``"cutting-plane"``.
     """
 
     network: TwoLayerReLU
@@ -54,6 +60,7 @@ class SolveResult:
     time: float
     history: dict = field(repr=False)
     solver: str
+    info: dict = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
         c = self.certificate
@@ -73,6 +80,7 @@ class SolveResult:
             "is_rigorous": c.is_rigorous, "oracle_kind": c.oracle_kind,
             "pattern_scope": c.pattern_scope, "n_patterns": c.n_patterns,
             "n_neurons": self.network.n_neurons, "n_iter": self.n_iter, "time_s": self.time,
+            **{k: v for k, v in self.info.items() if v is None or isinstance(v, (bool, int, float, str))},
         }
 
 
@@ -133,7 +141,7 @@ class IterationLog:
         c = self.best_cert
         return c is not None and c.rel_gap <= self.tol
 
-    def result(self, status: str, n_iter: int) -> SolveResult:
+    def result(self, status: str, n_iter: int, info: dict | None = None) -> SolveResult:
         if self.best_net is None:
             if status == "interrupted":
                 raise KeyboardInterrupt  # nothing to return yet
@@ -150,7 +158,7 @@ class IterationLog:
                 "prove optimality (is_global=False)", self.solver, cert.oracle_kind, cert.pattern_scope)
         hist = {k: np.array([r[k] for r in self.rows]) for k in self.rows[0]}
         return SolveResult(self.best_net, float(self.best_primal), cert, status, n_iter,
-                           self.elapsed(), hist, self.solver)
+                           self.elapsed(), hist, self.solver, dict(info or {}))
 
 
 def _with_dual(cert: Certificate, dual: float, tol: float) -> Certificate:

@@ -3,20 +3,22 @@ r"""``solver="cg"``: fully-corrective conditional gradient (column generation), 
 The convex program (paper eq. 12) is a sparse combination of atoms
 :math:`(X u)_+ v^\top` with unit ``u``. Each iteration
 
-1. computes the residual and calls the oracle once: its value gives the certificate
-   (:math:`\Omega(Z) \le \beta` proves optimality) and its maximiser ``u`` is the most
-   violated atom, which is added;
+1. computes the residual and calls the exact oracle once: its value gives the
+   certificate (:math:`\Omega(Z) \le \beta` proves optimality); its maximiser ``u`` and
+   the best direction of every other violated cell (at most ``max_add``) are added;
 2. re-solves the problem restricted to the active atoms: with the directions fixed this
    is a group lasso over the rows of the second layer,
    :math:`\min_V \tfrac12\|(XU)_+ V - Y\|^2 + \beta \sum_j \|v_j\|` (scikit-learn's
-   ``MultiTaskLasso`` problem with ``alpha = beta / n``), solved by accelerated proximal
-   gradient on the Gram matrices with warm starts and a duality-gap stop; atoms with
-   ``v_j = 0`` are dropped;
+   ``MultiTaskLasso`` problem with ``alpha = beta / n``), solved to high accuracy by an
+   interior-point method (Clarabel, residual-form SOCP; see :func:`group_lasso`): these
+   masters have many nearly parallel atoms and a singular Gram matrix, where proximal
+   gradient needs 1e4–1e5 iterations, and the certificate is first order in the
+   residual's error; atoms with ``v_j = 0`` are dropped;
 3. merges atoms that share a sign pattern when the SVD of their sum stays in the cell's
    cone (same predictions, smaller penalty), and
-4. refines all active neurons jointly with L-BFGS on the training objective (eq. 5),
-   which moves the directions continuously inside (and across) their cells; the
-   refinement is kept only if it lowers the objective.
+4. for rank >= 3 (or ``refine=True``), refines all active neurons jointly with L-BFGS
+   on the training objective (eq. 5), kept only if it lowers the objective, then
+   re-solves the outputs exactly.
 
 It stops when the certificate's ``rel_gap <= tol``. With an exact oracle (enumerable
 patterns) the result is certified; with the heuristic oracle it is not, and says so.

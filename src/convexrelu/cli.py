@@ -121,6 +121,8 @@ def _cmd_info(args) -> int:
         info["extras"][extra] = v if v != "not installed" else f"not installed ({how})"
     info["oracles"] = ["exact", "upper_bound (SDP via cvxpy)", "heuristic"]
     info["solvers"] = ["cg (default)", "frank-wolfe (paper Algorithm 1)",
+                       "copositive (relaxation eq. 19/20 via cvxpy, with recovery)",
+                       "cutting-plane (ACCPM on the dual, App. A.5)",
                        "cvxpy-scalar (reference, paper eq. 9, c = 1)"]
     if args.json:
         print(json.dumps(info, indent=2))
@@ -154,6 +156,10 @@ def _cmd_fit(args) -> int:
         print(f"data {args.data}: n={X.shape[0]}, d={X.shape[1]}, c={Y.shape[1]}; beta={args.beta:g}")
         print(res)
         print(res.certificate)
+        for key in ("relaxation_value", "relaxation_status", "lower_bound", "lower_bound_reason",
+                    "relaxation_exact", "exact_reason", "recovery", "n_cuts"):
+            if key in res.info:
+                print(f"  {key}: {res.info[key]}")
         if args.out:
             print(f"network written to {args.out}")
     return EXIT_OK if res.certificate.is_global else EXIT_NOT_GLOBAL
@@ -285,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "0 certified global, 1 not certified, 2 bad input.")
     f.add_argument("data", help="data: .npz with X and Y (or y), or CSV with --target")
     f.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
-    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe"], default="auto")
+    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe", "copositive", "cutting-plane"],
+                   default="auto")
     f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
     f.add_argument("--max-iter", type=int, default=None)
     f.add_argument("--time-limit", type=_positive_float, default=None, help="seconds")

@@ -437,7 +437,7 @@ class CopositiveRelaxation:
                 else "zero"
         else:
             H = np.maximum(X @ U, 0.0)
-            V = group_lasso(H, Y, beta, tol=1e-12)
+            V = group_lasso(H, Y, beta, tol=1e-10)
             keep = np.linalg.norm(V, axis=1) > 0
             U, V = U[:, keep], V[keep]
             a = np.sqrt(np.linalg.norm(V, axis=1))

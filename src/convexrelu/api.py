@@ -20,7 +20,7 @@ __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "ma
 logger = logging.getLogger(__name__)
 
 #: Solver names accepted by ``fit(solver=...)``.
-SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "cutting-plane")
+SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane")
 
 
 def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
@@ -51,6 +51,10 @@ def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verb
         from .solvers.copositive import CopositiveRelaxation
 
         return CopositiveRelaxation(**common)
+    if solver == "copositive-fo":
+        from .solvers.copositive_fo import CopositiveFO
+
+        return CopositiveFO(max_iter=max_iter, **common)
     if solver == "cutting-plane":
         from .solvers.cutting_plane import CuttingPlane
 
@@ -75,12 +79,14 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     Y : array of shape (n, c) or (n,)
     beta : float > 0
         Weight decay (paper eq. 5).
-    solver : {"auto", "cg", "frank-wolfe", "copositive", "cutting-plane"} or a solver object
+    solver : {"auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane"} or a solver object
         ``"auto"`` is ``"cg"``, the fully-corrective conditional gradient;
         ``"frank-wolfe"`` is the paper's Algorithm 1; ``"copositive"`` solves the
         relaxation eq. 19/20 with CVXPY and recovers a network (its value and lower bound
         are in ``result.info``; pass a :class:`~convexrelu.solvers.CopositiveRelaxation`
-        object to choose the form or SCS); ``"cutting-plane"`` is the analytic-center
+        object to choose the form or SCS); ``"copositive-fo"`` is its first-order
+        (Burer–Monteiro, augmented Lagrangian) counterpart for large problems;
+        ``"cutting-plane"`` is the analytic-center
         cutting-plane method on the dual (App. A.5).
     patterns, oracle : see :func:`convexrelu.make_oracle`
         With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and

@@ -122,6 +122,7 @@ def _cmd_info(args) -> int:
     info["oracles"] = ["exact", "upper_bound (SDP via cvxpy)", "heuristic"]
     info["solvers"] = ["cg (default)", "frank-wolfe (paper Algorithm 1)",
                        "copositive (relaxation eq. 19/20 via cvxpy, with recovery)",
+                       "copositive-fo (Burer-Monteiro + augmented Lagrangian for eq. 19/20)",
                        "cutting-plane (ACCPM on the dual, App. A.5)",
                        "cvxpy-scalar (reference, paper eq. 9, c = 1)"]
     if args.json:
@@ -291,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "0 certified global, 1 not certified, 2 bad input.")
     f.add_argument("data", help="data: .npz with X and Y (or y), or CSV with --target")
     f.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
-    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe", "copositive", "cutting-plane"],
+    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe", "copositive", "copositive-fo",
+                                           "cutting-plane"],
                    default="auto")
     f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
     f.add_argument("--max-iter", type=int, default=None)

@@ -124,21 +124,26 @@ class CopositiveFO:
             Z = x.reshape(nb, r + c, k)
             return Z[:, :r, :], Z[:, r:, :]
 
+        signs = [np.where(p, 1.0, -1.0) / np.maximum(np.linalg.norm(Wsc, axis=1), 1e-300)
+                 for p in pats]  # N_i = diag(signs_i) Wsc
+        pf = [p.astype(float) for p in pats]
+        WscT = Wsc.T
+
         def fun(x, rho):
             P, Q = unpack(x)
-            F = sum(DX[i] @ P[i] @ Q[i].T for i in range(nb))
+            WP = [Wsc @ P[i] for i in range(nb)]  # (n, k) each
+            F = sum((pf[i][:, None] * WP[i]) @ Q[i].T for i in range(nb))
             R = F - Y
             val = 0.5 * np.vdot(R, R) + 0.5 * beta * float(np.vdot(x, x))
             gP, gQ = np.empty_like(P), np.empty_like(Q)
             for i in range(nb):
-                B = DX[i].T @ R  # (r, c)
-                gP[i] = B @ Q[i] + beta * P[i]
-                gQ[i] = B.T @ P[i] + beta * Q[i]
-                G = Ns[i] @ P[i]  # (n, k)
+                G = signs[i][:, None] * WP[i]  # N_i P_i
                 Mi = np.maximum(0.0, Ms[i] - rho * (G @ G.T))
                 np.fill_diagonal(Mi, 0.0)
                 val += (0.5 / rho) * (np.vdot(Mi, Mi) - np.vdot(Ms[i], Ms[i]))
-                gP[i] -= 2.0 * Ns[i].T @ (Mi @ G)
+                PR = pf[i][:, None] * R  # D_i R
+                gQ[i] = PR.T @ WP[i] + beta * Q[i]
+                gP[i] = WscT @ (PR @ Q[i] - 2.0 * signs[i][:, None] * (Mi @ G)) + beta * P[i]
             return val, np.concatenate([gP, gQ], axis=1).ravel()
 
         def violation(x):
@@ -190,7 +195,9 @@ class CopositiveFO:
                 dirs.append(u / np.linalg.norm(u))
         if dirs:
             U = np.array(dirs).T
-            V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, tol=1e-10)
+            # first order here too: the interior point costs O((n c)^1.5+) at these sizes
+            V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, tol=1e-8, max_iter=5000,
+                            method="fista")
             keep = np.linalg.norm(V, axis=1) > 0
             a = np.sqrt(np.linalg.norm(V[keep], axis=1))
             net = TwoLayerReLU(U[:, keep] * a, V[keep] / a[:, None]) if a.size else \

@@ -137,6 +137,17 @@ class IterationLog:
             self.callback(dict(row, network=net, certificate=cert))
         return cert
 
+    def stop_status(self, k: int, max_iter: int) -> str | None:
+        """``"optimal"``, ``"max_iter"`` or ``"time_limit"`` when iteration ``k`` should be
+        the last, else None (in that order of precedence)."""
+        if self.converged():
+            return "optimal"
+        if k >= max_iter:
+            return "max_iter"
+        if self.out_of_time():
+            return "time_limit"
+        return None
+
     def converged(self) -> bool:
         c = self.best_cert
         return c is not None and c.rel_gap <= self.tol

@@ -180,6 +180,15 @@ def _balanced(U, V):
     return TwoLayerReLU(U[:, keep] * a[keep], V[keep] / a[keep, None])
 
 
+def network_from_atoms(X, Y, beta, U, **group_lasso_options) -> TwoLayerReLU:
+    """The network over the unit directions ``U`` (d, m): outputs by the group lasso over
+    :math:`(XU)_+`, atoms with ``v_j = 0`` dropped, neurons balanced."""
+    if U.shape[1] == 0:
+        return TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
+    V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, **group_lasso_options)
+    return _balanced(U, V)
+
+
 def _split(net: TwoLayerReLU):
     """Unit directions and path-norm output rows of a network (neurons with u = 0 dropped)."""
     nu = np.linalg.norm(net.W1, axis=0)
@@ -409,13 +418,9 @@ class ConditionalGradient:
                 F = net.predict(X)
                 res = oracle(loss.gradient(F, Y))
                 cert = log.record(net, F, res)
-                if log.converged():
-                    status = "optimal"
-                    break
-                if k == self.max_iter:
-                    break
-                if log.out_of_time():
-                    status = "time_limit"
+                stop = log.stop_status(k, self.max_iter)
+                if stop is not None:
+                    status = stop
                     break
                 arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
                 slide = arr is not None and self.refine is True

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice
-from ..network import TwoLayerReLU
 from ..patterns import SignPatterns
 from .base import IterationLog
 
@@ -395,7 +394,7 @@ class CopositiveRelaxation:
         self.solver_options = solver_options
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import group_lasso
+        from .cg import network_from_atoms
 
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='copositive' supports the squared loss only; got "
@@ -436,18 +435,11 @@ class CopositiveRelaxation:
             U = U[:, un > 0] / un[un > 0]
         else:
             U, rank_one = _atoms_from_blocks(X, rel)
-        if U.shape[1] == 0:
-            net = TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
+        net = network_from_atoms(X, Y, beta, U, tol=1e-10)
+        if U.shape[1] == 0 or net.n_neurons == 0:
             info["recovery"] = "failed" if rel.value < 0.5 * float(np.vdot(Y, Y)) * (1 - 1e-9) \
                 else "zero"
         else:
-            H = np.maximum(X @ U, 0.0)
-            V = group_lasso(H, Y, beta, tol=1e-10)
-            keep = np.linalg.norm(V, axis=1) > 0
-            U, V = U[:, keep], V[keep]
-            a = np.sqrt(np.linalg.norm(V, axis=1))
-            net = TwoLayerReLU(U * a, V / a[:, None]) if a.size else TwoLayerReLU.zeros(
-                X.shape[1], Y.shape[1])
             info["recovery"] = "exact" if rank_one else "heuristic"
         F = net.predict(X)
         res = oracle(loss.gradient(F, Y))

@@ -35,7 +35,6 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_positive_int, check_tol
-from ..network import TwoLayerReLU
 from ..patterns import SignPatterns
 from .base import IterationLog
 from .copositive import FORMS, _cone_rows, _whiten, is_whitened_spike_free
@@ -87,7 +86,7 @@ class CopositiveFO:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import group_lasso
+        from .cg import network_from_atoms
 
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='copositive-fo' supports the squared loss only; got "
@@ -193,17 +192,9 @@ class CopositiveFO:
                     z = -z
                 u = zmap @ z
                 dirs.append(u / np.linalg.norm(u))
-        if dirs:
-            U = np.array(dirs).T
-            # first order here too: the interior point costs O((n c)^1.5+) at these sizes
-            V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, tol=1e-8, max_iter=5000,
-                            method="fista")
-            keep = np.linalg.norm(V, axis=1) > 0
-            a = np.sqrt(np.linalg.norm(V[keep], axis=1))
-            net = TwoLayerReLU(U[:, keep] * a, V[keep] / a[:, None]) if a.size else \
-                TwoLayerReLU.zeros(X.shape[1], c)
-        else:
-            net = TwoLayerReLU.zeros(X.shape[1], c)
+        U = np.array(dirs).T if dirs else np.zeros((X.shape[1], 0))
+        # first order here too: the interior point costs O((n c)^1.5+) at these sizes
+        net = network_from_atoms(X, Y, beta, U, tol=1e-8, max_iter=5000, method="fista")
         Fn = net.predict(X)
         cert = log.record(net, Fn, oracle(loss.gradient(Fn, Y)))
         Zd = Y - Fn

@@ -44,7 +44,6 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._validation import check_positive_int, check_tol
-from ..network import TwoLayerReLU
 from .base import IterationLog
 
 __all__ = ["CuttingPlane"]
@@ -91,7 +90,7 @@ class CuttingPlane:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import group_lasso
+        from .cg import network_from_atoms
 
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='cutting-plane' supports the squared loss only; got "
@@ -114,26 +113,15 @@ class CuttingPlane:
         try:
             for k in range(self.max_iter + 1):
                 # primal from the multipliers of the cuts (the restricted master)
-                if Ucut.shape[1]:
-                    H = np.maximum(X @ Ucut, 0.0)
-                    V = group_lasso(H, Y, beta, tol=1e-10)
-                    keep = np.linalg.norm(V, axis=1) > 0
-                    a = np.sqrt(np.linalg.norm(V[keep], axis=1))
-                    net = TwoLayerReLU(Ucut[:, keep] * a, V[keep] / a[:, None])
-                else:
-                    net = TwoLayerReLU.zeros(d, c)
+                net = network_from_atoms(X, Y, beta, Ucut, tol=1e-10)
                 F = net.predict(X)
                 if rigorous:
                     log.best_dual = max(log.best_dual, lower)
                 res_net = oracle(loss.gradient(F, Y))
                 cert = log.record(net, F, res_net, lower_bound=lower, n_cuts=Ucut.shape[1])
-                if log.converged():
-                    status = "optimal"
-                    break
-                if k == self.max_iter:
-                    break
-                if log.out_of_time():
-                    status = "time_limit"
+                stop = log.stop_status(k, self.max_iter)
+                if stop is not None:
+                    status = stop
                     break
                 # the network's scaled residual is a dual-feasible point too
                 sn = min(1.0, beta / res_net.value) if res_net.value > 0 else 1.0

@@ -118,7 +118,7 @@ class CopositiveReferenceResult:
     objective: float
     status: str
     solver: str
-    U: tuple  # the PSD blocks U_i (r x r, rank-reduced coordinates)
+    U: tuple  # the PSD blocks U_i (d x d)
     n_patterns: int
     time: float
 
@@ -137,34 +137,18 @@ def solve_copositive_cvxpy(X, Y, beta, patterns: SignPatterns | None = None, *,
     The block constraint is equivalent to :math:`T \succeq Y^\top M^{-1} Y`, so the
     optimum is that of eq. 19 (CVXPY's ``matrix_frac`` form is inaccurate with Clarabel
     and SCS at these sizes). It is a lower bound on the training optimum, equal to it
-    when every cone is simplicial (always for ``rank(X) <= 2``). Works in the
-    rank-reduced coordinates of ``X``; meant as a reference on small problems.
+    when every cone is simplicial (always for ``rank(X) <= 2``). A thin wrapper of
+    :func:`convexrelu.solvers.copositive.solve_relaxation` (``formulation="schur"``) with
+    the reference's tight tolerances; meant as a reference on small problems.
     """
-    import cvxpy as cp
+    from .copositive import solve_relaxation
 
     X, Y = check_XY(X, Y)
     beta = check_beta(beta)
     check_choice(solver, ("CLARABEL", "SCS"), "solver")
-    t0 = time.perf_counter()
-    if patterns is None:
-        patterns = SignPatterns.enumerate(X)
-    Xr = X @ patterns.basis
-    n, r = Xr.shape
-    c = Y.shape[1]
-    Us = [cp.Variable((r, r), PSD=True) for _ in range(patterns.n_patterns)]
-    T = cp.Variable((c, c), symmetric=True)
-    M = np.eye(n)
-    cons = []
-    for Ui, p in zip(Us, patterns.patterns):
-        DX = Xr * p[:, None]
-        M = M + 2 * DX @ Ui @ DX.T
-        SX = Xr * np.where(p, 1.0, -1.0)[:, None]
-        cons.append(SX @ Ui @ SX.T >= 0)
-    block = cp.bmat([[M, Y], [Y.T, T]])
-    cons.append(0.5 * (block + block.T) >> 0)
-    obj = 0.5 * cp.trace(T) + beta**2 * sum(cp.trace(Ui) for Ui in Us)
-    prob = cp.Problem(cp.Minimize(obj), cons)
-    _solve(prob, solver, solver_options)
-    return CopositiveReferenceResult(float(prob.value), str(prob.status), solver,
-                                     tuple(np.asarray(U.value) for U in Us),
-                                     patterns.n_patterns, time.perf_counter() - t0)
+    opts = dict(_DEFAULT_OPTIONS[solver])
+    opts.update(solver_options)
+    rel = solve_relaxation(X, Y, beta, form="eq19", patterns=patterns, formulation="schur",
+                           solver=solver, **opts)
+    return CopositiveReferenceResult(rel.value, rel.status, solver, rel.blocks,
+                                     len(rel.blocks), rel.time)

@@ -13,8 +13,10 @@ from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
 from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
 from .patterns import SignPatterns, TooManyPatternsError, pattern_bound
+from .preprocessing import SpectralOracle, ZCAWhitener, is_spike_free
 from .reconstruction import ConvexSolution
 from .solvers.base import SolveResult
+from .solvers.closed_form import ClosedFormNotApplicable, fit_linear
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,11 @@ __all__ = [
     "regularization_path",
     "SolveResult",
     "ConvexSolution",
+    "ZCAWhitener",
+    "is_spike_free",
+    "SpectralOracle",
+    "ClosedFormNotApplicable",
+    "fit_linear",
     "ConvexReLURegressor",
     "ConvexReLUClassifier",
     "__version__",

@@ -20,7 +20,8 @@ __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "ma
 logger = logging.getLogger(__name__)
 
 #: Solver names accepted by ``fit(solver=...)``.
-SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane")
+SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane",
+           "closed-form")
 
 
 def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
@@ -51,6 +52,10 @@ def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verb
         from .solvers.copositive import CopositiveRelaxation
 
         return CopositiveRelaxation(**common)
+    if solver == "closed-form":
+        from .solvers.closed_form import ClosedForm
+
+        return ClosedForm(max_iter=max_iter, **common)
     if solver == "copositive-fo":
         from .solvers.copositive_fo import CopositiveFO
 
@@ -86,6 +91,9 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         are in ``result.info``; pass a :class:`~convexrelu.solvers.CopositiveRelaxation`
         object to choose the form or SCS); ``"copositive-fo"`` is its first-order
         (Burer–Monteiro, augmented Lagrangian) counterpart for large problems;
+        ``"closed-form"`` is Theorem 2's soft-thresholded SVD for whitened data with
+        ``n <= d`` (it raises, naming the failed check, when its assumptions fail; pass a
+        :class:`~convexrelu.solvers.ClosedForm` object with ``fallback="cg"`` to fall back);
         ``"cutting-plane"`` is the analytic-center
         cutting-plane method on the dual (App. A.5).
     patterns, oracle : see :func:`convexrelu.make_oracle`
@@ -132,7 +140,15 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
             )
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
                       verbose=verbose, callback=callback)
-    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    if getattr(slv, "name", None) == "closed-form" and isinstance(oracle, str) and oracle == "auto" \
+            and getattr(slv, "fallback", None) is None:
+        # Theorem 2 is certified by the spectral bound; building patterns would cost more
+        from .preprocessing import SpectralOracle
+
+        orc = SpectralOracle(X)
+    else:
+        orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns,
+                          random_state=random_state)
     return slv.solve(X, Y, beta, orc, loss, init=warm_start)
 
 

@@ -2,11 +2,12 @@
 
 from .base import STATUSES, SolveResult
 from .cg import ConditionalGradient
+from .closed_form import ClosedForm, ClosedFormNotApplicable, fit_linear
 from .copositive import CopositiveRelaxation
 from .copositive_fo import CopositiveFO
 from .cutting_plane import CuttingPlane
 from .frank_wolfe import FrankWolfe
 from .reference import ScalarReferenceResult, solve_scalar_cvxpy
 
-__all__ = ["ConditionalGradient", "CopositiveRelaxation", "CopositiveFO", "CuttingPlane",
+__all__ = ["ClosedForm", "ClosedFormNotApplicable", "fit_linear", "ConditionalGradient", "CopositiveRelaxation", "CopositiveFO", "CuttingPlane",
            "FrankWolfe", "SolveResult", "STATUSES", "ScalarReferenceResult", "solve_scalar_cvxpy"]

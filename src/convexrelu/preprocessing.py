@@ -1,0 +1,173 @@
+r"""Whitening, the spike-free test, and a spectral oracle for whitened data.
+
+Spike-free data (paper eq. 7): :math:`\{(Xu)_+ : \|u\| \le 1\} = \{Xu : Xu \ge 0,
+\|u\| \le 1\}`; then one sign pattern, ``D = I``, represents every neuron and training is
+the spike-free program eq. 15 (and, under Theorem 2's condition, a soft-thresholded SVD).
+
+A caveat the paper passes over: **centred** data are never spike-free when ``n <= d``.
+After de-meaning, the columns of ``X`` sum to zero, so every ``Xu`` sums to zero, while a
+nonzero :math:`(Xu)_+` has a positive sum: it is not in the range of ``X``. ZCA-whitened
+centred data therefore have :math:`XX^\top = n(I - \mathbf{1}\mathbf{1}^\top/n)`, not a
+multiple of ``I``, and :func:`is_spike_free` says so. Use ``ZCAWhitener(center=False)``
+(or whiten the rows' span directly) when the spike-free results are needed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_X
+from .oracles import OracleResult
+from .patterns import fingerprint
+
+__all__ = ["ZCAWhitener", "is_spike_free", "SpectralOracle"]
+
+
+class ZCAWhitener(TransformerMixin, BaseEstimator):
+    r"""ZCA (zero-phase) whitening as a scikit-learn transformer.
+
+    ``fit`` estimates the mean :math:`\mu` (if ``center``) and the covariance
+    :math:`C = (X - \mu)^\top (X - \mu) / n = V \Lambda V^\top`; ``transform`` maps
+    :math:`x \mapsto W (x - \mu)` with :math:`W = V (\Lambda + \epsilon I)^{-1/2} V^\top`,
+    the same ``mu`` and ``W`` for test data.
+
+    Parameters
+    ----------
+    eps : float, default 0.0
+        Added to the eigenvalues before the inverse square root, *relative* to the
+        largest eigenvalue (``eps * lambda_max``), to damp directions the training data
+        barely span. The default 0 whitens exactly (needed for the spike-free results:
+        even 1e-8 distorts the small directions of real data by percents); eigenvalues
+        below ``d * machine-eps * lambda_max`` count as zero and their directions are
+        mapped to zero (with ``n <= d`` at least ``d - n`` of them are).
+    center : bool, default True
+        Subtract the training mean. Centred data with ``n <= d`` are not spike-free
+        (see the module notes); ``center=False`` keeps them so when ``X`` has full row rank.
+
+    Attributes
+    ----------
+    mean_ : ndarray (d,)
+    whitening_ : ndarray (d, d)
+    """
+
+    def __init__(self, eps=0.0, center=True):
+        self.eps = eps
+        self.center = center
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64)
+        if not (np.isfinite(self.eps) and self.eps >= 0):
+            raise ValueError(f"eps must be a finite number >= 0; got {self.eps!r}")
+        n = X.shape[0]
+        self.mean_ = X.mean(axis=0) if self.center else np.zeros(X.shape[1])
+        Xc = X - self.mean_
+        C = Xc.T @ Xc / n
+        lam, V = np.linalg.eigh(C)
+        lam = np.maximum(lam, 0.0)
+        top = max(float(lam[-1]), np.finfo(float).tiny)
+        floor = self.eps * top
+        den = np.sqrt(lam + floor)
+        live = lam > X.shape[1] * np.finfo(float).eps * top
+        scale = np.divide(1.0, den, out=np.zeros_like(den), where=live & (den > 0))
+        self.whitening_ = (V * scale) @ V.T
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "whitening_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return (X - self.mean_) @ self.whitening_
+
+
+def is_spike_free(X, *, rtol=1e-8, n_samples=2000, random_state=0, return_reason=False):
+    r"""Whether ``X`` is spike-free; True only when it is proven.
+
+    * Proven (exact): rows orthogonal, :math:`XX^\top` diagonal and positive (this covers
+      whitened data with ``n <= d``, :math:`XX^\top = sI`): for any ``u``,
+      :math:`u' = \sum_i (x_i^\top u)_+ x_i / \|x_i\|^2` has :math:`Xu' = (Xu)_+` and
+      :math:`\|u'\| \le \|u\|`.
+    * Disproven (exact): a direction ``u`` whose :math:`(Xu)_+` is not :math:`Xu'` for any
+      :math:`\|u'\| \le \|u\|` (checked by least squares on ``n_samples`` random
+      directions and the rows themselves). Centred data with ``n <= d`` fail this way.
+    * Otherwise the answer is False with the reason "not proven": the sampling test can
+      only refute, so for general ``X`` it is a sufficient test of *not* being spike-free.
+
+    With ``return_reason=True`` returns ``(bool, reason)``.
+    """
+    X = check_X(X)
+    n = X.shape[0]
+    G = X @ X.T
+    diag = np.diag(G)
+    off = G - np.diag(diag)
+    scale = max(float(diag.max()), np.finfo(float).tiny)
+    if np.all(diag > rtol * scale) and np.max(np.abs(off)) <= rtol * scale:
+        out = (True, "proven: the rows of X are orthogonal (e.g. whitened with n <= d)")
+        return out if return_reason else out[0]
+    rng = np.random.default_rng(random_state)
+    U = np.concatenate([rng.standard_normal((X.shape[1], n_samples)), X.T], axis=1)
+    U /= np.maximum(np.linalg.norm(U, axis=0), np.finfo(float).tiny)
+    Zp = np.maximum(X @ U, 0.0)
+    sol, *_ = np.linalg.lstsq(X, Zp, rcond=None)  # min-norm preimages
+    resid = np.linalg.norm(X @ sol - Zp, axis=0)
+    norms = np.linalg.norm(sol, axis=0)
+    zn = np.maximum(np.linalg.norm(Zp, axis=0), np.finfo(float).tiny)
+    bad = (resid > 1e-7 * zn) | (norms > 1.0 + 1e-7)
+    if np.any(bad & (np.linalg.norm(Zp, axis=0) > 0)):
+        j = int(np.flatnonzero(bad)[0])
+        why = ("(Xu)_+ is not in the range of X" if resid[j] > 1e-7 * zn[j]
+               else f"(Xu)_+ needs |u'| = {norms[j]:.3g} > |u| = 1")
+        out = (False, f"disproven: a direction u with {why}")
+        return out if return_reason else out[0]
+    out = (False, f"not proven: no counterexample among {U.shape[1]} directions, but only "
+                  "orthogonal rows are a proof")
+    return out if return_reason else out[0]
+
+
+def _spectral_norm(X):
+    """Largest singular value: dense SVD when small, else ARPACK (``svds``, tol 0 = machine)."""
+    if min(X.shape) <= 200:
+        return float(np.linalg.norm(X, 2))
+    from scipy.sparse.linalg import svds
+
+    s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)
+    return float(s[0]) * (1 + 1e-12)  # ARPACK converges from below: a hair of margin
+
+
+class SpectralOracle:
+    r"""Upper bound :math:`\Omega(Z) \le \sigma_{\max}(Z)\,\sigma_{\max}(X)` (``kind="upper_bound"``).
+
+    Valid for every ``X`` (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le \|Z\|_2 \|X\|_2`)
+    and cheap (two top singular values); loose in general but tight for whitened
+    spike-free data at Theorem 2's solution, where it certifies the closed form with a
+    zero gap. The direction returned is the top right singular vector of
+    :math:`Z^\top X` (sign chosen for the larger attained value).
+    """
+
+    kind = "upper_bound"
+
+    def __init__(self, X):
+        self.X = check_X(X)
+        self.fingerprint = fingerprint(self.X)
+        self.x_norm = _spectral_norm(self.X)
+        self.patterns = None
+        self.n_patterns = None
+
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        Z = np.asarray(Z, dtype=float)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        if Z.shape[0] != self.X.shape[0] or not np.all(np.isfinite(Z)):
+            raise ValueError(f"Z must be finite with {self.X.shape[0]} rows; got shape {Z.shape}")
+        M = Z.T @ self.X  # (c, d)
+        _, s, Vt = np.linalg.svd(M, full_matrices=False)
+        value = float(np.linalg.norm(Z, 2)) * self.x_norm
+        u = Vt[0] if s.size else np.eye(self.X.shape[1])[0]
+        vals = [float(np.linalg.norm(Z.T @ np.maximum(self.X @ w, 0.0))) for w in (u, -u)]
+        if vals[1] > vals[0]:
+            u = -u
+        return OracleResult(value, u, max(vals), "upper_bound", "exact", None,
+                            time.perf_counter() - t0)

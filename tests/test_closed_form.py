@@ -150,3 +150,37 @@ def test_fit_linear_fista_agrees_with_cvxpy():
     # weight decay of the balanced factors equals the nuclear norm
     np.testing.assert_allclose(0.5 * (np.sum(W1**2) + np.sum(W2**2)),
                                np.sum(np.linalg.svd(lin.W, compute_uv=False)), rtol=1e-10)
+
+
+def test_spike_free_problem_eq15_solved_and_certified_where_the_closed_form_fails():
+    """Whitened data, signed targets: Theorem 2's condition fails; cg with the spike-free
+    oracle (one pattern, exact for n <= 12) certifies the optimum of training."""
+    X, rng = _row_whitened(10, 25, seed=3)
+    Y = rng.standard_normal((10, 3))
+    beta = 0.2
+    with pytest.raises(ClosedFormNotApplicable):
+        closed_form_solution(X, Y, beta)
+    res = cr.fit(X, Y, beta, oracle="spike-free", tol=1e-7, max_iter=300)
+    assert res.certificate.is_global and res.certificate.oracle_kind == "exact"
+    # against brute force on the oracle: random directions never beat it
+    orc = cr.make_oracle(X, "spike-free")
+    Z = Y - res.network.predict(X)
+    U = rng.standard_normal((25, 100000))
+    U /= np.linalg.norm(U, axis=0)
+    assert np.max(np.linalg.norm(Z.T @ np.maximum(X @ U, 0), axis=0)) <= orc(Z).value * (1 + 1e-12)
+    # non-convex training from random starts never ends below the certified optimum
+    from convexrelu.solvers.cg import _refine
+
+    for seed in range(5):
+        r = np.random.default_rng(seed)
+        U0 = r.standard_normal((25, 30))
+        U0 /= np.linalg.norm(U0, axis=0)
+        Uf, Vf, _ = _refine(X, Y, beta, U0, 0.1 * r.standard_normal((30, 3)), 2000)
+        net = cr.TwoLayerReLU(Uf, Vf).rebalance()
+        assert net.objective(X, Y, beta) >= res.objective * (1 - 1e-6)
+
+
+def test_spike_free_oracle_refuses_other_data():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="orthogonal"):
+        cr.make_oracle(rng.standard_normal((10, 3)), "spike-free")

@@ -844,11 +844,14 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     Parameters
     ----------
     X : array of shape (n, d)
-    oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
+    oracle : {"auto", "exact", "upper_bound", "heuristic", "spike-free"} or an oracle object
         ``"auto"``: exact when the patterns are (or can be) enumerated (always for
         ``rank(X) <= 2``); otherwise heuristic (not a bound, logged as a warning). The
         SDP bound is never chosen automatically: its rigour rests on the conic solver's
         accuracy (see :class:`SDPOracle`); ask for it with ``oracle="upper_bound"``.
+        ``"spike-free"``: :class:`~convexrelu.preprocessing.SpikeFreeOracle`, the single
+        pattern ``D = I`` of spike-free data with orthogonal rows (paper eq. 15): exact
+        for ``n <= 12`` whatever ``d``; raises when ``X`` is not of that kind.
     patterns : {"auto", "exact", "sampled"} or SignPatterns
         ``"auto"``: enumerate when the bound :math:`2r(e(n-1)/r)^r` is within
         ``max_patterns``, otherwise sample ``n_samples`` directions. ``"exact"``
@@ -868,10 +871,14 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
                 )
             return oracle
         raise ValueError(
-            f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic' or an oracle "
+            f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic', 'spike-free' or an oracle "
             f"object; got {oracle!r}"
         )
-    check_choice(oracle, ("auto",) + ORACLE_KINDS, "oracle")
+    if oracle == "spike-free":
+        from .preprocessing import SpikeFreeOracle
+
+        return SpikeFreeOracle(X, random_state=0 if random_state is None else random_state)
+    check_choice(oracle, ("auto", "spike-free") + ORACLE_KINDS, "oracle")
     X = check_X(X)
     max_patterns = check_max_patterns(max_patterns)
     if isinstance(patterns, SignPatterns):

@@ -24,7 +24,7 @@ from ._validation import check_X
 from .oracles import OracleResult
 from .patterns import fingerprint
 
-__all__ = ["ZCAWhitener", "is_spike_free", "SpectralOracle"]
+__all__ = ["ZCAWhitener", "is_spike_free", "SpectralOracle", "SpikeFreeOracle"]
 
 
 class ZCAWhitener(TransformerMixin, BaseEstimator):
@@ -171,3 +171,103 @@ class SpectralOracle:
             u = -u
         return OracleResult(value, u, max(vals), "upper_bound", "exact", None,
                             time.perf_counter() - t0)
+
+
+class SpikeFreeOracle:
+    r""":math:`\Omega(Z)` for spike-free ``X`` with orthogonal rows (e.g. whitened, ``n <= d``).
+
+    For such ``X`` every neuron is represented by the single pattern ``D = I`` (paper
+    eq. 15), and with :math:`s_i = \|x_i\|^2`, :math:`z = Xu \ge 0` and the min-norm
+    :math:`u = \sum_i z_i x_i / s_i`,
+
+    .. math::
+
+        \Omega(Z) = \max_{w \ge 0,\ \|w\| \le 1} \|Z^\top S^{1/2} w\| ,
+
+    a nonnegative PCA of :math:`K = S^{1/2} Z Z^\top S^{1/2}`. Its maximiser is the
+    (positive) top eigenvector of :math:`K_{TT}` for some support ``T``; for
+    ``n <= max_exact_n`` every support is examined (``kind="exact"``, a proof for the
+    certificate), otherwise projected power iterations from ``n_starts`` starts give a
+    lower estimate (``kind="heuristic"``), promoted to exact when it meets the spectral
+    upper bound :math:`\lambda_{\max}(K)`.
+
+    Raises ``ValueError`` when ``X`` is not proven spike-free with orthogonal rows.
+    """
+
+    def __init__(self, X, *, max_exact_n=12, n_starts=64, random_state=0):
+        self.X = check_X(X)
+        G = self.X @ self.X.T
+        d = np.diag(G)
+        if not (np.all(d > 0) and np.max(np.abs(G - np.diag(d))) <= 1e-8 * d.max()):
+            ok, why = is_spike_free(self.X, return_reason=True)
+            raise ValueError("SpikeFreeOracle needs X with orthogonal nonzero rows (e.g. whitened, "
+                             f"n <= d); is_spike_free: {why}")
+        self.s = d
+        self.fingerprint = fingerprint(self.X)
+        n = self.X.shape[0]
+        self.exact = n <= max_exact_n
+        self.kind = "exact" if self.exact else "heuristic"
+        self.n_starts = n_starts
+        self.rng = np.random.default_rng(random_state)
+        self.patterns = None
+        self.n_patterns = 1
+        if self.exact:
+            masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
+            self._by_size = [masks[masks.sum(axis=1) == k] for k in range(1, n + 1)]
+
+    def _direction(self, w):
+        z = np.sqrt(self.s) * w
+        u = self.X.T @ (z / self.s)
+        return u / max(np.linalg.norm(u), np.finfo(float).tiny)
+
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        Z = np.asarray(Z, dtype=float)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        n = self.X.shape[0]
+        if Z.shape[0] != n or not np.all(np.isfinite(Z)):
+            raise ValueError(f"Z must be finite with {n} rows; got shape {Z.shape}")
+        R = np.sqrt(self.s)[:, None] * Z  # K = R R^T
+        K = R @ R.T
+        best, best_w = 0.0, np.zeros(n)
+        lam, vec = np.linalg.eigh(K)
+        top = vec[:, -1] * np.sign(vec[:, -1].sum() or 1.0)
+        kind = self.kind
+        if np.all(top >= -1e-12):  # the spectral bound is attained
+            best, best_w, kind = float(lam[-1]), np.maximum(top, 0.0), "exact"
+        elif self.exact:
+            for masks in self._by_size:
+                idx = np.nonzero(masks)[1].reshape(masks.shape[0], -1)  # (q, k)
+                Ks = K[idx[:, :, None], idx[:, None, :]]
+                lv, vv = np.linalg.eigh(Ks)
+                v = vv[:, :, -1]
+                v = v * np.where(v.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
+                ok = np.all(v > -1e-12, axis=1)
+                if np.any(ok):
+                    j = np.flatnonzero(ok)[np.argmax(lv[ok, -1])]
+                    if lv[j, -1] > best:
+                        best = float(lv[j, -1])
+                        best_w = np.zeros(n)
+                        best_w[idx[j]] = np.maximum(v[j], 0.0)
+        else:
+            W = np.abs(self.rng.standard_normal((n, self.n_starts)))
+            W = np.column_stack([W, np.maximum(top, 0.0), np.maximum(-top, 0.0)])
+            for _ in range(200):
+                Wn = np.maximum(K @ W, 0.0)
+                nrm = np.linalg.norm(Wn, axis=0)
+                Wn = Wn / np.where(nrm > 0, nrm, 1.0)
+                if np.allclose(Wn, W, atol=1e-13):
+                    break
+                W = Wn
+            vals = np.einsum("ij,ij->j", W, K @ W)
+            j = int(np.argmax(vals))
+            best, best_w = float(vals[j]), W[:, j]
+            if best >= lam[-1] * (1 - 1e-12):
+                kind = "exact"
+        u = self._direction(best_w) if best > 0 else np.eye(self.X.shape[1])[0]
+        attained = float(np.linalg.norm(Z.T @ np.maximum(self.X @ u, 0.0)))
+        value = float(np.sqrt(max(best, 0.0)))
+        if kind == "exact":
+            value = max(value, attained)
+        return OracleResult(value, u, attained, kind, "exact", 1, time.perf_counter() - t0)

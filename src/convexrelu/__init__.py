@@ -8,7 +8,9 @@ import logging as _logging
 
 from .api import fit, regularization_path
 from .certificates import Certificate, certify, dual_point, lambda_max
-from .estimators import ConvexReLUClassifier, ConvexReLURegressor
+from .conv import TwoLayerReLUConv, extract_patches, fit_conv
+from .estimators import (ConvexReLUClassifier, ConvexReLUConvClassifier, ConvexReLUConvRegressor,
+                         ConvexReLURegressor)
 from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
 from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
@@ -47,6 +49,11 @@ __all__ = [
     "SpectralOracle",
     "ClosedFormNotApplicable",
     "fit_linear",
+    "TwoLayerReLUConv",
+    "extract_patches",
+    "fit_conv",
+    "ConvexReLUConvRegressor",
+    "ConvexReLUConvClassifier",
     "ConvexReLURegressor",
     "ConvexReLUClassifier",
     "__version__",

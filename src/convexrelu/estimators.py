@@ -18,7 +18,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .api import fit
 from .oracles import DEFAULT_MAX_PATTERNS
 
-__all__ = ["ConvexReLURegressor", "ConvexReLUClassifier"]
+__all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLUConvRegressor",
+           "ConvexReLUConvClassifier"]
 
 
 class _ConvexReLUBase(BaseEstimator):
@@ -130,3 +131,94 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     def predict(self, X):
         out = self._output(X)
         return self.classes_[np.argmax(out, axis=1)]
+
+
+class _ConvBase(BaseEstimator):
+    def __init__(self, beta=1e-3, *, input_shape=None, kernel_size=2, stride=1, padding=0,
+                 oracle="auto", tol=1e-6, max_iter=100, random_state=None, verbose=0):
+        self.beta = beta
+        self.input_shape = input_shape
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.oracle = oracle
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _reshape(self, X):
+        shape = (X.shape[1],) if self.input_shape is None else tuple(self.input_shape)
+        if int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(f"input_shape {shape} has {int(np.prod(shape))} values; X rows have "
+                             f"{X.shape[1]}")
+        k = np.broadcast_to(np.asarray(self.kernel_size), (len(shape) - (len(shape) > 1),))
+        if int(np.prod(k)) > X.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} feature(s) per row, fewer than the kernel "
+                             f"{tuple(int(v) for v in k)} needs")
+        return X.reshape((X.shape[0],) + shape)
+
+    def _fit_targets(self, X, Y):
+        from .conv import fit_conv
+
+        res = fit_conv(self._reshape(X), Y, self.beta, kernel_size=self.kernel_size,
+                       stride=self.stride, padding=self.padding, oracle=self.oracle, tol=self.tol,
+                       max_iter=self.max_iter, random_state=self.random_state, verbose=self.verbose)
+        self.result_ = res
+        self.network_ = res.network
+        self.certificate_ = res.certificate
+        self.dual_gap_ = res.certificate.gap
+        self.n_iter_ = res.n_iter
+        return self
+
+    def _output(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.network_.predict(self._reshape(X))
+
+
+class ConvexReLUConvRegressor(RegressorMixin, _ConvBase):
+    """Two-layer CNN (filters, ReLU, global average pooling, linear) by the convex program eq. 50.
+
+    ``X`` is 2-D (one flattened signal or image per row) and ``input_shape`` gives each
+    row's shape: ``(L,)``, ``(C, L)`` or ``(C, H, W)`` (default: a 1-D signal of length
+    ``n_features``). Exact patterns, and a certificate, when the stacked patch matrix
+    has enumerable patterns (e.g. 1-D kernels of size 2); sampled otherwise (flagged in
+    ``certificate_``).
+
+    Attributes: ``network_`` (:class:`~convexrelu.conv.TwoLayerReLUConv`),
+    ``certificate_``, ``dual_gap_``, ``n_iter_``, ``result_``.
+    """
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        self._single_output = y.ndim == 1
+        return self._fit_targets(X, y[:, None] if y.ndim == 1 else y)
+
+    def predict(self, X):
+        out = self._output(X)
+        return out[:, 0] if self._single_output else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        # global average pooling without bias: a poor fit to generic tabular targets
+        tags.regressor_tags.poor_score = True
+        return tags
+
+
+class ConvexReLUConvClassifier(ClassifierMixin, _ConvBase):
+    """The CNN of :class:`ConvexReLUConvRegressor` fitted to one-hot targets (squared loss);
+    ``predict`` returns the class with the largest output (no ``predict_proba``)."""
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        enc = LabelEncoder().fit(y)
+        self.classes_ = enc.classes_
+        Y = np.eye(self.classes_.size)[enc.transform(y)]
+        return self._fit_targets(X, Y)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self._output(X), axis=1)]

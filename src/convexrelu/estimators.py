@@ -22,6 +22,16 @@ __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLUConvRegress
            "ConvexReLUConvClassifier"]
 
 
+def _store_result(est, res):
+    """The fitted attributes shared by every estimator, from a ``SolveResult``."""
+    est.result_ = res
+    est.network_ = res.network
+    est.certificate_ = res.certificate
+    est.dual_gap_ = res.certificate.gap
+    est.n_iter_ = res.n_iter
+    return est
+
+
 class _ConvexReLUBase(BaseEstimator):
     def __init__(self, beta=1e-3, *, solver="auto", patterns="auto", oracle="auto", tol=1e-6,
                  max_iter=None, time_limit=None, max_patterns=DEFAULT_MAX_PATTERNS,
@@ -49,12 +59,7 @@ class _ConvexReLUBase(BaseEstimator):
                   oracle=self.oracle, tol=self.tol, max_iter=self.max_iter,
                   time_limit=self.time_limit, max_patterns=self.max_patterns,
                   random_state=self.random_state, verbose=self.verbose)
-        self.result_ = res
-        self.network_ = res.network
-        self.certificate_ = res.certificate
-        self.dual_gap_ = res.certificate.gap
-        self.n_iter_ = res.n_iter
-        return self
+        return _store_result(self, res)
 
     def _output(self, X):
         check_is_fitted(self, "network_")
@@ -164,12 +169,7 @@ class _ConvBase(BaseEstimator):
         res = fit_conv(self._reshape(X), Y, self.beta, kernel_size=self.kernel_size,
                        stride=self.stride, padding=self.padding, oracle=self.oracle, tol=self.tol,
                        max_iter=self.max_iter, random_state=self.random_state, verbose=self.verbose)
-        self.result_ = res
-        self.network_ = res.network
-        self.certificate_ = res.certificate
-        self.dual_gap_ = res.certificate.gap
-        self.n_iter_ = res.n_iter
-        return self
+        return _store_result(self, res)
 
     def _output(self, X):
         check_is_fitted(self, "network_")

@@ -155,10 +155,10 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     t0 = time.perf_counter()
     if not isinstance(network, TwoLayerReLU):
         raise ValueError(f"network must be a TwoLayerReLU; got {type(network).__name__}")
-    X, Y = check_XY(X, Y)
+    loss = get_loss(loss)
+    X, Y = _check_XY_for(loss, X, Y)
     beta = check_beta(beta)
     tol = check_tol(tol)
-    loss = get_loss(loss)
     if X.shape[1] != network.n_features:
         raise ValueError(
             f"X has {X.shape[1]} features but the network expects {network.n_features}"
@@ -181,8 +181,26 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     return cert
 
 
+def _check_XY_for(loss, X, Y):
+    """Validated ``X`` and the targets in the loss's ``(n, c)`` form (labels -> one-hot or
+    +-1 for the classification losses)."""
+    if getattr(loss, "name", "squared") == "squared" or not hasattr(loss, "prepare_targets"):
+        return check_XY(X, Y)
+    X, _ = check_XY(X, np.zeros(np.asarray(X).shape[0]) if np.ndim(X) == 2 else Y)
+    Yp = loss.prepare_targets(Y)
+    if Yp.shape[0] != X.shape[0] or not np.all(np.isfinite(Yp)):
+        raise ValueError(f"Y has {Yp.shape[0]} rows but X has {X.shape[0]}")
+    return X, Yp
+
+
 def scaled_dual(G, Y, beta, loss, omega_value):
-    """Dual value ``-L*(G')`` and scale of ``G' = G min(1, beta / omega_value)``."""
+    """Dual value ``-L*(G')`` and scale of ``G' = G min(1, beta / omega_value)``.
+
+    ``G`` is a (sub)gradient, so it lies in the conjugate's domain; the domain is convex
+    and contains 0 for every loss bounded below (``L*(0) = -inf L``), so the scaled point
+    stays in it. The value is checked anyway: a point outside would give ``-inf``, which
+    is reported as a (useless but valid) bound rather than hidden.
+    """
     scale = 1.0 if omega_value <= beta else beta / omega_value
     return -loss.conjugate(scale * G, Y), scale
 
@@ -219,8 +237,8 @@ def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
     an upper bound (the zero network is certified for every ``beta`` above it); the
     heuristic oracle is refused, since its value would only be a lower estimate.
     """
-    X, Y = check_XY(X, Y)
     loss = get_loss(loss)
+    X, Y = _check_XY_for(loss, X, Y)
     orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns)
     if getattr(orc, "kind", None) == "heuristic":
         raise ValueError(

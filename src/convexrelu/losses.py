@@ -22,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Loss", "SquaredLoss", "get_loss", "LOSSES"]
+__all__ = ["Loss", "SquaredLoss", "SoftmaxCrossEntropy", "LogisticLoss", "MulticlassHinge",
+           "HuberLoss", "AbsoluteLoss", "get_loss", "LOSSES"]
 
 
 @runtime_checkable
@@ -35,6 +36,10 @@ class Loss(Protocol):
         Short name used by ``loss=`` arguments and the CLI.
     smoothness : float
         Lipschitz constant of the gradient in ``F`` (``inf`` if not smooth).
+
+    Optional: ``prepare_targets(Y) -> ndarray (n, c)``, the targets in the form the other
+    methods take (labels become one-hot or +-1 for the classification losses); without
+    it targets are used as given.
     """
 
     name: str
@@ -48,6 +53,7 @@ class Loss(Protocol):
 
     def conjugate(self, G: np.ndarray, Y: np.ndarray) -> float:
         """:math:`L^*(G; Y)`; ``inf`` outside its domain."""
+
 
 
 class SquaredLoss:
@@ -72,6 +78,10 @@ class SquaredLoss:
         G = np.asarray(G, dtype=float)
         return 0.5 * float(np.vdot(G, G)) + float(np.vdot(G, np.asarray(Y, dtype=float)))
 
+    def prepare_targets(self, Y) -> np.ndarray:
+        Y = np.asarray(Y, dtype=float)
+        return Y[:, None] if Y.ndim == 1 else Y
+
     def __repr__(self) -> str:
         return "SquaredLoss()"
 
@@ -82,7 +92,209 @@ class SquaredLoss:
         return hash(self.name)
 
 
-LOSSES = {"squared": SquaredLoss}
+#: Slack allowed when testing that a dual point lies in a conjugate's domain.
+_DOMAIN_TOL = 1e-9
+
+
+def _xlogx(p):
+    p = np.asarray(p, dtype=float)
+    return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+
+
+class _Simple:
+    """Equality and repr by class and parameters."""
+
+    def _params(self):
+        return ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self._params()))})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._params() == self._params()
+
+    def __hash__(self) -> int:
+        return hash((self.name,) + self._params())
+
+
+def _onehot(Y, name):
+    """Labels ``(n,)`` (any values) or one-hot/soft ``(n, c)`` rows on the simplex -> ``(n, c)``."""
+    Y = np.asarray(Y)
+    if Y.ndim == 1:
+        classes, idx = np.unique(Y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"{name} needs at least 2 classes; got labels {classes.tolist()}")
+        return np.eye(classes.size)[idx]
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2 or np.any(Y < -_DOMAIN_TOL) or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-9):
+        raise ValueError(f"{name} needs labels (n,) or one-hot/probability rows (n, c); got "
+                         f"shape {Y.shape} with rows not on the simplex")
+    return Y
+
+
+class SoftmaxCrossEntropy(_Simple):
+    r"""Softmax cross-entropy :math:`\sum_i \operatorname{logsumexp}(f_i) - \langle y_i, f_i\rangle`.
+
+    Targets: labels or one-hot (probability) rows. Gradient :math:`\mathrm{softmax}(F) - Y`.
+    Conjugate :math:`L^*(G) = \sum_{ik} p_{ik}\log p_{ik}` with :math:`P = G + Y`, finite only
+    when every row of ``P`` is on the simplex. Smooth with constant 1/2.
+    """
+
+    name = "cross_entropy"
+    smoothness = 0.5
+
+    def prepare_targets(self, Y):
+        return _onehot(Y, "cross_entropy")
+
+    def value(self, F, Y):
+        F = np.asarray(F, dtype=float)
+        m = F.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.sum(np.exp(F - m), axis=1))
+        return float(np.sum(lse) - np.vdot(Y, F))
+
+    def gradient(self, F, Y):
+        F = np.asarray(F, dtype=float)
+        E = np.exp(F - F.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True) - Y
+
+    def conjugate(self, G, Y):
+        P = np.asarray(G, dtype=float) + Y
+        if np.any(P < -_DOMAIN_TOL) or not np.allclose(P.sum(axis=1), 1.0, atol=1e-8):
+            return np.inf
+        return float(np.sum(_xlogx(np.maximum(P, 0.0))))
+
+
+class LogisticLoss(_Simple):
+    r"""Binary logistic loss :math:`\sum_i \log(1 + e^{-y_i f_i})`, labels in {0, 1} or {-1, 1}.
+
+    Targets become a ``(n, 1)`` column of +-1. Conjugate with :math:`a = -g y \in [0, 1]`:
+    :math:`a\log a + (1-a)\log(1-a)`. Smooth with constant 1/4.
+    """
+
+    name = "logistic"
+    smoothness = 0.25
+
+    def prepare_targets(self, Y):
+        y = np.asarray(Y, dtype=float).reshape(-1)
+        vals = set(np.unique(y).tolist())
+        if vals <= {0.0, 1.0}:
+            y = 2.0 * y - 1.0
+        elif not vals <= {-1.0, 1.0}:
+            raise ValueError(f"logistic needs binary labels in {{0, 1}} or {{-1, 1}}; got {sorted(vals)[:5]}")
+        return y[:, None]
+
+    def value(self, F, Y):
+        return float(np.sum(np.logaddexp(0.0, -np.asarray(Y) * np.asarray(F, dtype=float))))
+
+    def gradient(self, F, Y):
+        t = np.asarray(Y) * np.asarray(F, dtype=float)
+        return -np.asarray(Y) * np.exp(-np.logaddexp(0.0, t))  # -y sigma(-y f)
+
+    def conjugate(self, G, Y):
+        a = -np.asarray(G, dtype=float) * np.asarray(Y)
+        if np.any(a < -_DOMAIN_TOL) or np.any(a > 1 + _DOMAIN_TOL):
+            return np.inf
+        a = np.clip(a, 0.0, 1.0)
+        return float(np.sum(_xlogx(a) + _xlogx(1.0 - a)))
+
+
+class MulticlassHinge(_Simple):
+    r"""Crammer–Singer hinge :math:`\sum_i \max_k (f_{ik} + \Delta_{ik}) - f_{i y_i}`,
+    :math:`\Delta = 1 - Y` (one-hot ``Y``).
+
+    Subgradient :math:`e_{k^*} - y_i` with :math:`k^*` the maximiser. It is a maximum of
+    affine functions of :math:`f_i`, so :math:`L^*(G) = -\langle G + Y, 1 - Y\rangle` when
+    every row of :math:`G + Y` is on the simplex, ``inf`` otherwise. Not smooth.
+    """
+
+    name = "multiclass_hinge"
+    smoothness = np.inf
+
+    def prepare_targets(self, Y):
+        Y = _onehot(Y, "multiclass_hinge")
+        if not np.all((Y == 0) | (Y == 1)):
+            raise ValueError("multiclass_hinge needs hard labels (one-hot rows)")
+        return Y
+
+    def value(self, F, Y):
+        F = np.asarray(F, dtype=float)
+        return float(np.sum(np.max(F + 1.0 - Y, axis=1) - np.sum(F * Y, axis=1)))
+
+    def gradient(self, F, Y):
+        F = np.asarray(F, dtype=float)
+        k = np.argmax(F + 1.0 - Y, axis=1)
+        G = -np.asarray(Y, dtype=float).copy()
+        G[np.arange(F.shape[0]), k] += 1.0
+        return G
+
+    def conjugate(self, G, Y):
+        P = np.asarray(G, dtype=float) + Y
+        if np.any(P < -_DOMAIN_TOL) or not np.allclose(P.sum(axis=1), 1.0, atol=1e-8):
+            return np.inf
+        return float(-np.vdot(P, 1.0 - Y))
+
+
+class HuberLoss(_Simple):
+    r"""Huber loss, elementwise on :math:`r = f - y`: :math:`\tfrac12 r^2` for :math:`|r| \le \delta`,
+    :math:`\delta(|r| - \delta/2)` beyond. Gradient :math:`\mathrm{clip}(r, -\delta, \delta)`;
+    conjugate :math:`\sum \tfrac12 g^2 + g y` on :math:`|g| \le \delta`. Smooth with constant 1.
+    """
+
+    name = "huber"
+    smoothness = 1.0
+
+    def __init__(self, delta=1.0):
+        delta = float(delta)
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"delta must be a finite number > 0; got {delta!r}")
+        self.delta = delta
+
+    def _params(self):
+        return (self.delta,)
+
+    def prepare_targets(self, Y):
+        return SquaredLoss().prepare_targets(Y)
+
+    def value(self, F, Y):
+        r = np.abs(np.asarray(F, dtype=float) - Y)
+        d = self.delta
+        return float(np.sum(np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))))
+
+    def gradient(self, F, Y):
+        return np.clip(np.asarray(F, dtype=float) - Y, -self.delta, self.delta)
+
+    def conjugate(self, G, Y):
+        G = np.asarray(G, dtype=float)
+        if np.any(np.abs(G) > self.delta * (1 + _DOMAIN_TOL)):
+            return np.inf
+        return float(0.5 * np.vdot(G, G) + np.vdot(G, Y))
+
+
+class AbsoluteLoss(_Simple):
+    r"""Absolute loss :math:`\sum |f - y|`. Subgradient :math:`\mathrm{sign}(f - y)` (0 at 0);
+    conjugate :math:`\langle G, Y\rangle` on :math:`|g| \le 1`. Not smooth."""
+
+    name = "absolute"
+    smoothness = np.inf
+
+    def prepare_targets(self, Y):
+        return SquaredLoss().prepare_targets(Y)
+
+    def value(self, F, Y):
+        return float(np.sum(np.abs(np.asarray(F, dtype=float) - Y)))
+
+    def gradient(self, F, Y):
+        return np.sign(np.asarray(F, dtype=float) - Y)
+
+    def conjugate(self, G, Y):
+        G = np.asarray(G, dtype=float)
+        if np.any(np.abs(G) > 1 + _DOMAIN_TOL):
+            return np.inf
+        return float(np.vdot(G, Y))
+
+
+LOSSES = {"squared": SquaredLoss, "cross_entropy": SoftmaxCrossEntropy, "logistic": LogisticLoss,
+          "multiclass_hinge": MulticlassHinge, "huber": HuberLoss, "absolute": AbsoluteLoss}
 
 
 def get_loss(loss) -> Loss:

@@ -92,7 +92,7 @@ class ClosedFormResult:
 
 def closed_form_solution(X, Y, beta, *, whiten_check="probe", whiten_rtol=1e-8, cone_tol=1e-10,
                          random_state=0, n_probes=2) -> ClosedFormResult:
-    """Theorem 2 (see the module notes). Raises :class:`ClosedFormNotApplicable`.
+    r"""Theorem 2 (see the module notes). Raises :class:`ClosedFormNotApplicable`.
 
     Two passes over ``X``: :math:`X^\top [Y, P]` (``P`` random probes), then
     :math:`X [X^\top Y, X^\top P]`, which gives both the whitening check

@@ -101,6 +101,10 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         the result can be certified. Otherwise the heuristic oracle drives the solver
         and the certificate is an estimate that says so (``is_global = False``).
     loss : str or Loss, default "squared"
+        ``"squared"``, ``"cross_entropy"``, ``"logistic"``, ``"multiclass_hinge"``,
+        ``"huber"``, ``"absolute"`` or a :class:`~convexrelu.losses.Loss`; the other losses
+        are solved by ``cg`` (master through CVXPY/Clarabel) and take labels or one-hot
+        targets where they are classification losses.
     tol : float, default 1e-6
         Target relative duality gap.
     max_iter : int, optional
@@ -124,12 +128,20 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``history``, ``solver``. Ctrl-C returns the best network so far (status
         ``"interrupted"``) with its certificate.
     """
-    X, Y = check_XY(X, Y)
+    loss = get_loss(loss)
+    if loss.name == "squared":
+        X, Y = check_XY(X, Y)
     beta = check_beta(beta)
     tol = check_tol(tol)
-    loss = get_loss(loss)
     if loss.name != "squared":
-        raise ValueError(f"loss={loss.name!r} is not supported by fit yet; use 'squared'")
+        name = solver if isinstance(solver, str) else getattr(solver, "name", "")
+        if name not in ("auto", "cg"):
+            raise ValueError(f"loss={loss.name!r} is supported by solver='cg' only (the paper's "
+                             f"Algorithm 1, the copositive and closed forms and the cutting "
+                             f"plane are squared-loss methods); got solver={name!r}")
+        from .certificates import _check_XY_for
+
+        X, Y = _check_XY_for(loss, X, Y)
     if warm_start is not None:
         if not isinstance(warm_start, TwoLayerReLU):
             raise ValueError(f"warm_start must be a TwoLayerReLU; got {type(warm_start).__name__}")

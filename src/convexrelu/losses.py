@@ -311,3 +311,28 @@ def get_loss(loss) -> Loss:
     raise ValueError(
         f"loss must be one of {', '.join(repr(k) for k in LOSSES)} or a Loss object; got {loss!r}"
     )
+
+
+def cvxpy_loss(loss, F, Y):
+    """The loss as a CVXPY expression of the prediction expression ``F`` (targets prepared).
+
+    Used by the restricted masters of ``cg`` for losses other than squared and by the
+    conic references; raises ``ValueError`` for a loss without a CVXPY form.
+    """
+    import cvxpy as cp
+
+    name = getattr(loss, "name", None)
+    if name == "squared":
+        return 0.5 * cp.sum_squares(F - Y)
+    if name == "cross_entropy":
+        return cp.sum(cp.log_sum_exp(F, axis=1)) - cp.sum(cp.multiply(Y, F))
+    if name == "logistic":
+        return cp.sum(cp.logistic(-cp.multiply(Y, F)))
+    if name == "multiclass_hinge":
+        return cp.sum(cp.max(F + 1.0 - Y, axis=1)) - cp.sum(cp.multiply(Y, F))
+    if name == "huber":
+        return 0.5 * cp.sum(cp.huber(F - Y, loss.delta))
+    if name == "absolute":
+        return cp.sum(cp.abs(F - Y))
+    raise ValueError(f"loss {name!r} has no CVXPY form; the convex solvers support "
+                     f"{', '.join(repr(k) for k in LOSSES)}")

@@ -108,10 +108,13 @@ class IterationLog:
     def out_of_time(self) -> bool:
         return self.time_limit is not None and self.elapsed() >= self.time_limit
 
-    def record(self, net: TwoLayerReLU, F, res, **extra) -> Certificate:
-        """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on its residual."""
+    def record(self, net: TwoLayerReLU, F, res, G=None, **extra) -> Certificate:
+        """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on the dual
+        direction ``G`` (default: the loss gradient at ``F``; a solver may pass another
+        subgradient, on which ``res`` must have been computed)."""
         primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
-        G = self.loss.gradient(F, self.Y)
+        if G is None:
+            G = self.loss.gradient(F, self.Y)
         cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
                                        self.t0, best_dual=self.best_dual)
         if res.is_upper_bound:

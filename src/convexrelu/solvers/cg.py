@@ -162,6 +162,54 @@ def _fista(G, B, yy, L, beta, V, tol, max_iter):
     return V
 
 
+def group_lasso_general(H, Y, beta, loss):
+    r"""The restricted master for any convex loss: :math:`\min_V L(HV, Y) + \beta\sum_j\|v_j\|`.
+
+    Solved through CVXPY with Clarabel (tolerance 1e-11 for smooth losses, then 1e-9 if
+    that is not reached; 1e-9 for piecewise-linear ones; exponential cones for the
+    cross-entropy and logistic losses, linear programs for hinge and absolute losses);
+    rows below ``1e-9`` of the largest are set to zero. A solver failure is an error,
+    never a silent change of the problem. Returns ``(V, G)``: ``G`` is the multiplier of
+    :math:`F = HV`, an element of :math:`\partial L(F)` chosen by the master (for non-smooth
+    losses the arbitrary subgradient of ``loss.gradient`` can have a large
+    :math:`\Omega`; this one satisfies :math:`\|h_j^\top G\| \le \beta` on the atoms).
+    """
+    import cvxpy as cp
+
+    from ..losses import cvxpy_loss
+
+    m, c = H.shape[1], Y.shape[1]
+    if m == 0:
+        return np.zeros((0, c)), None
+    V = cp.Variable((m, c))
+    Fv = cp.Variable(Y.shape)
+    con = Fv == H @ V
+    obj = cvxpy_loss(loss, Fv, Y) + beta * cp.sum(cp.norm(V, 2, axis=1))
+    prob = cp.Problem(cp.Minimize(obj), [con])
+    status = None
+    # smooth losses: tight (the certificate is first order in the master's error);
+    # piecewise-linear ones: 1e-9, where the interior point's dual (the centre of a
+    # degenerate optimal face) certifies; tighter, it drifts to duals with a larger Omega
+    tols = (1e-11, 1e-9) if np.isfinite(getattr(loss, "smoothness", 1.0)) else (1e-9,)
+    for tol in tols:
+        try:
+            prob.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+            status = prob.status
+        except cp.error.SolverError:
+            status = "solver_error"
+        if status == "optimal":
+            break
+    if status != "optimal" and V.value is None:
+        prob.solve(solver="SCS", eps=1e-9, max_iters=100000)
+    if V.value is None:
+        raise RuntimeError(f"the restricted master ({loss.name} loss) failed: {prob.status}")
+    Vv = np.array(V.value)
+    nr = np.linalg.norm(Vv, axis=1)
+    Vv[nr <= 1e-9 * max(nr.max(), np.finfo(float).tiny)] = 0.0
+    G = None if con.dual_value is None else -np.asarray(con.dual_value)
+    return Vv, G
+
+
 def _gl_gap(G, B, yy, V, beta):
     """Duality gap of the group lasso from the Gram matrices."""
     GV = G @ V
@@ -249,8 +297,9 @@ def _deadline_callback(deadline):
     return cb
 
 
-def _refine(X, Y, beta, U, V, max_iter, deadline=None):
-    """L-BFGS on eq. 5 over all weights, from the balanced network; returns (U, V, improved)."""
+def _refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
+    """L-BFGS on eq. 5 (eq. 76 for another ``loss``) over all weights, from the balanced
+    network; returns (U, V, improved)."""
     net0 = _balanced(U, V)
     d, m = net0.W1.shape
     c = Y.shape[1]
@@ -262,8 +311,14 @@ def _refine(X, Y, beta, U, V, max_iter, deadline=None):
         W2 = x[d * m :].reshape(m, c)
         Zp = X @ W1
         A = np.maximum(Zp, 0.0)
-        R = A @ W2 - Y
-        val = 0.5 * np.vdot(R, R) + 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
+        if loss is None:
+            R = A @ W2 - Y
+            val = 0.5 * np.vdot(R, R)
+        else:
+            Fp = A @ W2
+            R = loss.gradient(Fp, Y)
+            val = loss.value(Fp, Y)
+        val += 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
         gW2 = A.T @ R + beta * W2
         gW1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
         return val, np.concatenate([gW1.ravel(), gW2.ravel()])
@@ -400,6 +455,9 @@ class ConditionalGradient:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init: TwoLayerReLU | None = None) -> SolveResult:
+        self._loss, self._loss_name = loss, getattr(loss, "name", None)
+        self._master_dual = None
+        smooth = np.isfinite(getattr(loss, "smoothness", 1.0))
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         if init is not None and init.n_neurons:
@@ -416,19 +474,21 @@ class ConditionalGradient:
             for k in range(self.max_iter + 1):
                 net = _balanced(U, V)
                 F = net.predict(X)
-                res = oracle(loss.gradient(F, Y))
-                cert = log.record(net, F, res)
+                # non-smooth loss: the master's multiplier is the subgradient to certify with
+                G = loss.gradient(F, Y) if (smooth or self._master_dual is None) else self._master_dual
+                res = oracle(G)
+                cert = log.record(net, F, res, G=G)
                 stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
                     status = stop
                     break
                 arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
-                slide = arr is not None and self.refine is True
+                slide = arr is not None and self.refine is True and self._loss_name == "squared"
                 refine = arr is None and self.refine in ("auto", True)
-                new = self._new_atoms(X, oracle, loss.gradient(F, Y), res, beta, U)
+                new = self._new_atoms(X, oracle, G, res, beta, U)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
-                    V = np.vstack([V, _initial_outputs(X, Y, F, beta, new)])
+                    V = np.vstack([V, _initial_outputs(X, F - G, F, beta, new)])
                 # inexact master far from the optimum: accuracy follows the current gap.
                 # Before a sliding solve (which re-optimises the outputs too) the group
                 # lasso only selects atoms, so 1e-8 suffices there.
@@ -448,7 +508,8 @@ class ConditionalGradient:
                 if self.merge:
                     U, V = _merge_cells(X, U, V)
                 if refine:
-                    U, V, improved = _refine(X, Y, beta, U, V, refine_iter, deadline)
+                    U, V, improved = _refine(X, Y, beta, U, V, refine_iter, deadline,
+                                             None if self._loss_name == "squared" else loss)
                     if improved:
                         U, V = self._master(X, Y, beta, U, V, tol_k)
         except KeyboardInterrupt:
@@ -470,12 +531,14 @@ class ConditionalGradient:
             out.append(u)
         return np.array(out).reshape(len(out), U.shape[0])
 
-    @staticmethod
-    def _master(X, Y, beta, U, V, tol=1e-12):
+    def _master(self, X, Y, beta, U, V, tol=1e-12):
         H = np.maximum(X @ U, 0.0)
         live = np.linalg.norm(H, axis=0) > 0
         U, V, H = U[:, live], V[live], H[:, live]
-        V = group_lasso(H, Y, beta, V, tol=tol)
+        if self._loss_name == "squared":
+            V = group_lasso(H, Y, beta, V, tol=tol)
+        else:
+            V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
         keep = np.linalg.norm(V, axis=1) > 0
         return U[:, keep], V[keep]
 
@@ -483,7 +546,8 @@ class ConditionalGradient:
 def _initial_outputs(X, Y, F, beta, Unew):
     r"""Output rows for new atoms: the best single-atom step for each, others fixed.
 
-    For :math:`a = (X u)_+` and residual :math:`R = Y - F`, :math:`\min_v \tfrac12\|R - a
+    For :math:`a = (X u)_+` and residual :math:`R = Y - F` (``Y`` is passed as
+    :math:`F - \nabla L(F)`, so that ``R`` is the negative loss gradient for any loss), :math:`\min_v \tfrac12\|R - a
     v^\top\|^2 + \beta\|v\|` is solved by :math:`v = (\|R^\top a\| - \beta)_+ /
     \|a\|^2 \cdot R^\top a / \|R^\top a\|` (shared by all new atoms, so scaled down by
     their number to stay a descent step).

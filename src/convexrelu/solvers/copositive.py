@@ -150,7 +150,8 @@ class RelaxationResult:
 
 
 def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None = None,
-                     formulation="lifted", solver="CLARABEL", **solver_options) -> RelaxationResult:
+                     formulation="lifted", solver="CLARABEL", loss=None,
+                     **solver_options) -> RelaxationResult:
     r"""Solve eq. 19 (one block per pattern) or eq. 20 (one block, ``D = I``) with CVXPY.
 
     ``formulation="lifted"`` (default): per pattern a PSD block
@@ -162,6 +163,11 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
     ``W``), so the values agree; it avoids the ``(n + c)``-sized PSD block and is about
     ten times more accurate with Clarabel on our tests. ``formulation="schur"``: the
     issue's form with the block :math:`[[I + 2\sum_i D_i X U_i X^\top D_i, Y], [Y^\top, T]]`.
+
+    ``loss`` (lifted form only; targets already prepared, see ``Loss.prepare_targets``):
+    any loss with a CVXPY form replaces the squared loss (App. A.6); with every pattern
+    and rank-2 data the value is then the training optimum for that loss, which makes it
+    a reference for ``cg`` with general losses.
     """
     import cvxpy as cp
 
@@ -188,10 +194,16 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
         for Li, p in zip(Ls, pats):
             pred = pred + (Wsc * p[:, None]) @ Li[:r, r:]
             Ublocks.append((Li, p))
-        obj = 0.5 * cp.sum_squares(pred - Y) + 0.5 * beta * sum(cp.trace(Li) for Li in Ls)
+        from ..losses import cvxpy_loss, get_loss
+
+        lossobj = get_loss("squared" if loss is None else loss)
+        obj = cvxpy_loss(lossobj, pred, Y) + 0.5 * beta * sum(cp.trace(Li) for Li in Ls)
         for Li, p in zip(Ls, pats):
             cons.append(_cone_rows(Wsc, p) @ Li[:r, :r] @ _cone_rows(Wsc, p).T >= 0)
     else:
+        if loss is not None and getattr(loss, "name", loss) != "squared":
+            raise ValueError("formulation='schur' is the squared loss's form; use 'lifted' for "
+                             f"loss={getattr(loss, 'name', loss)!r}")
         Us = [cp.Variable((r, r), PSD=True) for _ in range(pats.shape[0])]
         M = np.eye(n)
         for Ui, p in zip(Us, pats):

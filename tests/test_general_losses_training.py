@@ -96,3 +96,36 @@ def test_loss_with_a_squared_only_solver_is_refused():
     X, Y, labels = spiral(n_per_class=5)
     with pytest.raises(ValueError, match="supported by solver='cg' only"):
         cr.fit(X, labels, 0.1, loss="cross_entropy", solver="frank-wolfe")
+
+
+def test_classifier_with_cross_entropy_has_real_probabilities():
+    X, _, labels = spiral(n_per_class=10)
+    clf = cr.ConvexReLUClassifier(beta=0.1, loss="cross_entropy", fit_intercept=False).fit(X, labels)
+    assert clf.certificate_.is_global and clf.certificate_.loss == "cross_entropy"
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    out = clf.network_.predict(X)
+    E = np.exp(out - out.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(P, E / E.sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X))
+    # the squared-loss classifier does not fake probabilities
+    assert not hasattr(cr.ConvexReLUClassifier(beta=0.1).fit(X, labels), "predict_proba")
+    # logistic: binary only, sigmoid probabilities
+    b = (labels == 0).astype(int)
+    lg = cr.ConvexReLUClassifier(beta=0.1, loss="logistic", fit_intercept=False).fit(X, b)
+    assert lg.certificate_.is_global and lg.predict_proba(X).shape == (30, 2)
+    with pytest.raises(ValueError, match="binary"):
+        cr.ConvexReLUClassifier(beta=0.1, loss="logistic").fit(X, labels)
+
+
+def test_cli_fit_with_a_loss(tmp_path, capsys):
+    import json
+
+    from convexrelu.cli import main
+
+    X, _, labels = spiral(n_per_class=6)
+    path = tmp_path / "d.npz"
+    np.savez(path, X=X, y=labels)
+    code = main(["fit", str(path), "--beta", "0.1", "--loss", "multiclass_hinge", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and out["is_global"]

@@ -147,6 +147,7 @@ def _cmd_fit(args) -> int:
 
     X, Y = load_dataset(args.data, args.target)
     res = fit(X, Y, args.beta, solver=args.solver, patterns=args.patterns, oracle=args.oracle,
+              loss=args.loss,
               tol=args.tol, max_iter=args.max_iter, time_limit=args.time_limit,
               max_patterns=args.max_patterns, random_state=args.seed, verbose=args.verbose)
     if args.out:
@@ -296,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "cutting-plane"],
                    default="auto")
     f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
+    f.add_argument("--loss", default="squared",
+                   choices=["squared", "cross_entropy", "logistic", "multiclass_hinge", "huber",
+                            "absolute"],
+                   help="training loss (classification losses take labels or one-hot targets)")
     f.add_argument("--max-iter", type=int, default=None)
     f.add_argument("--time-limit", type=_positive_float, default=None, help="seconds")
     f.add_argument("--target", action="append", help="CSV target column(s), comma-separated")

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .api import fit
@@ -20,6 +21,10 @@ from .oracles import DEFAULT_MAX_PATTERNS
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLUConvRegressor",
            "ConvexReLUConvClassifier"]
+
+
+def _loss_name(loss):
+    return loss if isinstance(loss, str) else getattr(loss, "name", None)
 
 
 def _store_result(est, res):
@@ -35,8 +40,9 @@ def _store_result(est, res):
 class _ConvexReLUBase(BaseEstimator):
     def __init__(self, beta=1e-3, *, solver="auto", patterns="auto", oracle="auto", tol=1e-6,
                  max_iter=None, time_limit=None, max_patterns=DEFAULT_MAX_PATTERNS,
-                 fit_intercept=True, random_state=None, verbose=0):
+                 fit_intercept=True, random_state=None, verbose=0, loss="squared"):
         self.beta = beta
+        self.loss = loss
         self.solver = solver
         self.patterns = patterns
         self.oracle = oracle
@@ -58,7 +64,7 @@ class _ConvexReLUBase(BaseEstimator):
         res = fit(self._augment(X), Y, self.beta, solver=self.solver, patterns=self.patterns,
                   oracle=self.oracle, tol=self.tol, max_iter=self.max_iter,
                   time_limit=self.time_limit, max_patterns=self.max_patterns,
-                  random_state=self.random_state, verbose=self.verbose)
+                  random_state=self.random_state, verbose=self.verbose, loss=self.loss)
         return _store_result(self, res)
 
     def _output(self, X):
@@ -111,8 +117,10 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     """Globally optimal two-layer ReLU classifier: one-hot targets, squared loss (as in the paper).
 
     The network is fitted to one-hot targets; ``predict`` returns the class with the
-    largest output. There is no ``predict_proba``: squared-loss outputs are not
-    probabilities.
+    largest output. With ``loss="squared"`` (the paper's) or ``"multiclass_hinge"`` there
+    is no ``predict_proba``: those outputs are not probabilities. With
+    ``loss="cross_entropy"`` (or ``"logistic"`` for two classes) ``predict_proba`` is the
+    softmax (sigmoid) of the fitted outputs.
 
     Parameters and attributes as for :class:`ConvexReLURegressor`, plus ``classes_``.
     """
@@ -123,19 +131,39 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         idx = enc.transform(y)
+        if _loss_name(self.loss) == "logistic":
+            if self.classes_.size != 2:
+                raise ValueError(f"loss='logistic' is binary; y has {self.classes_.size} classes "
+                                 "(use loss='cross_entropy')")
+            return self._fit_targets(X, idx)
         Y = np.zeros((X.shape[0], self.classes_.size))
         Y[np.arange(X.shape[0]), idx] = 1.0
         return self._fit_targets(X, Y)
 
     def decision_function(self, X):
         out = self._output(X)
+        if _loss_name(self.loss) == "logistic":
+            return out[:, 0]
         if self.classes_.size == 2:
             return out[:, 1] - out[:, 0]
         return out
 
     def predict(self, X):
         out = self._output(X)
+        if _loss_name(self.loss) == "logistic":
+            return self.classes_[(out[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(out, axis=1)]
+
+    @available_if(lambda est: _loss_name(est.loss) in ("cross_entropy", "logistic"))
+    def predict_proba(self, X):
+        """Class probabilities: the softmax (cross-entropy) or sigmoid (logistic) of the
+        outputs the loss was fitted to; not available for the squared and hinge losses."""
+        out = self._output(X)
+        if _loss_name(self.loss) == "logistic":
+            p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.column_stack([1.0 - p1, p1])
+        E = np.exp(out - out.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
 
 
 class _ConvBase(BaseEstimator):

@@ -120,6 +120,8 @@ class _Simple:
 def _onehot(Y, name):
     """Labels ``(n,)`` (any values) or one-hot/soft ``(n, c)`` rows on the simplex -> ``(n, c)``."""
     Y = np.asarray(Y)
+    if Y.ndim == 2 and Y.shape[1] == 1:  # a column of labels (e.g. from a data file)
+        Y = Y[:, 0]
     if Y.ndim == 1:
         classes, idx = np.unique(Y, return_inverse=True)
         if classes.size < 2:

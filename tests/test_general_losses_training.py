@@ -94,8 +94,8 @@ def test_other_losses_certified(loss):
 
 def test_loss_with_a_squared_only_solver_is_refused():
     X, Y, labels = spiral(n_per_class=5)
-    with pytest.raises(ValueError, match="supported by solver='cg' only"):
-        cr.fit(X, labels, 0.1, loss="cross_entropy", solver="frank-wolfe")
+    with pytest.raises(ValueError, match="supported by solver='cg'"):
+        cr.fit(X, labels, 0.1, loss="cross_entropy", solver="copositive")
 
 
 def test_classifier_with_cross_entropy_has_real_probabilities():
@@ -129,3 +129,23 @@ def test_cli_fit_with_a_loss(tmp_path, capsys):
     code = main(["fit", str(path), "--beta", "0.1", "--loss", "multiclass_hinge", "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and out["is_global"]
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "logistic", "huber"])
+def test_frank_wolfe_with_smooth_losses_is_consistent_with_cg(loss):
+    X, Y, labels = spiral(n_per_class=8)
+    target = {"cross_entropy": labels, "logistic": (labels == 0).astype(int), "huber": Y}[loss]
+    cg = cr.fit(X, target, 0.1, loss=loss)
+    assert cg.certificate.is_global
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fw = cr.fit(X, target, 0.1, loss=loss, solver="frank-wolfe", tol=1e-2, max_iter=20000)
+    assert fw.certificate.dual <= cg.objective * (1 + 1e-9)  # weak duality across solvers
+    assert fw.objective >= cg.objective * (1 - 1e-9)  # nothing beats a certified optimum
+    assert fw.objective - cg.objective <= fw.certificate.gap * (1 + 1e-9)
+
+
+def test_frank_wolfe_refuses_non_smooth_losses():
+    X, Y, labels = spiral(n_per_class=5)
+    with pytest.raises(ValueError, match="smooth loss"):
+        cr.fit(X, labels, 0.1, loss="multiclass_hinge", solver="frank-wolfe")

@@ -135,10 +135,10 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     tol = check_tol(tol)
     if loss.name != "squared":
         name = solver if isinstance(solver, str) else getattr(solver, "name", "")
-        if name not in ("auto", "cg"):
-            raise ValueError(f"loss={loss.name!r} is supported by solver='cg' only (the paper's "
-                             f"Algorithm 1, the copositive and closed forms and the cutting "
-                             f"plane are squared-loss methods); got solver={name!r}")
+        if name not in ("auto", "cg", "frank-wolfe"):
+            raise ValueError(f"loss={loss.name!r} is supported by solver='cg' (and 'frank-wolfe' "
+                             f"for smooth losses) only: the copositive and closed forms and the "
+                             f"cutting plane are squared-loss methods; got solver={name!r}")
         from .certificates import _check_XY_for
 
         X, Y = _check_XY_for(loss, X, Y)

@@ -101,8 +101,11 @@ class FrankWolfe:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init=None) -> SolveResult:
-        if loss.name != "squared":
-            raise ValueError("solver='frank-wolfe' supports the squared loss only")
+        if not np.isfinite(getattr(loss, "smoothness", np.inf)):
+            raise ValueError(f"solver='frank-wolfe' needs a smooth loss (Frank-Wolfe does not "
+                             f"converge with subgradients); got loss={loss.name!r}. Use "
+                             "solver='cg'.")
+        self._loss = loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         self._log, self._steps = log, 0
@@ -154,7 +157,7 @@ class FrankWolfe:
         """
         cap = lambda: self._log.best_primal / beta  # noqa: E731
         t = min(float(np.linalg.norm(Y)) / (4.0 * max(np.linalg.norm(X, 2), 1e-300)), cap())
-        ts, phis = [0.0], [0.5 * float(np.vdot(Y, Y))]
+        ts, phis = [0.0], [self._loss.value(np.zeros_like(Y), Y)]
         while not self._stop():
             ts.append(t)
             phis.append(self._inner(X, Y, beta, oracle, t))
@@ -170,18 +173,20 @@ class FrankWolfe:
     def _inner(self, X, Y, beta, oracle, t):
         r"""Algorithm 1 for this ``t``: Frank–Wolfe from ``V = 0`` with step ``2/(2+k)``.
 
-        Returns :math:`\tfrac12\|F - Y\|^2 + \beta t` at the last iterate.
+        Returns :math:`L(F, Y) + \beta t` at the last iterate (any smooth loss: the
+        oracle is called on the loss gradient, App. A.6).
         """
         log = self._log
         atoms = _Atoms(X.shape[1], Y.shape[1])
         net = atoms.network()
         F = np.zeros_like(Y)
-        phi = 0.5 * float(np.vdot(Y, Y)) + beta * t
+        loss = self._loss
+        phi = loss.value(F, Y) + beta * t
         for k in range(getattr(self, "_inner_steps", self.inner_max_iter)):
-            R = Y - F
+            R = -loss.gradient(F, Y)  # the residual Y - F for the squared loss
             res = oracle(-R)
             fw_gap = t * res.value - float(np.vdot(R, F))
-            phi = 0.5 * float(np.vdot(R, R)) + beta * t
+            phi = loss.value(F, Y) + beta * t
             log.record(net, F, res, fw_gap=fw_gap, t=t)
             self._steps += 1
             if self._stop() or t == 0.0 or fw_gap <= self.inner_tol * phi:

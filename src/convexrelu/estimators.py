@@ -37,7 +37,35 @@ def _store_result(est, res):
     return est
 
 
-class _ConvexReLUBase(BaseEstimator):
+class _Outputs:
+    """Network outputs for new data; subclasses define ``_inputs`` (what the network reads)."""
+
+    def _output(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.network_.predict(self._inputs(X))
+
+
+class _Regression(RegressorMixin):
+    """``fit``/``predict`` of the regressors: one or several real outputs."""
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        self._single_output = y.ndim == 1
+        return self._fit_targets(X, y[:, None] if y.ndim == 1 else y)
+
+    def predict(self, X):
+        out = self._output(X)
+        return out[:, 0] if self._single_output else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class _ConvexReLUBase(_Outputs, BaseEstimator):
     def __init__(self, beta=1e-3, *, solver="auto", patterns="auto", oracle="auto", tol=1e-6,
                  max_iter=None, time_limit=None, max_patterns=DEFAULT_MAX_PATTERNS,
                  fit_intercept=True, random_state=None, verbose=0, loss="squared"):
@@ -67,13 +95,10 @@ class _ConvexReLUBase(BaseEstimator):
                   random_state=self.random_state, verbose=self.verbose, loss=self.loss)
         return _store_result(self, res)
 
-    def _output(self, X):
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.predict(self._augment(X))
+    _inputs = _augment
 
 
-class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
+class ConvexReLURegressor(_Regression, _ConvexReLUBase):
     """Globally optimal two-layer ReLU regression (squared loss, weight decay ``beta``).
 
     Parameters
@@ -96,21 +121,6 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     n_features_in_ : int
     """
 
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        self._single_output = y.ndim == 1
-        Y = y[:, None] if y.ndim == 1 else y
-        return self._fit_targets(X, Y)
-
-    def predict(self, X):
-        out = self._output(X)
-        return out[:, 0] if self._single_output else out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
 
 
 class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
@@ -166,7 +176,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         return E / E.sum(axis=1, keepdims=True)
 
 
-class _ConvBase(BaseEstimator):
+class _ConvBase(_Outputs, BaseEstimator):
     def __init__(self, beta=1e-3, *, input_shape=None, kernel_size=2, stride=1, padding=0,
                  oracle="auto", tol=1e-6, max_iter=100, random_state=None, verbose=0):
         self.beta = beta
@@ -199,13 +209,10 @@ class _ConvBase(BaseEstimator):
                        max_iter=self.max_iter, random_state=self.random_state, verbose=self.verbose)
         return _store_result(self, res)
 
-    def _output(self, X):
-        check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.predict(self._reshape(X))
+    _inputs = _reshape
 
 
-class ConvexReLUConvRegressor(RegressorMixin, _ConvBase):
+class ConvexReLUConvRegressor(_Regression, _ConvBase):
     """Two-layer CNN (filters, ReLU, global average pooling, linear) by the convex program eq. 50.
 
     ``X`` is 2-D (one flattened signal or image per row) and ``input_shape`` gives each
@@ -218,19 +225,8 @@ class ConvexReLUConvRegressor(RegressorMixin, _ConvBase):
     ``certificate_``, ``dual_gap_``, ``n_iter_``, ``result_``.
     """
 
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        self._single_output = y.ndim == 1
-        return self._fit_targets(X, y[:, None] if y.ndim == 1 else y)
-
-    def predict(self, X):
-        out = self._output(X)
-        return out[:, 0] if self._single_output else out
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
         # global average pooling without bias: a poor fit to generic tabular targets
         tags.regressor_tags.poor_score = True
         return tags

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 #: Solver names accepted by ``fit(solver=...)``.
 SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane",
-           "closed-form")
+           "closed-form", "sgd")
 
 
 def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
@@ -64,6 +64,10 @@ def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verb
         from .solvers.cutting_plane import CuttingPlane
 
         return CuttingPlane(max_iter=max_iter or 500, **common)
+    if solver == "sgd":
+        from .solvers.sgd import SGD
+
+        return SGD(max_epochs=max_iter or 20000, **common)
     from .solvers.frank_wolfe import FrankWolfe
 
     return FrankWolfe(max_iter=max_iter or 20000, **common)
@@ -84,7 +88,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     Y : array of shape (n, c) or (n,)
     beta : float > 0
         Weight decay (paper eq. 5).
-    solver : {"auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane"} or a solver object
+    solver : {"auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane", "closed-form", "sgd"} or a solver object
         ``"auto"`` is ``"cg"``, the fully-corrective conditional gradient;
         ``"frank-wolfe"`` is the paper's Algorithm 1; ``"copositive"`` solves the
         relaxation eq. 19/20 with CVXPY and recovers a network (its value and lower bound
@@ -95,7 +99,10 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``n <= d`` (it raises, naming the failed check, when its assumptions fail; pass a
         :class:`~convexrelu.solvers.ClosedForm` object with ``fallback="cg"`` to fall back);
         ``"cutting-plane"`` is the analytic-center
-        cutting-plane method on the dual (App. A.5).
+        cutting-plane method on the dual (App. A.5); ``"sgd"`` is the non-convex baseline
+        (PyTorch, full-batch GD with momentum, paper App. A.1; pass a
+        :class:`~convexrelu.solvers.SGD` object to set the width, optimiser or schedule),
+        certified like the others.
     patterns, oracle : see :func:`convexrelu.make_oracle`
         With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and
         the result can be certified. Otherwise the heuristic oracle drives the solver
@@ -108,7 +115,8 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     tol : float, default 1e-6
         Target relative duality gap.
     max_iter : int, optional
-        Iterations (default: 100 for ``cg``, 20000 Frank–Wolfe steps for ``frank-wolfe``).
+        Iterations (default: 100 for ``cg``, 20000 Frank–Wolfe steps for ``frank-wolfe``,
+        20000 epochs for ``sgd``).
     time_limit : float, optional
         Seconds; the solve stops with status ``"time_limit"``.
     max_patterns : float, default 1e9
@@ -135,7 +143,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     tol = check_tol(tol)
     if loss.name != "squared":
         name = solver if isinstance(solver, str) else getattr(solver, "name", "")
-        if name not in ("auto", "cg", "frank-wolfe"):
+        if name not in ("auto", "cg", "frank-wolfe", "sgd"):
             raise ValueError(f"loss={loss.name!r} is supported by solver='cg' (and 'frank-wolfe' "
                              f"for smooth losses) only: the copositive and closed forms and the "
                              f"cutting plane are squared-loss methods; got solver={name!r}")

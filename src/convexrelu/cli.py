@@ -124,6 +124,8 @@ def _cmd_info(args) -> int:
                        "copositive (relaxation eq. 19/20 via cvxpy, with recovery)",
                        "copositive-fo (Burer-Monteiro + augmented Lagrangian for eq. 19/20)",
                        "cutting-plane (ACCPM on the dual, App. A.5)",
+                       "closed-form (Theorem 2, whitened data with n <= d)",
+                       "sgd (non-convex baseline, PyTorch, App. A.1 protocol; needs the torch extra)",
                        "cvxpy-scalar (reference, paper eq. 9, c = 1)"]
     if args.json:
         print(json.dumps(info, indent=2))
@@ -294,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("data", help="data: .npz with X and Y (or y), or CSV with --target")
     f.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
     f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe", "copositive", "copositive-fo",
-                                           "cutting-plane"],
+                                           "cutting-plane", "closed-form", "sgd"],
                    default="auto")
     f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
     f.add_argument("--loss", default="squared",

@@ -7,7 +7,8 @@ from .copositive import CopositiveRelaxation
 from .copositive_fo import CopositiveFO
 from .cutting_plane import CuttingPlane
 from .frank_wolfe import FrankWolfe
+from .sgd import SGD
 from .reference import ScalarReferenceResult, solve_scalar_cvxpy
 
 __all__ = ["ClosedForm", "ClosedFormNotApplicable", "fit_linear", "ConditionalGradient", "CopositiveRelaxation", "CopositiveFO", "CuttingPlane",
-           "FrankWolfe", "SolveResult", "STATUSES", "ScalarReferenceResult", "solve_scalar_cvxpy"]
+           "FrankWolfe", "SGD", "SolveResult", "STATUSES", "ScalarReferenceResult", "solve_scalar_cvxpy"]

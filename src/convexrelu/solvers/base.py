@@ -18,7 +18,8 @@ __all__ = ["SolveResult", "STATUSES", "IterationLog"]
 logger = logging.getLogger("convexrelu.solvers")
 
 #: Status vocabulary of :class:`SolveResult`.
-STATUSES = ("optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap")
+STATUSES = ("optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap",
+            "stalled")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,13 @@ class SolveResult:
     certificate : Certificate
         Duality-gap certificate of ``network``; ``certificate.is_global`` says whether
         global optimality is proven.
-    status : {"optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap"}
+    status : {"optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap", "stalled"}
         ``"optimal"``: the gap (a bound, or an estimate with a heuristic oracle) reached
         ``tol``; check ``certificate.is_global`` for a proof. ``"inaccurate"``: a conic
         solver did not report an optimal solution (relaxation solvers);
         ``"recovery_gap"``: the relaxation was solved but the network recovered from it
-        is not certified to ``tol``.
+        is not certified to ``tol``; ``"stalled"``: a non-convex optimiser (``"sgd"``)
+        converged to a point the certificate does not prove optimal.
     n_iter : int
     time : float
         Seconds.

@@ -1,0 +1,126 @@
+"""What the reproductions and the benchmark share: machine info, atomic output files,
+the time at which a run first came within a tolerance of a target."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+
+import numpy as np
+
+__all__ = ["machine_info", "write_text", "write_json", "save_figure", "first_time_within",
+           "import_pyplot", "require_torch"]
+
+
+def machine_info() -> dict:
+    """Platform, CPU count, library versions and BLAS threads (for every output file)."""
+    from .. import __version__
+
+    info = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
+                python=platform.python_version(), cpu_count=os.cpu_count(), numpy=np.__version__,
+                convexrelu=__version__)
+    for mod in ("scipy", "sklearn", "cvxpy", "torch"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            info[mod] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [f"{d.get('internal_api')} {d.get('version')} ({d.get('num_threads')} threads)"
+                        for d in threadpool_info()]
+    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
+        pass
+    return info
+
+
+def _atomic(path, write):
+    """Write through a temporary file in the same folder, then rename: never half-written."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path, text: str) -> str:
+    return _atomic(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def _default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path, data) -> str:
+    """JSON with NaN/inf written as null (strict JSON readers accept it)."""
+    text = json.dumps(_clean(data), indent=2, default=_default, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
+
+
+def import_pyplot():
+    """matplotlib's pyplot on the Agg back end, or an ImportError naming the extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("figures need matplotlib: pip install 'convexrelu[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path) -> str:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return _atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=130, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def require_torch(what: str):
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"{what} needs PyTorch: pip install torch==2.13.0 (the CPU build), "
+                          "or pip install 'convexrelu[torch]'") from None
+    return torch
+
+
+def first_time_within(times, values, target, rtol):
+    """First time at which ``values`` came within ``rtol`` (relative) of ``target``, or None.
+
+    ``target`` is a lower bound or the optimum, so "within" is
+    ``value - target <= rtol * |target|``.
+    """
+    v = np.asarray(values, dtype=float)
+    t = np.asarray(times, dtype=float)
+    idx = np.flatnonzero(v - target <= rtol * abs(target))
+    return float(t[idx[0]]) if idx.size else None

@@ -169,6 +169,36 @@ def _cmd_fit(args) -> int:
     return EXIT_OK if res.certificate.is_global else EXIT_NOT_GLOBAL
 
 
+def _cmd_reproduce(args) -> int:
+    from .experiments.reproduce import reproduce
+
+    results = reproduce(args.figure, args.out, quick=args.quick, data=args.data, device=args.device,
+                        progress=lambda line: print(line, flush=True))
+    print()
+    for r in results:
+        print(f"{r.name} ({r.scale}, {r.time:.1f} s): {r.title}")
+        for path in r.paths.values():
+            print(f"  wrote {path}")
+        for claim, v in r.findings.items():
+            nums = ", ".join(f"{k}={v_:.3g}" if isinstance(v_, float) else f"{k}={v_}"
+                             for k, v_ in v.items() if k != "holds")
+            print(f"  {'holds        ' if v['holds'] else 'DOES NOT HOLD'}  {claim}"
+                  + (f" ({nums})" if nums else ""))
+    return EXIT_OK
+
+
+def _cmd_bench(args) -> int:
+    from .experiments.bench import run_bench
+
+    res = run_bench(args.out, quick=args.quick, progress=lambda line: print(line, flush=True))
+    print()
+    with open(res["paths"]["md"], encoding="utf-8") as fh:
+        print(fh.read())
+    for path in res["paths"].values():
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def planted_problem(seed=0):
     """The paper's §5.1 problem (see :func:`convexrelu.datasets.planted`)."""
     from .datasets import planted
@@ -321,6 +351,29 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--fw-seconds", type=_positive_float, default=3.0,
                     help="time budget of the Frank-Wolfe comparison row")
     dm.set_defaults(func=_cmd_demo)
+
+    from .experiments.reproduce import FIGURES
+
+    rp = sub.add_parser("reproduce", help="reproduce a figure of the paper (PNG, JSON, Markdown)",
+                        description="Run one of the paper's experiments, or all of them, and write "
+                                    "FIG.png, FIG.json and FIG.md into --out. --quick runs in "
+                                    "minutes on a laptop CPU.")
+    rp.add_argument("figure", choices=[*FIGURES, "all"])
+    rp.add_argument("--quick", action="store_true", help="reduced sizes (minutes)")
+    rp.add_argument("--out", default="reproduce_out", help="output folder (default reproduce_out)")
+    rp.add_argument("--data", default=None,
+                    help="fig2/fig6: .npz with X (n, d) images and y labels (optionally X_test, "
+                         "y_test), e.g. CIFAR-10 as in the paper")
+    rp.add_argument("--device", default="cpu", help="PyTorch device for SGD (cpu or cuda)")
+    rp.set_defaults(func=_cmd_reproduce)
+
+    bn = sub.add_parser("bench", help="side-by-side timings of the solvers and baselines",
+                        description="cg vs frank-wolfe vs CVXPY vs PyTorch GD/Adam (and pyscnn "
+                                    "when installed) in one run; writes bench.json, bench.md and "
+                                    "bench.png into --out.")
+    bn.add_argument("--quick", action="store_true", help="reduced grid (minutes)")
+    bn.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
+    bn.set_defaults(func=_cmd_bench)
     return p
 
 
@@ -332,7 +385,7 @@ def main(argv=None) -> int:
                             format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as exc:
         print(f"convexrelu {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RuntimeError as exc:  # a numerical solver failed (reported, not hidden)

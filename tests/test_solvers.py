@@ -336,3 +336,27 @@ def test_scale_sampled_patterns_honest_and_shrinking():
     gaps = res.history["rel_gap"]
     assert gaps[-1] < 0.1 * gaps[0]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 * 1024 * 1024  # KiB: < 2 GiB
+
+
+def test_frank_wolfe_at_a_fixed_t_follows_the_paper_protocol():
+    """FrankWolfe(t=...) runs Algorithm 1 at one t (App. A.1.5); at t* it approaches p*."""
+    import warnings
+
+    from convexrelu.datasets import spiral
+    from convexrelu.solvers import FrankWolfe
+
+    X, Y, _ = spiral(n_per_class=6, seed=2)
+    beta = 0.1
+    opt = cr.fit(X, Y, beta, tol=1e-9)
+    t_star = opt.network.weight_decay()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = cr.fit(X, Y, beta, solver=FrankWolfe(t=t_star, max_iter=3000, inner_tol=1e-12))
+        off = cr.fit(X, Y, beta, solver=FrankWolfe(t=0.5 * t_star, max_iter=3000, inner_tol=1e-12))
+    assert set(r.history["t"][1:]) == {t_star}  # no search over t
+    assert opt.certificate.dual - 1e-9 <= r.objective <= opt.objective * (1 + 1e-3)
+    assert r.network.path_norm() <= t_star * (1 + 1e-12)
+    assert off.objective > opt.objective * (1 + 1e-2)  # a wrong t cannot reach p*
+    for bad in (0.0, -1.0, float("nan"), "x"):
+        with pytest.raises(ValueError, match="t must be"):
+            FrankWolfe(t=bad)

@@ -83,6 +83,13 @@ class FrankWolfe:
         ``t``; each later round (a new bracket and golden-section search) allows 4x more.
     n_outer : int, default 40
         Golden-section steps over ``t`` per round.
+    t : float, optional
+        A fixed bound :math:`t` on :math:`\sum_i \|V_i\|_*` instead of the search: the
+        paper's protocol (App. A.1.3, A.1.5 take ``t`` from an SGD solution's penalty
+        :math:`\tfrac12\sum_j \|u_j\|^2 + \|v_j\|^2`). One Frank–Wolfe run of up to
+        ``max_iter`` steps; it stops early when the Frank–Wolfe gap is at most
+        ``inner_tol`` times the objective or the certificate reaches ``tol``. The result is
+        optimal for eq. 5 only if ``t`` is the optimal ``t*``; the certificate says how far.
     time_limit, verbose, callback
         As for :class:`~convexrelu.solvers.cg.ConditionalGradient`.
     """
@@ -90,7 +97,15 @@ class FrankWolfe:
     name = "frank-wolfe"
 
     def __init__(self, *, tol=1e-6, max_iter=20000, inner_tol=1e-4, inner_max_iter=500,
-                 n_outer=40, time_limit=None, verbose=0, callback=None):
+                 n_outer=40, t=None, time_limit=None, verbose=0, callback=None):
+        if t is not None:
+            try:
+                t = float(t)
+            except (TypeError, ValueError):
+                raise ValueError(f"t must be None or a positive number; got {t!r}") from None
+            if not (np.isfinite(t) and t > 0):
+                raise ValueError(f"t must be None or a positive number; got {t!r}")
+        self.t = t
         self.tol = check_tol(tol)
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.inner_tol = check_tol(inner_tol, "inner_tol")
@@ -114,10 +129,14 @@ class FrankWolfe:
         try:
             # t = 0 is the zero network: certify it (it may already be optimal)
             self._inner(X, Y, beta, oracle, 0.0)
+            if self.t is not None:  # the paper's protocol: one run at a given t
+                self._inner_steps = self.max_iter
+                if not self._stop():
+                    self._inner(X, Y, beta, oracle, self.t)
             # rounds of (bracket, golden section); each round gives the inner Frank-Wolfe
             # solves 4x more steps, until the certificate, max_iter or the time limit
             self._inner_steps = self.inner_max_iter
-            while not self._stop():
+            while self.t is None and not self._stop():
                 self._search_t(X, Y, beta, oracle)
                 self._inner_steps *= 4
             if log.converged():

@@ -67,7 +67,7 @@ class _Atoms:
 
 
 class FrankWolfe:
-    """The paper's Algorithm 1 (``solver="frank-wolfe"``).
+    r"""The paper's Algorithm 1 (``solver="frank-wolfe"``).
 
     Parameters
     ----------

@@ -276,6 +276,25 @@ def test_group_lasso_ipm_is_accurate_on_a_singular_gram():
     np.testing.assert_allclose(corr[used], beta, rtol=1e-6)
 
 
+def test_group_lasso_ipm_qr_reduction_is_exact_on_tall_ill_conditioned_masters():
+    """n >> m (the large-n masters): the interior point runs on R, Q^T Y of H = QR; the
+    answer must still satisfy the optimality conditions of the original problem."""
+    from convexrelu.solvers.cg import group_lasso
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1500, 2))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 80))
+    H = np.maximum(X @ np.vstack([np.cos(ang), np.sin(ang)]), 0)
+    Y = rng.standard_normal((1500, 10))
+    beta = 1e-2 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    V = group_lasso(H, Y, beta, tol=1e-12, method="ipm")
+    corr = np.linalg.norm(H.T @ (Y - H @ V), axis=1)
+    assert corr.max() <= beta * (1 + 1e-8)
+    used = np.linalg.norm(V, axis=1) > 0
+    assert used.any()
+    np.testing.assert_allclose(corr[used], beta, rtol=1e-6)
+
+
 def test_group_lasso_rejects_unknown_method():
     from convexrelu.solvers.cg import group_lasso
 

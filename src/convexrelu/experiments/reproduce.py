@@ -152,7 +152,7 @@ def _whitened_digit_split(per_class, seed):
 # ------------------------------------------------------------------------------------------
 
 _FIG1 = dict(toy=dict(n=12, c=3, widths=(3, 10), seeds=2, epochs=300),
-             quick=dict(n=25, c=5, widths=(10, 50), seeds=5, epochs=10000),
+             quick=dict(n=25, c=5, widths=(10, 50), seeds=5, epochs=20000),
              full=dict(n=25, c=5, widths=(10, 50), seeds=5, epochs=20000))
 
 
@@ -452,17 +452,18 @@ def fig6(scale, out, *, data=None, device="cpu", progress=None, cache=None, **_)
 # ------------------------------------------------------------------------------------------
 
 _FIG3 = dict(toy=dict(per_class=5, betas=(0.1, 1.0), width=100, epochs=500, fw_steps=2000, fw_s=5.0),
-             quick=dict(per_class=20, betas=(1e-2, 1e-1, 1.0), width=1000, epochs=8000,
-                        fw_steps=20000, fw_s=30.0),
+             quick=dict(per_class=20, betas=(1e-2, 3e-2, 1e-1, 1.0), width=1000, epochs=20000,
+                        fw_steps=60000, fw_s=90.0),
              full=dict(per_class=20, betas=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0), width=1000,
-                       epochs=8000, fw_steps=100000, fw_s=120.0))
+                       epochs=40000, fw_steps=100000, fw_s=300.0))
 
 
 def fig3(scale, out, *, device="cpu", progress=None, **_):
     """§5.3: the 3-class spiral (n = 60, one-hot targets, squared loss) across beta.
 
-    Three methods, as in the paper: SGD (1000 neurons, App. A.1 protocol, 8000 epochs as
-    in App. A.1.5), Algorithm 1 (Frank–Wolfe with step 2/(2+k) at the ``t`` of the SGD
+    Three methods, as in the paper: SGD (1000 neurons, App. A.1 protocol; 20 000 epochs
+    in the quick run and 40 000 in the full one, against the paper's 8000: at beta = 1e-2
+    8000 epochs leave it 2 % above the optimum), Algorithm 1 (Frank–Wolfe with step 2/(2+k) at the ``t`` of the SGD
     solution, as in App. A.1.5, up to ``fw_steps`` steps and ``fw_s`` seconds) and the
     copositive relaxation eq. 19 (CVXPY + Clarabel, lifted form; a lower bound on the
     optimum). ``cg``'s
@@ -477,7 +478,7 @@ def fig3(scale, out, *, device="cpu", progress=None, **_):
     X, Y, labels = spiral(n_per_class=cfg["per_class"], seed=0)
     rows = []
     for beta in cfg["betas"]:
-        opt = _quiet_fit(X, Y, beta, tol=1e-8, max_iter=300)
+        opt = _quiet_fit(X, Y, beta, tol=1e-7, max_iter=300)
         sg = _quiet_fit(X, Y, beta, solver=_sgd(cfg["width"], 0, cfg["epochs"], device))
         t_sgd = sg.network.weight_decay()  # balanced: sum_j |u_j| |v_j|, the paper's choice of t
         fw = _quiet_fit(X, Y, beta, solver=FrankWolfe(t=t_sgd, max_iter=cfg["fw_steps"], tol=1e-8,
@@ -515,7 +516,7 @@ def fig3(scale, out, *, device="cpu", progress=None, **_):
     ax.set_yscale("log")
     ax.set_xlabel("beta")
     ax.set_ylabel("training objective (eq. 5)")
-    ax.set_title("SGD, Algorithm 1 and the copositive program coincide", fontsize=10)
+    ax.set_title("SGD, Algorithm 1 and the copositive relaxation across beta", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     worst = max(max(abs(r["dev_sgd"]), abs(r["dev_fw"]), abs(r["dev_copositive"])) for r in rows)
@@ -549,7 +550,7 @@ def fig3(scale, out, *, device="cpu", progress=None, **_):
 # ------------------------------------------------------------------------------------------
 
 _FIG4 = dict(toy=dict(per_class=1, d=16, betas=(1.0, 0.3), width=200, epochs=500, fo_s=20.0),
-             quick=dict(per_class=5, d=64, betas=(3.0, 1.0, 0.3), width=1000, epochs=3000,
+             quick=dict(per_class=5, d=64, betas=(3.0, 1.0, 0.3, 0.1), width=1000, epochs=3000,
                         fo_s=60.0),
              full=dict(per_class=10, d=128, betas=(3.0, 1.0, 0.3, 0.1), width=1000, epochs=10000,
                        fo_s=120.0))
@@ -637,20 +638,27 @@ def fig4(scale, out, *, device="cpu", progress=None, **_):
 # fig5: ReLU vs linear on spike-free data (App. A.1.2)
 # ------------------------------------------------------------------------------------------
 
-_FIG5 = dict(toy=dict(per_class=1, teacher=50, betas=(0.03, 0.3), cg_s=10.0),
-             quick=dict(per_class=5, teacher=400, betas=tuple(np.geomspace(1e-2, 3.0, 5)), cg_s=8.0),
-             full=dict(per_class=5, teacher=400, betas=tuple(np.geomspace(1e-2, 3.0, 9)), cg_s=30.0))
+_FIG5 = dict(toy=dict(per_class=1, teacher=50, betas=(0.03, 0.3), width=100, epochs=300),
+             quick=dict(per_class=5, teacher=400, betas=tuple(np.geomspace(1e-2, 3.0, 5)), width=400,
+                        epochs=3000),
+             full=dict(per_class=5, teacher=400, betas=tuple(np.geomspace(1e-2, 3.0, 9)), width=1000,
+                       epochs=20000))
 
 
-def fig5(scale, out, *, progress=None, **_):
+def fig5(scale, out, *, device="cpu", progress=None, **_):
     """App. A.1.2: ReLU vs linear two-layer networks on whitened (spike-free) digits with
     continuous targets from a random ReLU teacher (d -> 400 -> 10), train and test mean
-    squared error across beta. Both networks are trained by their convex programs (the
-    paper uses SGD): the ReLU network by ``cg`` with the spike-free oracle (eq. 15), the
-    linear one by nuclear-norm least squares (``fit_linear``, exact). Deviation: digits
-    (n = 50 <= d = 64) instead of CIFAR-10 (n = 3000 <= d = 3072).
+    squared error across beta. The ReLU network is trained by SGD as in the paper (App. A.1
+    protocol; 400 neurons and 3000 epochs quick, 1000 and 20 000 full; its certificate
+    against the spike-free oracle eq. 15 is recorded, an estimate for n > 12); the linear
+    network by its convex program, nuclear-norm least squares (``fit_linear``, exact).
+    Deviations: digits (n = 50 <= d = 64) instead of CIFAR-10 (n = 3000 <= d = 3072); the
+    linear network is solved exactly instead of by SGD. ``cg`` with the spike-free oracle
+    reaches a lower ReLU objective (a warm-started path of 60 iterations per beta got gaps
+    of 1e-5 to 3e-3) but took 15 minutes on this machine, too long for this figure.
     """
     from ..network import TwoLayerReLU
+    from ..preprocessing import SpikeFreeOracle
     from ..solvers.closed_form import fit_linear
 
     t0 = time.perf_counter()
@@ -661,10 +669,12 @@ def fig5(scale, out, *, progress=None, **_):
                            rng.standard_normal((cfg["teacher"], 10)) / 20.0)
     Y, Yt = teacher.predict(X), teacher.predict(Xt)
     zero_test = float(np.mean(Yt ** 2))
+    zero_train = float(np.mean(Y ** 2))
+    orc = SpikeFreeOracle(X, random_state=0)
     rows = []
     for beta in cfg["betas"]:
-        relu = _quiet_fit(X, Y, float(beta), oracle="spike-free", tol=1e-6, max_iter=300,
-                          time_limit=cfg["cg_s"])
+        relu = _quiet_fit(X, Y, float(beta), solver=_sgd(cfg["width"], 0, cfg["epochs"], device),
+                          oracle=orc)
         lin = fit_linear(X, Y, float(beta))
         rows.append(dict(beta=float(beta),
                          relu_train=float(np.mean((relu.network.predict(X) - Y) ** 2)),
@@ -672,7 +682,8 @@ def fig5(scale, out, *, progress=None, **_):
                          lin_train=float(np.mean((lin.predict(X) - Y) ** 2)),
                          lin_test=float(np.mean((lin.predict(Xt) - Yt) ** 2)),
                          relu_rel_gap=relu.certificate.rel_gap, relu_oracle=relu.certificate.oracle_kind,
-                         relu_global=relu.certificate.is_global, relu_neurons=relu.network.n_neurons))
+                         relu_global=relu.certificate.is_global, relu_neurons=relu.network.n_neurons,
+                         relu_objective=relu.objective, relu_status=relu.status, relu_time=relu.time))
         r = rows[-1]
         _say(progress, f"fig5: beta={beta:.3g}: ReLU train {r['relu_train']:.3g} test {r['relu_test']:.4g}; "
                        f"linear train {r['lin_train']:.3g} test {r['lin_test']:.4g}")
@@ -680,7 +691,7 @@ def fig5(scale, out, *, progress=None, **_):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     b = [r["beta"] for r in rows]
     for ax, key, title in ((axes[0], "train", "train MSE"), (axes[1], "test", "test MSE")):
-        ax.plot(b, [r[f"relu_{key}"] for r in rows], "o-", label="ReLU (convex, eq. 15)")
+        ax.plot(b, [r[f"relu_{key}"] for r in rows], "o-", label=f"ReLU (SGD, {cfg['width']} neurons)")
         ax.plot(b, [r[f"lin_{key}"] for r in rows], "s--", label="linear (nuclear norm)")
         if key == "test":
             ax.axhline(zero_test, color="gray", ls=":", label="zero network")
@@ -696,8 +707,9 @@ def fig5(scale, out, *, progress=None, **_):
     findings = {
         "ReLU generalises better than linear (best test MSE over beta)": dict(
             holds=bool(best_relu < best_lin), best_relu_test=best_relu, best_linear_test=best_lin),
-        "linear has equal or lower training loss at every beta": dict(
-            holds=bool(all(r["lin_train"] <= r["relu_train"] * (1 + 1e-6) + 1e-12 for r in rows))),
+        "linear has equal or lower training loss at every beta (equal: within 1e-6 of the "
+        "zero network's train MSE)": dict(
+            holds=bool(all(r["lin_train"] <= r["relu_train"] + 1e-6 * zero_train for r in rows))),
     }
     md = (f"Zero network test MSE: {zero_test:.4g}.\n\n"
           + _table(["beta", "ReLU train", "ReLU test", "linear train", "linear test",
@@ -707,7 +719,8 @@ def fig5(scale, out, *, progress=None, **_):
                      f"{r['relu_rel_gap']:.1e} ({r['relu_oracle']})"] for r in rows]))
     data = dict(settings=dict(cfg, betas=list(cfg["betas"])), zero_network_test_mse=zero_test, rows=rows,
                 deviations=["digits (n = 50, d = 64) instead of CIFAR-10 (n = 3000, d = 3072)",
-                            "both networks trained by their convex programs instead of SGD"])
+                            "the linear network is solved exactly (nuclear norm) instead of by SGD",
+                            f"ReLU: {cfg['width']} neurons, {cfg['epochs']} epochs (paper: 4000, 400)"])
     return _finish("fig5", "Fig. 5 (App. A.1.2): ReLU vs linear activation on spike-free data", scale,
                    out, data, md, fig, findings, t0)
 
@@ -717,7 +730,7 @@ def fig5(scale, out, *, progress=None, **_):
 # ------------------------------------------------------------------------------------------
 
 _FUNCS = dict(fig1=fig1, fig2=fig2, fig3=fig3, fig4=fig4, fig5=fig5, fig6=fig6)
-_NEEDS_TORCH = ("fig1", "fig2", "fig3", "fig4", "fig6")
+_NEEDS_TORCH = FIGURES
 
 
 def _say(progress, msg):

@@ -62,14 +62,17 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
         the Hessian the identity and reaches a maximal dual violation
         :math:`\max_j\|h_j^\top r\| / \beta - 1` of about 1e-10 in 15–20 iterations.
         Rows below ``1e-9`` of the largest (the interior point never returns exact zeros)
-        are set to zero.
+        are set to zero. When ``n > m`` the thin QR factorisation ``H = QR`` reduces it
+        exactly to :math:`\min \tfrac12\|RV - Q^\top Y\|^2 + \dots` with ``m`` residual
+        rows instead of ``n`` (``R`` has the singular values of ``H``).
     ``"fista"``
         Accelerated proximal gradient (FISTA with adaptive restart) on the Gram matrices
         :math:`H^\top H` and :math:`H^\top Y`, so an iteration costs :math:`O(m^2 c)`
         whatever ``n``; the proximal step is the group soft-threshold; warm-started from
         ``V0``.
     ``"auto"`` (default)
-        ``"ipm"`` while ``n m c <= IPM_MAX_NNZ`` and ``n c <= IPM_MAX_ROWS``, else ``"fista"``.
+        ``"ipm"`` while ``k m c <= IPM_MAX_NNZ`` and ``k c <= IPM_MAX_ROWS`` with
+        ``k = min(n, m)``, else ``"fista"``.
 
     Whatever the method, the result is then checked by the duality gap (dual point: the
     residual scaled so that :math:`\max_j \|h_j^\top \theta\| \le \beta`); when the gap is
@@ -89,8 +92,15 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
     if L <= 0:
         return np.zeros((m, c))
     V = np.zeros((m, c)) if V0 is None else np.array(V0, dtype=float)
-    if method == "ipm" or (method == "auto" and n * m * c <= IPM_MAX_NNZ and n * c <= IPM_MAX_ROWS):
-        Vi = _group_lasso_ipm(H, Y, beta)
+    k = min(n, m)  # rows of the interior point's residual after the QR reduction below
+    if method == "ipm" or (method == "auto" and k * m * c <= IPM_MAX_NNZ and k * c <= IPM_MAX_ROWS):
+        if n > m:
+            # H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same problem with
+            # m instead of n residual rows and R as well conditioned as H (no Gram matrix)
+            Q, R = np.linalg.qr(H)
+            Vi = _group_lasso_ipm(R, Q.T @ Y, beta)
+        else:
+            Vi = _group_lasso_ipm(H, Y, beta)
         if Vi is not None:
             gi, pi = _gl_gap(G, B, yy, Vi, beta)
             if V0 is None or pi <= _gl_gap(G, B, yy, V, beta)[1]:

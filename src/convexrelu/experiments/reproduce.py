@@ -130,6 +130,12 @@ def _finish(name, title, scale, out, data, md_body, fig, findings, t0):
     return FigureResult(name, title, paths, findings, data["time_s"], scale, data)
 
 
+def _log_spaced(n, points=300):
+    """Indices ``0 .. n-1``, about ``points`` of them log-spaced, always the first and last."""
+    idx = np.unique(np.round(np.geomspace(1, n, points)).astype(int) - 1)
+    return np.union1d(idx, [0, n - 1])
+
+
 def _whitened_digit_split(per_class, seed):
     """``per_class`` training images of each digit (random, seeded), whitened by an uncentred
     ZCA fitted on them; the other images, transformed the same way, are the test set."""
@@ -179,9 +185,11 @@ def fig1(scale, out, *, device="cpu", progress=None, **_):
         for seed in range(cfg["seeds"]):
             r = _quiet_fit(X, Y, beta, solver=_sgd(m, seed, cfg["epochs"], device))
             h = r.history
+            keep = _log_spaced(len(h["objective"]))
             runs.append(dict(width=m, seed=seed, objective=r.objective, excess=(r.objective - p_star) / p_star,
                              status=r.status, lr0=r.info["lr0"], epochs=r.n_iter, time_s=r.time,
-                             rel_gap=r.certificate.rel_gap, curve=h["objective"]))
+                             rel_gap=r.certificate.rel_gap, curve=h["objective"],
+                             curve_epochs=keep + 1))
             _say(progress, f"fig1: SGD {m} neurons seed {seed}: {r.objective:.6g} "
                            f"({runs[-1]['excess']:+.2e} vs optimum, {r.status}, {r.time:.1f} s)")
     plt = import_pyplot()
@@ -224,6 +232,8 @@ def fig1(scale, out, *, device="cpu", progress=None, **_):
                    [[r["width"], r["seed"], _g(r["objective"], ".8g"), _g(r["excess"], ".2e"),
                      r["status"], _g(r["lr0"], ".3g"), r["epochs"], _g(r["time_s"], ".1f")]
                     for r in runs]))
+    for r in runs:  # the JSON keeps ~300 log-spaced epochs of each curve (the PNG has all)
+        r["curve"] = r["curve"][r["curve_epochs"] - 1]
     data = dict(settings=dict(cfg, beta=beta, problem="planted(seed=0), teacher 100 neurons"),
                 optimum=dict(objective=p_star, dual=cert.dual, rel_gap=cert.rel_gap,
                              is_global=cert.is_global, n_neurons=opt.network.n_neurons),
@@ -401,6 +411,8 @@ def fig2(scale, out, *, data=None, device="cpu", progress=None, cache=None, **_)
                      _g(r["sgd_excess"], ".2e"), _g(r["sgd_time"], ".2f"),
                      _g(r["sgd_time_to_1pct"], ".2f"), _g(r["sgd_time"] / r["closed_form_time"], ".0f")]
                     for r in runs]))
+    runs = [dict(r, sgd_curve_time=r["sgd_curve_time"][_log_spaced(len(r["sgd_curve"]))],
+                 sgd_curve=r["sgd_curve"][_log_spaced(len(r["sgd_curve"]))]) for r in runs]
     out_data = dict(settings=dict(cfg, data=str(data) if data else "sklearn digits"), runs=runs,
                     deviations=[] if data else _WHITE_DEVIATIONS)
     return _finish("fig2", "Fig. 2 (§5.2): closed form (Theorem 2) vs SGD on whitened images", scale,

@@ -147,3 +147,24 @@ def test_time_budget_skips_cases_with_a_reason(tmp_path):
     assert res["skipped"] and all("time_budget" in s["reason"] for s in res["skipped"])
     assert json.load(open(res["paths"]["json"]))["skipped"]
     assert np.isfinite(res["total_s"])
+
+
+def test_interrupt_writes_the_finished_cases(tmp_path, monkeypatch):
+    """Ctrl-C during a case: the files are written for the cases before it, and say so."""
+    import convexrelu.experiments.bench as bench
+
+    real = bench._run_case
+    calls = []
+
+    def run_case(name, *a, **kw):
+        calls.append(name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(bench, "_run_case", run_case)
+    res = bench.run_bench(str(tmp_path / "o"), toy=True)
+    assert res["interrupted_at"] == calls[1] and len(res["cases"]) == 1
+    assert "Interrupted" in open(res["paths"]["md"]).read()
+    assert json.load(open(res["paths"]["json"]))["interrupted_at"] == calls[1]
+    assert not (tmp_path / "o" / "bench.partial.json").exists()

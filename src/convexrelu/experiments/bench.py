@@ -500,7 +500,9 @@ def _markdown(result):
              "`t to 1e-4`: first time the objective came within 1e-4 (relative) of the reference; "
              "`excess`: (best objective - reference)/reference at the end (the gap a method stalls "
              "at; negative = below cg's reference); `ratio`: t to 1e-4 / cg's t to 1e-4. "
-             "PyTorch times include the learning-rate probe; networks have max(10, 2 m_cg) neurons.",
+             "PyTorch times include the learning-rate probe; networks have max(10, 2 m_cg) neurons."
+             + (f" **Interrupted** (Ctrl-C) in case {result['interrupted_at']!r}: only the cases "
+                "before it are shown." if result.get("interrupted_at") else ""),
              "", "## Cases", "",
              "| case | n | d | c | beta | beta rule | oracle | reference (cg) | certified | best network found |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -583,6 +585,10 @@ def _plot(result, all_curves, path):
 def run_bench(out="bench_out", *, quick=False, toy=False, time_budget=None, progress=None) -> dict:
     """Run the benchmark and write ``out/bench.json``, ``out/bench.md``, ``out/bench.png``.
 
+    While it runs, ``out/bench.partial.json`` holds the finished cases (removed at the end);
+    Ctrl-C stops after writing the three files for the cases finished so far
+    (``interrupted_at`` names the case it stopped in).
+
     Parameters
     ----------
     out : str or path, default "bench_out"
@@ -637,6 +643,7 @@ def run_bench(out="bench_out", *, quick=False, toy=False, time_budget=None, prog
     peer = _peer_status()
     _say(progress, f"bench ({mode}): {len(cases)} cases, caps {caps}; pyscnn: {peer[1]}")
     all_rows, skipped, case_info, breakdown, curves = [], [], [], [], {}
+    interrupted = None
     for name, kind, build in cases:
         if time_budget is not None and time.perf_counter() - t0 >= time_budget:
             reason = f"time_budget of {time_budget:g} s spent before this case started"
@@ -645,6 +652,12 @@ def run_bench(out="bench_out", *, quick=False, toy=False, time_budget=None, prog
             continue
         try:
             cs, rows, br, cv = _run_case(name, kind, build, caps, skipped, progress, peer)
+        except KeyboardInterrupt:
+            # Ctrl-C: keep the finished cases, write the files, say where it stopped
+            interrupted = name
+            skipped.append(dict(method="all", case=name, reason="interrupted (Ctrl-C) during this case"))
+            _say(progress, f"[{name}] interrupted: writing the {len(case_info)} finished case(s)")
+            break
         except Exception as exc:  # noqa: BLE001 - the reference itself failed: record, continue
             reason = f"error: {type(exc).__name__}: {exc}"[:400]
             logger.warning("bench: case %s failed: %s", name, reason)
@@ -654,8 +667,12 @@ def run_bench(out="bench_out", *, quick=False, toy=False, time_budget=None, prog
         all_rows.extend(rows)
         breakdown.append(br)
         curves[name] = cv
+        # after every case: the rows so far, so that a long run killed midway leaves data
+        write_json(os.path.join(out, "bench.partial.json"),
+                   dict(mode=mode, caps=caps, elapsed_s=time.perf_counter() - t0, cases=case_info,
+                        rows=all_rows, skipped=skipped, cg_breakdown=breakdown))
     total = time.perf_counter() - t0
-    result = dict(mode=mode, machine=machine_info(), caps=caps, rtol=RTOL,
+    result = dict(mode=mode, machine=machine_info(), caps=caps, rtol=RTOL, interrupted_at=interrupted,
                   beta_fraction=BETA_FRACTION, total_s=total, cases=case_info, rows=all_rows,
                   skipped=skipped, cg_breakdown=breakdown,
                   peer=dict(pyscnn_available=peer[0] is not None, reason=peer[1]),
@@ -672,5 +689,8 @@ def run_bench(out="bench_out", *, quick=False, toy=False, time_budget=None, prog
         skipped.append(dict(method="plot", case="all", reason=str(exc)))
     write_text(paths["md"], _markdown(result))
     write_json(paths["json"], result)
+    partial = os.path.join(out, "bench.partial.json")
+    if os.path.exists(partial):  # superseded by bench.json
+        os.unlink(partial)
     _say(progress, f"bench done in {total:.1f} s: {paths['json']}, {paths['md']}, {paths['png']}")
     return result

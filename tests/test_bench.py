@@ -168,3 +168,24 @@ def test_interrupt_writes_the_finished_cases(tmp_path, monkeypatch):
     assert "Interrupted" in open(res["paths"]["md"]).read()
     assert json.load(open(res["paths"]["json"]))["interrupted_at"] == calls[1]
     assert not (tmp_path / "o" / "bench.partial.json").exists()
+
+
+def _slow(x):
+    import time as _t
+
+    _t.sleep(x)
+    return x
+
+
+def _boom(x):
+    raise ValueError("bad x")
+
+
+def test_call_with_timeout_stops_a_peer_without_its_own_time_limit():
+    from convexrelu.experiments.bench import _call_with_timeout
+
+    assert _call_with_timeout(_slow, (0.01,), {}, 30, "peer") == 0.01
+    with pytest.raises(TimeoutError, match="peer ran past its cap of 0.5 s"):
+        _call_with_timeout(_slow, (60,), {}, 0.5, "peer")
+    with pytest.raises(RuntimeError, match="peer failed: ValueError: bad x"):
+        _call_with_timeout(_boom, (1,), {}, 30, "peer")

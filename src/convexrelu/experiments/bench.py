@@ -253,6 +253,40 @@ def _run_cg(X, Y, beta, oracle, cap):
     return res, br
 
 
+def _child(conn, fn, args, kwargs):  # pragma: no cover - runs in the child process
+    try:
+        conn.send(("ok", fn(*args, **kwargs)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _call_with_timeout(fn, args, kwargs, timeout, what):
+    """``fn(*args, **kwargs)`` in a child process, stopped after ``timeout`` seconds (for a
+    peer that has no time limit of its own). Raises ``TimeoutError`` naming ``what``."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout):
+            raise TimeoutError(f"{what} ran past its cap of {timeout:g} s (it has no time limit "
+                               "option) and was stopped")
+        kind, value = parent.recv()
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        parent.close()
+    if kind == "error":
+        raise RuntimeError(f"{what} failed: {value}")
+    return value
+
+
 def _cert_time(hist, level):
     best = np.minimum.accumulate(np.asarray(hist["rel_gap"], float))
     idx = np.flatnonzero(best <= level)
@@ -437,7 +471,10 @@ def _run_case(name, kind, build, caps, skipped, progress, peer):
                 if "time_limit" in params:
                     kw["time_limit"] = caps["pyscnn"]
                 t = time.perf_counter()
-                pr = fn(X, Y[:, 0], beta, **kw)
+                if "time_limit" in kw:
+                    pr = fn(X, Y[:, 0], beta, **kw)
+                else:  # pyscnn has no time limit of its own: a child process, stopped at the cap
+                    pr = _call_with_timeout(fn, (X, Y[:, 0], beta), kw, caps["pyscnn"], "pyscnn")
                 wall = time.perf_counter() - t
                 tt = float(getattr(pr, "time", None) or wall)
                 net = getattr(pr, "network", None)

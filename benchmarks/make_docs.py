@@ -17,6 +17,8 @@ import json
 import os
 import re
 
+from convexrelu.experiments._common import write_text
+
 FIGS = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6")
 
 
@@ -61,10 +63,7 @@ def main(argv=None):
     if machine:
         parts += ["## Machine", "", "```", json.dumps(machine, indent=2), "```", ""]
     text = "\n".join(parts)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, args.out)
+    write_text(args.out, text)
     print(f"wrote {args.out}")
     return 0
 

@@ -130,6 +130,18 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_positive_float(value, name: str, allowed: str = "a positive number",
+                         allow_zero: bool = False) -> float:
+    """A finite number ``> 0`` (``>= 0`` with ``allow_zero``); the error names ``allowed``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+    return f
+
+
 def check_tol(tol, name: str = "tol") -> float:
     try:
         t = float(tol)

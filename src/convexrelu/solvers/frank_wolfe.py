@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_positive_int, check_tol
+from .._validation import check_positive_float, check_positive_int, check_tol
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult
 
@@ -99,12 +99,7 @@ class FrankWolfe:
     def __init__(self, *, tol=1e-6, max_iter=20000, inner_tol=1e-4, inner_max_iter=500,
                  n_outer=40, t=None, time_limit=None, verbose=0, callback=None):
         if t is not None:
-            try:
-                t = float(t)
-            except (TypeError, ValueError):
-                raise ValueError(f"t must be None or a positive number; got {t!r}") from None
-            if not (np.isfinite(t) and t > 0):
-                raise ValueError(f"t must be None or a positive number; got {t!r}")
+            t = check_positive_float(t, "t", "None or a positive number")
         self.t = t
         self.tol = check_tol(tol)
         self.max_iter = check_positive_int(max_iter, "max_iter")

@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_positive_int, check_tol
+from .._validation import check_positive_float, check_positive_int, check_tol
 from ..certificates import certificate_from_oracle
 from ..network import TwoLayerReLU, _import_torch
 from .base import SolveResult
@@ -124,17 +124,17 @@ class SGD:
             raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {optimizer!r}")
         self.optimizer = optimizer
         if not (isinstance(lr, str) and lr == "auto"):
-            lr = _positive(lr, "lr", "'auto' or a positive number")
+            lr = check_positive_float(lr, "lr", "'auto' or a positive number")
         self.lr = lr
-        momentum = _positive(momentum, "momentum", "a number in [0, 1)", allow_zero=True)
+        momentum = check_positive_float(momentum, "momentum", "a number in [0, 1)", allow_zero=True)
         if momentum >= 1:
             raise ValueError(f"momentum must be a number in [0, 1); got {momentum!r}")
         self.momentum = momentum
         self.max_epochs = check_positive_int(max_epochs, "max_epochs")
         self.plateau_patience = check_positive_int(plateau_patience, "plateau_patience")
-        self.plateau_threshold = _positive(plateau_threshold, "plateau_threshold", "a positive number")
-        self.min_lr = None if min_lr is None else _positive(min_lr, "min_lr", "a positive number")
-        self.lr_max = _positive(lr_max, "lr_max", "a positive number")
+        self.plateau_threshold = check_positive_float(plateau_threshold, "plateau_threshold", "a positive number")
+        self.min_lr = None if min_lr is None else check_positive_float(min_lr, "min_lr", "a positive number")
+        self.lr_max = check_positive_float(lr_max, "lr_max", "a positive number")
         self.probe_epochs = check_positive_int(probe_epochs, "probe_epochs")
         if dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
@@ -145,7 +145,7 @@ class SGD:
             raise ValueError(f"random_state must be None or an int; got {random_state!r}")
         self.random_state = random_state
         self.tol = check_tol(tol)
-        self.time_limit = None if time_limit is None else _positive(time_limit, "time_limit",
+        self.time_limit = None if time_limit is None else check_positive_float(time_limit, "time_limit",
                                                                     "a positive number of seconds")
         self.verbose = int(verbose)
         self.log_every = check_positive_int(log_every, "log_every")
@@ -346,12 +346,3 @@ class SGD:
         G = loss.gradient(F, Y)
         return certificate_from_oracle(primal, G, Y, beta, loss, oracle(G), self.tol, t0)
 
-
-def _positive(v, name, allowed, allow_zero=False):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be {allowed}; got {v!r}") from None
-    if isinstance(v, bool) or not math.isfinite(f) or f < 0 or (f == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {allowed}; got {v!r}")
-    return f

@@ -1,5 +1,9 @@
 """Every public entry point rejects bad input with a ValueError that names the parameter."""
 
+import os
+import stat
+import warnings
+
 import numpy as np
 import pytest
 
@@ -395,3 +399,248 @@ def test_load_dataset_npy_content_raises_value_error(tmp_path):
         np.save(fh, X0)
     with pytest.raises(ValueError, match=r"data file"):
         load_dataset(path)
+
+
+# --------------------------------------------------------------------------- issue 12, item 8
+# NaN/inf targets of the regression losses: the message names NaN/inf, not the row count
+@pytest.mark.parametrize("loss", ["huber", "absolute"])
+@pytest.mark.parametrize("bad, match", [
+    (_with_nan(Y0[:, :1], (3, 0)), r"Y must contain only finite values; found 1 NaN and 0 inf"),
+    (_with_inf(Y0[:, :1], (3, 0)), r"Y must contain only finite values; found 0 NaN and 1 inf"),
+], ids=["nan", "inf"])
+@pytest.mark.parametrize("entry", ["fit", "certify"])
+def test_nonfinite_targets_of_regression_losses(loss, bad, match, entry):
+    from convexrelu import fit
+
+    net = TwoLayerReLU.zeros(D, 1)
+    with pytest.raises(ValueError, match=match) as info:
+        if entry == "fit":
+            fit(X0, bad, 0.1, loss=loss)
+        else:
+            certify(net, X0, bad, 0.1, loss=loss)
+    assert "rows" not in str(info.value)
+
+
+# class labels for the classification losses: refused as ConvexReLUClassifier refuses them
+LABELS_NAN = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, np.nan])
+LABELS_INF = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, np.inf])
+LABELS_CONT = _g.standard_normal(N)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "multiclass_hinge", "logistic"])
+@pytest.mark.parametrize("labels, match", [
+    (LABELS_NAN, r"class labels for loss='\w+'\) must be finite; found 1 NaN and 0 inf"),
+    (LABELS_INF, r"class labels for loss='\w+'\) must be finite; found 0 NaN and 1 inf"),
+    (LABELS_CONT, r"Unknown label type: continuous; loss='\w+' needs class labels, but Y has "
+                  r"non-integer values"),
+], ids=["nan", "inf", "continuous"])
+@pytest.mark.parametrize("entry", ["fit", "certify"])
+def test_bad_labels_of_classification_losses(loss, labels, match, entry):
+    from convexrelu import fit
+
+    with pytest.raises(ValueError, match=match):
+        if entry == "fit":
+            fit(X0, labels, 0.1, loss=loss)
+        else:
+            certify(TwoLayerReLU.zeros(D, 1 if loss == "logistic" else 3), X0, labels, 0.1, loss=loss)
+
+
+def test_classifier_shares_the_label_check():
+    from convexrelu import ConvexReLUClassifier
+
+    with pytest.raises(ValueError, match=r"Unknown label type: continuous; ConvexReLUClassifier "
+                                         r"needs class labels, but y has non-integer values"):
+        ConvexReLUClassifier().fit(X0, LABELS_CONT)
+
+
+def test_integer_valued_float_and_string_labels_still_accepted():
+    y = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0])
+    cert = certify(TwoLayerReLU.zeros(D, 3), X0, y, 0.1, loss="cross_entropy")
+    assert np.isfinite(cert.primal)
+    cert_s = certify(TwoLayerReLU.zeros(D, 3), X0, y.astype(int).astype(str), 0.1,
+                     loss="cross_entropy")
+    assert cert_s.primal == cert.primal
+    cert_l = certify(TwoLayerReLU.zeros(D, 1), X0, (y > 0).astype(float), 0.1, loss="logistic")
+    assert np.isfinite(cert_l.primal)
+
+
+# values whose squares overflow: refused, naming X or Y and saying to rescale
+@pytest.mark.parametrize("entry", ["fit", "certify", "certify-huber", "lambda_max", "load_dataset"])
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_huge_values_refused_with_rescale_hint(entry, which, tmp_path):
+    from convexrelu import fit
+
+    X = X0 * 1e200 if which == "X" else X0
+    Y = Y0 * 1e200 if which == "Y" else Y0
+    match = rf"{which} has values as large as .*e\+200.*Rescale {which}"
+    with pytest.raises(ValueError, match=match):
+        if entry == "fit":
+            fit(X, Y, 0.1)
+        elif entry == "certify":
+            certify(NET, X, Y, 0.1)
+        elif entry == "certify-huber":
+            certify(NET, X, Y, 0.1, loss="huber")
+        elif entry == "lambda_max":
+            lambda_max(X, Y)
+        else:
+            load_dataset(_npz(tmp_path, X=X, Y=Y))
+
+
+def test_large_but_safe_values_accepted():
+    from convexrelu._validation import check_X, check_Y
+
+    assert check_X(X0 * 1e140).shape == X0.shape
+    assert check_Y(Y0 * 1e140, N).shape == Y0.shape
+
+
+# complex input: refused, never silently cast (no ComplexWarning)
+@pytest.mark.parametrize("imag", [1.0, 0.0], ids=["imaginary-part", "zero-imaginary-part"])
+@pytest.mark.parametrize("entry", ["fit", "certify", "lambda_max", "predict", "ExactOracle"])
+def test_complex_X_refused(entry, imag):
+    from convexrelu import fit
+
+    Xc = X0 + 1j * imag * X0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ComplexWarning would be an error here
+        with pytest.raises(ValueError, match=r"complex data not supported: X must be real-valued"):
+            if entry == "fit":
+                fit(Xc, Y0, 0.1)
+            elif entry == "certify":
+                certify(NET, Xc, Y0, 0.1)
+            elif entry == "lambda_max":
+                lambda_max(Xc, Y0)
+            elif entry == "predict":
+                NET.predict(Xc)
+            else:
+                ExactOracle(Xc)
+
+
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+def test_complex_Y_refused(loss):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"complex data not supported: Y must be real-valued"):
+            certify(NET, X0, Y0 + 1j, 0.1, loss=loss)
+
+
+# scipy.sparse X: densified below a size limit, refused with the reason above it
+def test_sparse_X_is_densified_for_fit_and_certify():
+    import scipy.sparse as sp
+
+    from convexrelu import fit
+
+    Xs = sp.csr_matrix(X0)
+    dense = certify(NET, X0, Y0, 0.1)
+    sparse = certify(NET, Xs, Y0, 0.1)
+    assert sparse.primal == dense.primal and sparse.dual == dense.dual
+    r_dense, r_sparse = fit(X0, Y0, 0.5), fit(Xs, Y0, 0.5)
+    assert r_sparse.objective == pytest.approx(r_dense.objective, rel=1e-9)
+    assert r_sparse.status == r_dense.status
+    r_huber = fit(sp.csc_matrix(X0), Y0[:, 0], 0.5, loss="huber")
+    assert np.isfinite(r_huber.objective)
+
+
+def test_sparse_X_certify_with_other_loss():
+    import scipy.sparse as sp
+
+    cert = certify(TwoLayerReLU.zeros(D, 1), sp.csr_matrix(X0), Y0[:, 0], 0.1, loss="huber")
+    assert np.isfinite(cert.primal)
+
+
+def test_sparse_X_too_large_to_densify_is_refused(monkeypatch):
+    import scipy.sparse as sp
+
+    from convexrelu import _validation, fit
+
+    monkeypatch.setattr(_validation, "MAX_DENSE_ENTRIES", 10)
+    for call in (lambda: fit(sp.csr_matrix(X0), Y0, 0.1), lambda: certify(NET, sp.csr_matrix(X0), Y0, 0.1)):
+        with pytest.raises(ValueError, match=r"X is a scipy.sparse matrix of shape \(8, 2\): sparse "
+                                             r"input is not supported beyond densifying it.*16 entries"):
+            call()
+
+
+# a file that is not an .npz given as a model or as data
+@pytest.mark.parametrize("content", [b"W1 = [[1, 2]]\nW2 = [[3]]\n", b"", b"\x00\x01garbage" * 10],
+                         ids=["text", "empty", "binary"])
+def test_non_npz_model_file_says_so(content, tmp_path, capsys):
+    from convexrelu.cli import main
+
+    path = tmp_path / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"could not read model file .*: it is not a convexrelu "
+                                         r"model file .*: it is [a-z ]+, not an \.npz archive"
+                       ) as info:
+        TwoLayerReLU.load(path)
+    assert "allow_pickle" not in str(info.value) and str(path) in str(info.value)
+    data = _npz(tmp_path, X=X0, Y=Y0)
+    assert main(["certify", str(path), str(data), "--beta", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a convexrelu model file" in err and "allow_pickle" not in err
+
+
+def test_text_file_as_npz_data_says_so(tmp_path):
+    path = tmp_path / "data.npz"
+    path.write_text("x,y\n1,2\n")
+    with pytest.raises(ValueError, match=r"could not read data file .*: it is not a data file .*: "
+                                         r"it is a text file, not an \.npz archive") as info:
+        load_dataset(path)
+    assert "allow_pickle" not in str(info.value)
+
+
+# written files get the permissions open() gives (0o666 less the umask), atomically
+@pytest.fixture
+def umask():
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    old = os.umask(0o022)
+    os.umask(old)
+
+    def set_(mask):
+        os.umask(mask)
+
+    yield set_
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_saved_files_follow_the_umask(mask, umask, tmp_path, capsys):
+    from convexrelu.cli import main
+    from convexrelu.experiments._common import write_json, write_text
+
+    umask(mask)
+    expected = 0o666 & ~mask
+    NET.save(tmp_path / "net.npz")
+    assert stat.S_IMODE(os.stat(tmp_path / "net.npz").st_mode) == expected
+    data = _npz(tmp_path, X=X0, Y=Y0)
+    out = tmp_path / "fit.npz"
+    assert main(["fit", str(data), "--beta", "1", "--out", str(out), "--json"]) in (0, 1)
+    capsys.readouterr()
+    assert stat.S_IMODE(os.stat(out).st_mode) == expected
+    write_text(tmp_path / "a.md", "x")
+    write_json(tmp_path / "a.json", {"a": 1})
+    for name in ("a.md", "a.json"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == expected
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp_")]  # no leftovers
+    assert TwoLayerReLU.load(out).n_features == D
+
+
+def test_overwriting_keeps_the_existing_mode(umask, tmp_path):
+    umask(0o022)
+    path = tmp_path / "net.npz"
+    NET.save(path)
+    os.chmod(path, 0o640)
+    NET.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    np.testing.assert_array_equal(TwoLayerReLU.load(path).W1, NET.W1)
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    from convexrelu.io import atomic_write
+
+    def boom(fh):
+        fh.write(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(tmp_path / "x.bin", boom)
+    assert os.listdir(tmp_path) == []

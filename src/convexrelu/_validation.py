@@ -1,8 +1,13 @@
 """Input checks shared by the whole package.
 
 Every public entry point validates its arrays here, so that bad input (NaN, inf,
-wrong shapes, empty data, mismatched rows, ``beta <= 0``) raises a clear
+wrong shapes, empty data, mismatched rows, ``beta <= 0``, complex numbers, values so large
+that their squares overflow, class labels that are not labels) raises a clear
 ``ValueError`` naming the parameter, what is allowed and what was received.
+
+``scipy.sparse`` matrices are accepted and densified when the dense array has at most
+:data:`MAX_DENSE_ENTRIES` entries (the solvers work on dense arrays); larger ones are
+refused with the reason.
 """
 
 from __future__ import annotations
@@ -11,10 +16,44 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_X", "check_XY", "check_beta", "check_choice", "check_Z"]
+__all__ = ["check_X", "check_XY", "check_Y", "check_beta", "check_choice", "check_Z",
+           "check_targets", "check_class_labels", "MAX_DENSE_ENTRIES", "MAX_ABS_VALUE"]
+
+#: A ``scipy.sparse`` input is densified when it has at most this many entries (8e8 bytes).
+MAX_DENSE_ENTRIES = 10**8
+
+#: Largest absolute value accepted in data arrays: the solvers square and sum entries
+#: (norms, Gram matrices, the squared loss), which overflows float64 (max ~1.8e308) above
+#: about 1e154; the limit keeps a margin for sums over many entries.
+MAX_ABS_VALUE = 1e150
+
+
+def _densify(A, name: str):
+    """A ``scipy.sparse`` matrix/array as a dense ndarray, if it is small enough."""
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return A
+    if not sp.issparse(A):
+        return A
+    size = int(np.prod(A.shape, dtype=float)) if len(A.shape) else 0
+    if size > MAX_DENSE_ENTRIES:
+        raise ValueError(
+            f"{name} is a scipy.sparse matrix of shape {A.shape}: sparse input is not supported "
+            f"beyond densifying it, and its dense form would have {size:.3g} entries (limit "
+            f"{MAX_DENSE_ENTRIES:.0e}); reduce the data (e.g. fewer rows or a TruncatedSVD of X)"
+        )
+    return A.toarray()
 
 
 def _as_float_array(A, name: str) -> np.ndarray:
+    A = _densify(A, name)
+    if np.iscomplexobj(A):
+        raise ValueError(
+            f"complex data not supported: {name} must be real-valued; got a complex array (dtype "
+            f"{np.asarray(A).dtype}). Pass the real part (np.real) explicitly if the imaginary "
+            "part is zero, or split real and imaginary parts into separate columns"
+        )
     try:
         arr = np.asarray(A, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -22,6 +61,20 @@ def _as_float_array(A, name: str) -> np.ndarray:
             f"{name} must be a numeric array; could not convert it to float ({exc})"
         ) from None
     return arr
+
+
+def _check_magnitude(arr: np.ndarray, name: str) -> None:
+    """Refuse finite values whose squares (summed) would overflow float64."""
+    if arr.size == 0:
+        return
+    big = float(np.max(np.abs(arr)))
+    limit = min(MAX_ABS_VALUE, 0.1 * float(np.sqrt(np.finfo(float).max / arr.size)))
+    if big > limit:
+        raise ValueError(
+            f"{name} has values as large as {big:.3g} in absolute value; values above {limit:.3g} "
+            f"overflow float64 when squared and summed in the solvers. Rescale {name} (e.g. "
+            f"divide it by its largest absolute value, or standardise its columns)"
+        )
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
@@ -46,6 +99,7 @@ def check_X(X, name: str = "X") -> np.ndarray:
             f"{name} must have at least one sample and one feature; got shape {arr.shape}"
         )
     _check_finite(arr, name)
+    _check_magnitude(arr, name)
     return arr
 
 
@@ -67,6 +121,69 @@ def check_Y(Y, n: int, name: str = "Y") -> np.ndarray:
     if arr.shape[1] == 0:
         raise ValueError(f"{name} must have at least one output column; got shape {arr.shape}")
     _check_finite(arr, name)
+    _check_magnitude(arr, name)
+    return arr
+
+
+def check_targets(Y, name: str = "Y") -> np.ndarray:
+    """Real-valued targets (regression losses) as a finite float ``(n, c)`` array.
+
+    The row count is checked against ``X`` by the caller; this refuses what no row count
+    explains: NaN/inf, complex values, values whose squares overflow, bad dimensions.
+    """
+    arr = _as_float_array(Y, name)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 1-D array (n_samples,) or a 2-D array (n_samples, n_outputs); "
+            f"got shape {arr.shape}"
+        )
+    _check_finite(arr, name)
+    _check_magnitude(arr, name)
+    return arr
+
+
+def check_class_labels(y, name: str = "y", what: str = "a classifier") -> np.ndarray:
+    """Class labels ``(n,)`` for classification: finite, discrete (not continuous floats).
+
+    Shared by the classification losses (``cross_entropy``, ``multiclass_hinge``,
+    ``logistic``) and :class:`~convexrelu.ConvexReLUClassifier`, so that every way in
+    refuses the same labels: NaN/inf (which would otherwise become a class of its own),
+    complex numbers, and float labels with non-integer values (continuous targets, which
+    would otherwise become one class per distinct value). Returns ``y`` as an array.
+    """
+    y = _densify(y, name)
+    if np.iscomplexobj(y):
+        raise ValueError(f"complex data not supported: {name} (class labels for {what}) must not "
+                         f"be complex; got dtype "
+                        f"{np.asarray(y).dtype}")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} (class labels for {what}) must be 1-D (n_samples,); got shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if np.any(bad):
+            raise ValueError(
+                f"{name} (class labels for {what}) must be finite; found "
+                f"{int(np.isnan(arr).sum())} NaN and {int(np.isinf(arr).sum())} inf"
+            )
+        frac = arr != np.round(arr)
+        if np.any(frac):
+            raise ValueError(
+                f"Unknown label type: continuous; {what} needs class "
+                f"labels, but {name} has non-integer values (e.g. {float(arr[frac][0]):.6g}; "
+                f"{np.unique(arr).size} distinct values); for continuous targets use a "
+                "regression loss ('squared', 'huber', 'absolute') or ConvexReLURegressor"
+            )
+    elif arr.dtype.kind == "O":
+        for v in arr:
+            if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+                raise ValueError(f"{name} (class labels for {what}) must not contain missing "
+                                 f"values (None, NaN or inf); found {v!r}")
     return arr
 
 

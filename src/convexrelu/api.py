@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_beta, check_choice, check_tol, check_XY
+from ._validation import check_beta, check_choice, check_tol, check_X, check_XY
 from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
@@ -85,7 +85,13 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     Parameters
     ----------
     X : array of shape (n, d)
+        Real, finite values below ~1e150 in absolute value (larger ones overflow when
+        squared: rescale). A ``scipy.sparse`` matrix is densified when its dense form has
+        at most 1e8 entries (the solvers work on dense arrays) and refused otherwise.
+        Complex input is refused.
     Y : array of shape (n, c) or (n,)
+        Real targets (same limits as ``X``), or class labels for the classification
+        losses: finite, and not continuous (float labels must be integer-valued).
     beta : float > 0
         Weight decay (paper eq. 5).
     solver : {"auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane", "closed-form", "sgd"} or a solver object
@@ -133,7 +139,10 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     -------
     SolveResult
         ``network``, ``objective``, ``certificate``, ``status``, ``n_iter``, ``time``,
-        ``history``, ``solver``. Ctrl-C returns the best network so far (status
+        ``history``, ``solver``. ``status`` is ``"optimal"`` only when the certificate
+        proves global optimality (``certificate.is_global``); ``"estimate_converged"``
+        when the gap is only an estimate (heuristic oracle, sampled patterns) and that
+        estimate met ``tol``. Ctrl-C returns the best network so far (status
         ``"interrupted"``) with its certificate.
     """
     loss = get_loss(loss)
@@ -149,7 +158,8 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
                              f"cutting plane are squared-loss methods; got solver={name!r}")
         from .certificates import _check_XY_for
 
-        X, Y = _check_XY_for(loss, X, Y)
+        # X first (densified, checked), so that the targets' check sees a plain array
+        X, Y = _check_XY_for(loss, check_X(X), Y)
     if warm_start is not None:
         if not isinstance(warm_start, TwoLayerReLU):
             raise ValueError(f"warm_start must be a TwoLayerReLU; got {type(warm_start).__name__}")

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_beta, check_tol, check_XY
+from ._validation import check_beta, check_tol, check_X, check_XY
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
@@ -66,6 +66,17 @@ class Certificate:
         ``min(1, beta / omega)``, the factor applied to the dual point.
     tol : float
     loss : str
+    check : str
+        What the self-check (:func:`convexrelu.verify.check_omega`) ran before
+        ``is_global`` was set, or ``"not run"`` (it runs in :func:`certify` for every
+        bounding oracle, and in the solvers whenever ``rel_gap <= tol`` would make the
+        certificate global).
+    check_passed : bool or None
+        None when the check did not run; False when it found a direction beating the
+        oracle's value: then ``is_global`` is False, ``dual`` is recomputed from the
+        larger value and is only an estimate (``is_rigorous`` False).
+    reason : str
+        Why the certificate is not global although ``rel_gap <= tol`` (empty otherwise).
     """
 
     primal: float
@@ -82,11 +93,16 @@ class Certificate:
     scale: float
     tol: float
     loss: str
+    check: str = "not run"
+    check_passed: bool | None = None
+    reason: str = ""
 
     @property
     def is_rigorous(self) -> bool:
-        """True when ``dual`` is a proven lower bound on the optimum."""
-        return self.oracle_kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
+        """True when ``dual`` is a proven lower bound on the optimum (a bounding oracle on
+        every pattern, not contradicted by the self-check)."""
+        return (self.oracle_kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
+                and self.check_passed is not False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -96,6 +112,8 @@ class Certificate:
     def __str__(self) -> str:
         if self.is_global:
             verdict = f"GLOBAL OPTIMUM (certified to rel_gap <= {self.tol:.1e})"
+        elif self.check_passed is False:
+            verdict = "not certified: " + self.reason
         elif self.is_rigorous:
             verdict = "not certified: the network is at most `gap` above the global optimum"
         else:
@@ -104,13 +122,18 @@ class Certificate:
                 "gives an estimate, not a bound"
             )
         npat = "n/a (SDP)" if self.n_patterns is None else str(self.n_patterns)
+        est = "" if self.is_rigorous else "  (estimate)"
         lines = [
             "Certificate",
             f"  primal objective   {self.primal:.10g}",
-            f"  dual bound         {self.dual:.10g}" + ("" if self.is_rigorous else "  (estimate)"),
-            f"  gap                {self.gap:.3e}   (relative {self.rel_gap:.3e})",
+            ("  dual bound         " if self.is_rigorous else "  dual estimate      ")
+            + f"{self.dual:.10g}",
+            f"  gap                {self.gap:.3e}   (relative {self.rel_gap:.3e}){est}",
             f"  oracle             {self.oracle_kind} on {self.pattern_scope} patterns ({npat})",
             f"  Omega(Z) / beta    {self.omega:.6g} / {self.beta:.6g}",
+            f"  self-check         "
+            + ("not run" if self.check_passed is None else
+               ("passed" if self.check_passed else "FAILED") + f" ({self.check})"),
             f"  time               {self.time:.3f} s",
             f"  verdict            {verdict}",
         ]
@@ -172,7 +195,7 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
     res = orc(G)
-    cert = certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0)
+    cert = certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, X=X, check="always")
     logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
                "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "
                "dual=%.10g, rel_gap=%.3e, is_global=%s", cert.oracle_kind, cert.pattern_scope,
@@ -186,10 +209,13 @@ def _check_XY_for(loss, X, Y):
     +-1 for the classification losses)."""
     if getattr(loss, "name", "squared") == "squared" or not hasattr(loss, "prepare_targets"):
         return check_XY(X, Y)
-    X, _ = check_XY(X, np.zeros(np.asarray(X).shape[0]) if np.ndim(X) == 2 else Y)
-    Yp = loss.prepare_targets(Y)
-    if Yp.shape[0] != X.shape[0] or not np.all(np.isfinite(Yp)):
-        raise ValueError(f"Y has {Yp.shape[0]} rows but X has {X.shape[0]}")
+    X = check_X(X)  # densifies scipy.sparse, refuses complex/huge values, before anything else
+    Yp = loss.prepare_targets(Y)  # refuses NaN/inf, complex and continuous labels, naming Y
+    if Yp.shape[0] != X.shape[0]:
+        raise ValueError(f"X and Y must have the same number of rows; X has {X.shape[0]} rows, "
+                         f"Y has {Yp.shape[0]}")
+    if not np.all(np.isfinite(Yp)):  # a custom loss's prepare_targets may not check
+        raise ValueError("Y must contain only finite values (after the loss's prepare_targets)")
     return X, Yp
 
 
@@ -205,25 +231,54 @@ def scaled_dual(G, Y, beta, loss, omega_value):
     return -loss.conjugate(scale * G, Y), scale
 
 
-def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf) -> Certificate:
+def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf, *,
+                            X=None, check="auto", Zcheck=None) -> Certificate:
     """Assemble a :class:`Certificate` from a primal value and an oracle result on ``G``.
 
     Used by :func:`certify` and by the solvers, which call the oracle once per iteration
     and use the result twice: for the next atom and for the certificate. ``best_dual``
     (a dual value proven earlier for the same problem) is used when it is larger: every
     dual-feasible point gives a lower bound on ``p*``.
+
+    ``is_global`` needs more than a small gap: the oracle's value must pass the
+    self-check (:func:`convexrelu.verify.check_omega`, an independent search for a
+    direction that beats it) on the data ``X``. ``check="auto"`` runs it only when the
+    certificate would otherwise be global (the solvers' per-iteration use), ``"always"``
+    whenever the oracle is a bound (:func:`certify`). Without ``X`` no check can run and
+    the certificate is never global. ``Zcheck``: the matrix the oracle was called on when
+    it is not ``G`` (a feature map such as the convolutional patch matrix).
     """
+    from .verify import check_omega
+
     dual, scale = scaled_dual(G, Y, beta, loss, res.value)
+    omega = float(res.value)
     if res.is_upper_bound and best_dual > dual:
         dual = best_dual
     gap = primal - dual
     rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
-    is_global = bool(res.is_upper_bound and rel_gap <= tol)
+    candidate = bool(res.is_upper_bound and rel_gap <= tol)
+    method, passed, reason = "not run", None, ""
+    if res.is_upper_bound and X is not None and (candidate or check == "always"):
+        chk = check_omega(X, G if Zcheck is None else Zcheck, res.value, res.u)
+        method, passed = chk.method, chk.passed
+        if not passed:
+            # the oracle's value is refuted: recompute the dual from the larger value,
+            # which is itself only a lower estimate of Omega (so the dual is an estimate)
+            reason = chk.reason
+            omega = max(omega, chk.reference)
+            dual, scale = scaled_dual(G, Y, beta, loss, omega)
+            gap = primal - dual
+            rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
+            logger.warning("certificate: %s; is_global=False", reason)
+    elif candidate and X is None:
+        reason = "no self-check could run (the data X was not passed to the certificate)"
+    is_global = bool(candidate and passed is True)
     return Certificate(
         primal=float(primal), dual=float(dual), gap=float(gap), rel_gap=float(rel_gap),
         is_global=is_global, pattern_scope=res.pattern_scope, oracle_kind=res.kind,
-        n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(res.value),
+        n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(omega),
         beta=float(beta), scale=float(scale), tol=float(tol), loss=loss.name,
+        check=method, check_passed=passed, reason=reason,
     )
 
 

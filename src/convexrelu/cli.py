@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import platform
+import re
 import sys
 import time
 
@@ -53,6 +54,8 @@ def _cert_json(cert, network, status: str) -> dict:
         "rel_gap": cert.rel_gap,
         "is_global": cert.is_global,
         "is_rigorous": cert.is_rigorous,
+        # dual, gap and rel_gap are estimates (not bounds) unless the oracle is rigorous
+        "gap_is_estimate": not cert.is_rigorous,
         "status": status,
         "time_s": cert.time,
         "n_neurons": network.n_neurons,
@@ -65,6 +68,33 @@ def _cert_json(cert, network, status: str) -> dict:
         "loss": cert.loss,
     }
     return out
+
+
+def _cert_text(cert) -> str:
+    """The certificate as printed, with the gap labelled "gap (estimate)" when it is not a
+    bound (``cert.is_rigorous`` False); a gap line that already says "estimate" is left
+    as it is."""
+    text = str(cert)
+    if cert.is_rigorous:
+        return text
+
+    def label(m):
+        if "estimate" in m.group(0):
+            return m.group(0)
+        return f"{m.group(1)}gap (estimate){' ' * max(1, len(m.group(2)) - 11)}{m.group(3)}"
+
+    return re.sub(r"(?m)^(\s*)gap( {2,})(\S.*)$", label, text)
+
+
+def _status_note(res) -> str | None:
+    """One line on what the status claims, when it is not a proof."""
+    c = res.certificate
+    if res.status == "estimate_converged":
+        why = (f"the {c.oracle_kind} oracle on {c.pattern_scope} patterns gives an estimate, "
+               "not a bound" if not c.is_rigorous else "the certificate is not a proof")
+        return (f"status estimate_converged: the gap estimate ({c.rel_gap:.2e} relative) met tol "
+                f"{c.tol:.1e}, but {why}; the network may not be optimal")
+    return None
 
 
 # --------------------------------------------------------------------------- commands
@@ -83,7 +113,7 @@ def _cmd_certify(args) -> int:
     else:
         print(f"model {args.model}: {net.n_neurons} neurons; data {args.data}: "
               f"n={X.shape[0]}, d={X.shape[1]}, c={Y.shape[1]}; beta={args.beta:g}")
-        print(cert)
+        print(_cert_text(cert))
     return EXIT_OK if cert.is_global else EXIT_NOT_GLOBAL
 
 
@@ -159,7 +189,10 @@ def _cmd_fit(args) -> int:
     else:
         print(f"data {args.data}: n={X.shape[0]}, d={X.shape[1]}, c={Y.shape[1]}; beta={args.beta:g}")
         print(res)
-        print(res.certificate)
+        note = _status_note(res)
+        if note:
+            print(note)
+        print(_cert_text(res.certificate))
         for key in ("relaxation_value", "relaxation_status", "lower_bound", "lower_bound_reason",
                     "relaxation_exact", "exact_reason", "recovery", "n_cuts"):
             if key in res.info:

@@ -218,8 +218,9 @@ def fit_conv(X, Y, beta, *, kernel_size, stride=1, padding=0, oracle="auto", tol
             net = TwoLayerReLUConv(U * a, V / np.where(a > 0, a, 1.0)[:, None], spec)
             F = net.predict_patches(P)
             G = loss.gradient(F, Y)
-            res = orc(feats.pull_back(G))
-            log.record(net, F, res)
+            Zo = feats.pull_back(G)
+            res = orc(Zo)
+            log.record(net, F, res, Zo=Zo)
             stop = log.stop_status(k, max_iter)
             if stop is not None:
                 status = stop

@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import check_class_labels
 from .api import fit
 from .oracles import DEFAULT_MAX_PATTERNS
 
@@ -114,8 +115,11 @@ class ConvexReLURegressor(_Regression, _ConvexReLUBase):
     ----------
     network_ : TwoLayerReLU
     certificate_ : Certificate
-        ``certificate_.is_global`` says whether global optimality is proven.
+        ``certificate_.is_global`` says whether global optimality is proven;
+        ``result_.status`` is ``"optimal"`` only then (``"estimate_converged"`` when only
+        a gap *estimate* met ``tol``: heuristic oracle or sampled patterns).
     dual_gap_ : float
+        ``certificate_.gap``: a bound when ``certificate_.is_rigorous``, else an estimate.
     n_iter_ : int
     result_ : SolveResult
     n_features_in_ : int
@@ -137,6 +141,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
+        check_class_labels(y, "y", type(self).__name__)  # shared with the classification losses
         check_classification_targets(y)
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
@@ -238,6 +243,7 @@ class ConvexReLUConvClassifier(ClassifierMixin, _ConvBase):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
+        check_class_labels(y, "y", type(self).__name__)
         check_classification_targets(y)
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_

@@ -1,19 +1,100 @@
-"""Reading data sets for the command line: ``.npz`` with ``X`` and ``Y``/``y``, or CSV."""
+"""Reading data sets for the command line (``.npz`` with ``X`` and ``Y``/``y``, or CSV),
+and the atomic file writes every output of the package goes through."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import os
+import secrets
 import zipfile
 
 import numpy as np
 
 from ._validation import check_XY
 
-__all__ = ["load_dataset"]
+__all__ = ["load_dataset", "atomic_write", "npz_signature_error"]
+
+#: First bytes of a zip archive (``.npz``): a local file header, or an empty archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def npz_signature_error(path: str, what: str) -> str | None:
+    """Why the file at ``path`` cannot be an ``.npz`` archive (None if it may be one):
+    ``"it is not WHAT: it is a text file, not an .npz archive (it starts with ...)"``.
+
+    ``np.load`` on a file that is neither a zip archive nor an ``.npy`` array treats it as
+    a pickle and, with ``allow_pickle=False``, says only that pickled data are not allowed;
+    this looks at the first bytes instead and names what the file is not.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None  # np.load reports the problem
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_NPY_MAGIC):
+        return None
+    kind = "an empty file" if not head else (
+        "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "binary data")
+    return f"it is not {what}: it is {kind}, not an .npz archive (it starts with {head[:8]!r})"
+
+
+def _new_file_mode(path: str) -> int | None:
+    """Permission bits of the file ``open(path, "w")`` would leave: those of an existing
+    regular file (open keeps them), else None (a new file: 0o666 less the umask)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    import stat
+
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None
+
+
+def atomic_write(path, write, *, suffix: str | None = None, make_dirs: bool = True) -> str:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    ``write(fh)`` writes to a binary file object. The file is never left half-written, and
+    it gets the permissions a plain ``open(path, "wb")`` would give: ``0o666`` less the
+    umask for a new file, the existing mode when replacing one (``tempfile.mkstemp`` would
+    give ``0o600`` whatever the umask). The folder is created if needed (``make_dirs``;
+    otherwise a missing folder is a ``FileNotFoundError``). Returns ``path``.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if make_dirs:
+        os.makedirs(folder, exist_ok=True)
+    if suffix is None:
+        suffix = os.path.splitext(path)[1]
+    keep_mode = _new_file_mode(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".tmp_{secrets.token_hex(6)}{suffix}")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask, as open() does
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if keep_mode is not None:
+                os.chmod(tmp, keep_mode)
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def _load_npz(path: str):
+    reason = npz_signature_error(path, "a data file (an .npz archive with arrays X and Y)")
+    if reason is not None:
+        raise ValueError(f"could not read data file {path!r}: {reason}")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

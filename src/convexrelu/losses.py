@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ._validation import check_class_labels, check_targets
+
 __all__ = ["Loss", "SquaredLoss", "SoftmaxCrossEntropy", "LogisticLoss", "MulticlassHinge",
            "HuberLoss", "AbsoluteLoss", "get_loss", "LOSSES"]
 
@@ -79,8 +81,9 @@ class SquaredLoss:
         return 0.5 * float(np.vdot(G, G)) + float(np.vdot(G, np.asarray(Y, dtype=float)))
 
     def prepare_targets(self, Y) -> np.ndarray:
-        Y = np.asarray(Y, dtype=float)
-        return Y[:, None] if Y.ndim == 1 else Y
+        """Real targets as a finite ``(n, c)`` array; NaN/inf, complex values and values whose
+        squares overflow are refused, naming ``Y``."""
+        return check_targets(Y, "Y")
 
     def __repr__(self) -> str:
         return "SquaredLoss()"
@@ -118,16 +121,20 @@ class _Simple:
 
 
 def _onehot(Y, name):
-    """Labels ``(n,)`` (any values) or one-hot/soft ``(n, c)`` rows on the simplex -> ``(n, c)``."""
-    Y = np.asarray(Y)
-    if Y.ndim == 2 and Y.shape[1] == 1:  # a column of labels (e.g. from a data file)
-        Y = Y[:, 0]
-    if Y.ndim == 1:
+    """Labels ``(n,)`` or one-hot/soft ``(n, c)`` rows on the simplex -> ``(n, c)``.
+
+    Labels may be of any discrete type (ints, strings, integer-valued floats); NaN/inf
+    labels and float labels with non-integer values (continuous targets) are refused
+    (:func:`~convexrelu._validation.check_class_labels`, as by ``ConvexReLUClassifier``).
+    """
+    if np.ndim(Y) == 1 or (np.ndim(Y) == 2 and np.shape(Y)[1] == 1):
+        # a vector or a column of labels (e.g. from a data file)
+        Y = check_class_labels(Y, "Y", f"loss={name!r}")
         classes, idx = np.unique(Y, return_inverse=True)
         if classes.size < 2:
             raise ValueError(f"{name} needs at least 2 classes; got labels {classes.tolist()}")
         return np.eye(classes.size)[idx]
-    Y = np.asarray(Y, dtype=float)
+    Y = check_targets(Y, "Y")
     if Y.ndim != 2 or np.any(Y < -_DOMAIN_TOL) or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-9):
         raise ValueError(f"{name} needs labels (n,) or one-hot/probability rows (n, c); got "
                          f"shape {Y.shape} with rows not on the simplex")
@@ -177,7 +184,9 @@ class LogisticLoss(_Simple):
     smoothness = 0.25
 
     def prepare_targets(self, Y):
-        y = np.asarray(Y, dtype=float).reshape(-1)
+        if np.ndim(Y) == 2 and np.shape(Y)[1] != 1:
+            raise ValueError(f"logistic needs binary labels (n,) or (n, 1); got shape {np.shape(Y)}")
+        y = np.asarray(check_class_labels(Y, "Y", "loss='logistic'"), dtype=float)
         vals = set(np.unique(y).tolist())
         if vals <= {0.0, 1.0}:
             y = 2.0 * y - 1.0

@@ -3,7 +3,6 @@ r"""The two-layer ReLU network :math:`f(X) = (X W_1)_+ W_2`."""
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -204,24 +203,21 @@ class TwoLayerReLU:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
-        """Write the network to an ``.npz`` file (atomic: no half-written file on failure)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    W1=self._W1,
-                    W2=self._W2,
-                    format=np.array(_FORMAT),
-                    format_version=np.array(_FORMAT_VERSION),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write the network to an ``.npz`` file.
+
+        Atomic (a temporary file renamed into place: no half-written file on failure), with
+        the permissions a plain ``open(path, "wb")`` gives (``0o666`` less the umask for a
+        new file, the existing mode when overwriting one).
+        """
+        from .io import atomic_write
+
+        atomic_write(os.fspath(path), lambda fh: np.savez(
+            fh,
+            W1=self._W1,
+            W2=self._W2,
+            format=np.array(_FORMAT),
+            format_version=np.array(_FORMAT_VERSION),
+        ), suffix=".npz", make_dirs=False)
 
     @classmethod
     def load(cls, path) -> "TwoLayerReLU":
@@ -229,6 +225,12 @@ class TwoLayerReLU:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file not found: {path!r}")
+        from .io import npz_signature_error
+
+        reason = npz_signature_error(path, "a convexrelu model file (an .npz archive written by "
+                                           "TwoLayerReLU.save)")
+        if reason is not None:
+            raise ValueError(f"could not read model file {path!r}: {reason}")
         try:
             data = np.load(path, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):

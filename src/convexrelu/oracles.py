@@ -48,6 +48,7 @@ from .patterns import (
     fingerprint,
     pattern_bound,
     rank_reduce,
+    rank_residual,
     zero_rows,
 )
 
@@ -75,8 +76,9 @@ class OracleResult:
     Attributes
     ----------
     value : float
-        :math:`\Omega(Z)` for ``kind="exact"``; an upper bound on it for
-        ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
+        :math:`\Omega(Z)` for ``kind="exact"`` (plus ``margin`` when the rank reduction
+        truncated ``X``: then an upper bound within ``margin`` of it); an upper bound on
+        it for ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
     u : ndarray of shape (d,)
         A unit direction with :math:`\|Z^\top (Xu)_+\| =` ``attained``.
     attained : float
@@ -89,6 +91,11 @@ class OracleResult:
         Number of top-level sign patterns searched (None for the SDP).
     time : float
         Seconds spent in the call.
+    margin : float
+        What was added to the search's best value to make ``value`` a bound: for the
+        exact oracle, :math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2` when the rank
+        reduction truncated ``X`` (0 otherwise); for the SDP bound, the verification's
+        correction.
     """
 
     value: float
@@ -98,6 +105,7 @@ class OracleResult:
     pattern_scope: str
     n_patterns: int | None
     time: float
+    margin: float = 0.0
 
     @property
     def is_upper_bound(self) -> bool:
@@ -129,16 +137,18 @@ def _inside(Wm, wn, P, Yw, tol):
     return np.all(SXU >= -slack, axis=1), np.all(SXU <= slack, axis=1)
 
 
-def _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor):
+def _region_candidates(ev, Z, K, pats, bases, tol, chunk, floor):
     """Candidates of the cells ``pats``: top eigenvector of each cell's form, if inside the cell.
 
-    Works in whitened coordinates ``y`` (``X u = W y``, ``|u| = |y / s|``). ``pats``
-    (Q, n), bool or 0/1 floats; ``bases`` None (the whole space) or (Q, r, k),
-    orthonormal bases of the cells' flats; ``metric_inv`` (Q, k, k): ``L^{-1}`` with
-    ``L L^T = B^T diag(s^-2) B``, the flat's metric. Cells whose top eigenvalue is
-    ``<= floor()`` cannot beat it (the top eigenvalue bounds the cell's maximum from
-    above) and are skipped; ``floor`` is a callable so that a caller looking for the best
-    can raise it as it goes. Yields ``(values, Y)`` per chunk (squared values, exact).
+    ``K`` is ``kron(Z, X_r)``: forms are built in the rank-reduced coordinates ``u_r``
+    (where ``|u| = |u_r|``), never in the equilibrated ones, so that a column of ``X``
+    that is tiny next to another costs no accuracy. ``pats`` (Q, n), bool or 0/1 floats;
+    ``bases`` None (the whole space) or (Q, r, k), orthonormal bases (in ``u_r``) of the
+    cells' flats. Cells whose top eigenvalue is ``<= floor()`` cannot beat it (the top
+    eigenvalue bounds the cell's maximum from above) and are skipped; ``floor`` is a
+    callable so that a caller looking for the best can raise it as it goes. Yields
+    ``(values, Y)`` per chunk: squared values (exact) and the candidates in whitened
+    coordinates ``y = s * u_r``.
     """
     Wm, s, wn = ev.W, ev.s, ev.wn
     n, r = Wm.shape
@@ -148,23 +158,18 @@ def _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor):
         stop = min(Q, start + chunk)
         P = pats[start:stop]
         Pf = P.astype(float) if P.dtype == bool else P
-        H = (Pf @ K).reshape(stop - start, c, r)  # Z^T D W
-        if bases is None:
-            G = H * s[None, None, :]  # coordinates q = y / s, orthonormal in |u|
-        else:
-            Li = metric_inv[start:stop]
-            G = np.einsum("qcr,qrk,qlk->qcl", H, bases[start:stop], Li)  # H B L^{-T}
+        G = (Pf @ K).reshape(stop - start, c, r)  # Z^T D X_r
+        if bases is not None:
+            G = np.einsum("qcr,qrk->qck", G, bases[start:stop])
         M = np.einsum("qck,qcl->qkl", G, G)
         lam, vecs = np.linalg.eigh(M)
         sel = np.flatnonzero(lam[:, -1] > floor())
         if sel.size == 0:
             continue
         q = vecs[sel, :, -1]
-        if bases is None:
-            y = q * s[None, :]
-        else:
-            cvec = np.einsum("qkl,qk->ql", Li[sel], q)  # L^{-T} q
-            y = np.einsum("qrk,qk->qr", bases[start:stop][sel], cvec)
+        if bases is not None:
+            q = np.einsum("qrk,qk->qr", bases[start:stop][sel], q)
+        y = q * s[None, :]
         ok_p, ok_m = _inside(Wm, wn, Pf[sel], y, tol)
         cand = np.concatenate([y[ok_p], -y[ok_m]])
         if cand.shape[0] == 0:
@@ -172,13 +177,13 @@ def _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor):
         yield _whitened_values(Wm, s, Z, cand), cand
 
 
-def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
+def _best_in_regions(ev, Z, K, pats, bases, tol, chunk, floor=-1.0):
     """Best candidate over cells (see :func:`_region_candidates`).
 
     Returns ``(value, y)``, ``y`` None when no cell beats ``floor``.
     """
     best = [float(floor), None]
-    for vals, cand in _region_candidates(ev, Z, K, pats, bases, metric_inv, tol, chunk,
+    for vals, cand in _region_candidates(ev, Z, K, pats, bases, tol, chunk,
                                          lambda: best[0]):
         j = int(np.argmax(vals))
         if vals[j] > best[0]:
@@ -186,13 +191,46 @@ def _best_in_regions(ev, Z, K, pats, bases, metric_inv, tol, chunk, floor=-1.0):
     return best[0], best[1]
 
 
+def row_groups(X: np.ndarray, zero: np.ndarray):
+    r"""Rows of ``X`` grouped by direction *exactly*: ``x`` and ``a x`` share a group.
+
+    Each nonzero row is divided by its largest absolute entry and multiplied by the sign
+    of its first nonzero entry. Negation and scaling by a power of two are exact in
+    floating point, so duplicate rows, opposite rows (``x`` and ``-x``) and rows
+    ``2^k x`` get bitwise-identical keys, whatever rounding the later linear algebra does;
+    rows that are parallel only approximately stay apart (they do define distinct
+    hyperplanes, however close).
+
+    Returns ``(group, sign, first)``: ``group[k]`` the group of row ``k`` (-1 for the
+    ``zero`` rows), ``sign[k] = +-1`` with ``x_k`` a positive multiple of ``sign[k]``
+    times its group's key, and ``first[g]`` a row of group ``g``.
+    """
+    n = X.shape[0]
+    group = np.full(n, -1, dtype=np.int64)
+    sign = np.ones(n)
+    idx = np.flatnonzero(~zero)
+    if idx.size == 0:
+        return group, sign, np.zeros(0, dtype=np.int64)
+    Xn = X[idx]
+    lead = Xn[np.arange(idx.size), np.argmax(Xn != 0, axis=1)]
+    sgn = np.where(lead > 0, 1.0, -1.0)
+    key = Xn / (np.max(np.abs(Xn), axis=1) * sgn)[:, None] + 0.0  # +0.0: no negative zeros
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group[idx] = inv.ravel()
+    sign[idx] = sgn
+    return group, sign, idx[first]
+
+
 class _Evaluator:
-    """Shared precomputation: rank reduction, whitened rows and row scales.
+    r"""Shared precomputation: rank reduction, equilibrated rows, exact row groups.
 
     ``Xr = X V`` (original metric, used by the heuristic and SDP oracles) and
-    ``W = Xr / s`` (orthonormal columns: the whitened rows ``U`` of ``X = U S V^T``),
-    which define the same arrangement and are used for every geometric test of the
-    exact oracle.
+    ``W = Xr / s`` with ``s`` the column norms of ``Xr`` (unit columns), which define the
+    same arrangement (``X u = W y`` with ``y = s * u_r``) and are used for every
+    geometric test of the exact oracle. ``group``/``gsign``/``gdir``: the rows grouped
+    by exact direction (:func:`row_groups`) and one unit normal per group (in ``u_r``), so
+    that every geometric decision about parallel rows is made once, for the group.
+    ``residual``: :math:`\|X - X V V^\top\|_2`, what the rank reduction left out.
     """
 
     def __init__(self, X, basis):
@@ -206,6 +244,11 @@ class _Evaluator:
         self.W = W
         self.wn = np.linalg.norm(W, axis=1)
         self.fingerprint = fingerprint(X)
+        self.residual = rank_residual(X, basis)
+        self.group, self.gsign, first = row_groups(X, self.zero)
+        G = self.Xr[first] * self.gsign[first, None]
+        nrm = np.linalg.norm(G, axis=1, keepdims=True)
+        self.gdir = G / np.where(nrm > 0, nrm, 1.0)
 
     def check_Z(self, Z):
         return check_Z(Z, self.X.shape[0])
@@ -223,93 +266,126 @@ class _Evaluator:
     def from_whitened(self, y):
         return self.to_original(y / self.s)
 
+    def margin(self, Z) -> float:
+        r"""Bound on what the rank reduction can hide: :math:`\|Z\|_2 \|X - X V V^\top\|_2`."""
+        if self.residual == 0.0:
+            return 0.0
+        return float(np.linalg.norm(Z, 2)) * self.residual * (1.0 + 1e-12)
+
 
 class _Sweep2D:
-    r"""Exact maximum over a 2-D flat of the (whitened) arrangement, by an angular sweep.
+    r"""Exact maximum over a 2-D flat of the arrangement, by an angular sweep.
 
-    The flat is ``span(B)`` in whitened coordinates (``B`` orthonormal, ``r x 2``); its
-    rows ``A = W B`` have orthonormal columns, so angles are well conditioned. The
-    norm of ``u`` on the flat is :math:`\sqrt{c^\top Q c}` with
-    :math:`Q = B^\top \mathrm{diag}(s^{-2}) B`. The boundary rays are sorted once;
-    between two consecutive rays the active set is fixed and changes only by the rows
-    whose line is crossed, so every cell's :math:`G_j = Z^\top D_j A` comes from one
-    sparse product and a cumulative sum, :math:`O(n c)` per call. Candidates: each
-    cell's top generalised eigenvector (closed form) when it lies in the cell, and every
-    boundary ray. No boundaries are merged (a spurious sliver between two numerically
-    split copies of one line only adds candidates); candidates are re-evaluated exactly
-    from :math:`(W y)_+` in decreasing order of their estimate until no estimate can
-    beat the best exact value.
+    The flat is ``span(B)`` in the rank-reduced coordinates ``u_r`` (``B`` orthonormal,
+    ``r x 2``; ``u_r = B t`` with ``|u| = |t|``) and its rows are ``A = X_r B``. Angles
+    are measured in *equilibrated* coordinates ``e = t * col`` (``col``: the column norms
+    of ``A``), where the rows ``A / col`` are well conditioned however the columns of
+    ``X`` are scaled; values and eigenvectors are computed in ``t``, where the norm is
+    Euclidean.
+
+    **Combinatorial sweep.** Each exact row group (:func:`row_groups`) gives one line
+    through 0 in the flat, unless it vanishes there (it contains the flat). Its normal is
+    turned into the upper half-plane, so that its angle is :math:`\varphi \in [0, \pi)`;
+    lines with the same angle are one line. With the ``m`` distinct angles sorted, the
+    ``2m`` boundary rays are :math:`\varphi_j - \pi/2` (``j = 0..m-1``) followed by
+    :math:`\varphi_j + \pi/2`, already in angular order, so cell ``t`` (the arc after
+    boundary ``t``) has line ``j`` on the side of its normal exactly when
+    ``j <= t < j + m``. Every active set follows from that rule alone; no active set is
+    ever measured with a dot product inside a thin cell, so opposite and duplicate rows,
+    simultaneous events and slivers cannot make the sweep count a row twice. Between two
+    consecutive cells one line changes side, so every cell's
+    :math:`G_t = Z^\top D_t A` comes from one sparse product and a cumulative sum,
+    :math:`O(n c)` per call.
+
+    Candidates: each cell's top eigenvector (closed form) when it lies in the cell, and
+    every boundary ray; they are re-evaluated exactly from :math:`(X_r u_r)_+` in
+    decreasing order of their estimate until no estimate can beat the best exact value.
     """
 
     def __init__(self, ev: "_Evaluator", B: np.ndarray | None, zero: np.ndarray, tol: float):
         from scipy.sparse import csr_matrix
 
         self.ev = ev
-        self.B = np.eye(2) if B is None else B
-        A = ev.W @ self.B
+        r = ev.Xr.shape[1]
+        self.B = np.eye(r)[:, :2] if B is None else B
+        A = ev.Xr @ self.B
         n = A.shape[0]
         self.A = A
+        col = np.linalg.norm(A, axis=0)
+        self.col = np.where(col > 0, col, 1.0)
         self.n_cells = 0
-        # Q = B^T diag(s^-2) B = R^T R from a QR of diag(1/s) B (no Cholesky: s^-2 can
-        # span many decades on badly scaled data)
-        R = np.linalg.qr(self.B / ev.s[:, None], mode="r")
-        Q = R.T @ R
-        self.Q = Q
-        self.Linv = np.linalg.inv(R.T)
-        nz = np.flatnonzero(~zero & (np.linalg.norm(A, axis=1) > 0))
-        if nz.size == 0:
+        # one normal per exact row group, in the flat; groups containing the flat vanish
+        Gd = ev.gdir @ self.B
+        glive = np.linalg.norm(Gd, axis=1) > tol
+        Gd = Gd / self.col  # equilibrated coordinates
+        grp = ev.group
+        live_rows = (grp >= 0) & ~np.asarray(zero, dtype=bool)
+        live_rows[live_rows] = glive[grp[live_rows]]
+        rows = np.flatnonzero(live_rows)
+        if rows.size == 0:
             return
+        # canonical normal in the upper half-plane: angle in [0, pi)
+        flip = (Gd[:, 1] < 0) | ((Gd[:, 1] == 0) & (Gd[:, 0] < 0))
+        Gc = np.where(flip[:, None], -Gd, Gd)
+        phi_g = np.arctan2(Gc[:, 1], Gc[:, 0])
+        # a normal within rounding of the negative x-axis can come out at pi: it is the
+        # line at angle 0 with the opposite orientation
+        wrap = phi_g >= np.pi
+        flip = flip ^ wrap
+        phi_g = np.where(wrap, 0.0, phi_g)
+        orient = ev.gsign[rows] * np.where(flip[grp[rows]], -1.0, 1.0)  # +1: on the normal's side
+        phi, line_of = np.unique(phi_g[grp[rows]], return_inverse=True)
+        line_of = line_of.ravel()
+        m = phi.size
+        L = 2 * m
+        bang = np.concatenate([phi - 0.5 * np.pi, phi + 0.5 * np.pi])
         two_pi = 2.0 * np.pi
-        phi = np.arctan2(A[nz, 1], A[nz, 0])
-        ev_ang = np.concatenate([np.mod(phi - 0.5 * np.pi, two_pi), np.mod(phi + 0.5 * np.pi, two_pi)])
-        order = np.argsort(ev_ang, kind="stable")
-        sv = ev_ang[order]
-        new_group = np.concatenate([[True], np.diff(sv) > 0])
-        gid = np.cumsum(new_group) - 1
-        L = int(gid[-1]) + 1
-        Bang = sv[np.flatnonzero(new_group)]
-        idx = np.empty_like(gid)
-        idx[order] = gid
-        self.angles = Bang
-        self.width = np.diff(np.concatenate([Bang, [Bang[0] + two_pi]]))
-        w0 = np.array([np.cos(Bang[0] + 0.5 * self.width[0]), np.sin(Bang[0] + 0.5 * self.width[0])])
+        self.angles = bang
+        self.width = np.maximum(np.diff(np.concatenate([bang, [bang[0] + two_pi]])), 0.0)
+        # cell 0: line 0 on its normal's side, every other line on the other side
+        pos = orient > 0
         active0 = np.zeros(n)
-        active0[nz] = (A[nz] @ w0) > 0
+        active0[rows] = np.where(line_of == 0, pos, ~pos)
         self.active0 = active0
-        m = nz.size
-        cols = np.concatenate([nz, nz])
-        data = np.concatenate([np.ones(m), -np.ones(m)])
-        keep = idx != 0  # the transition into cell 0 is not needed
-        self.E = csr_matrix((data[keep], (idx[keep], cols[keep])), shape=(L, n))
-        self.rays = np.column_stack([np.cos(Bang), np.sin(Bang)])
-        self.ray_norm2 = np.einsum("lk,kj,lj->l", self.rays, Q, self.rays)
+        # crossing boundary t (t = 1..m-1) turns line t to its normal's side; crossing
+        # boundary m + j turns line j away from it
+        sgn_in = np.where(pos, 1.0, -1.0)
+        ti = np.concatenate([line_of, line_of + m])
+        ci = np.concatenate([rows, rows])
+        di = np.concatenate([sgn_in, -sgn_in])
+        keep = ti != 0  # no transition into cell 0
+        self.E = csr_matrix((di[keep], (ti[keep], ci[keep])), shape=(L, n))
+        rays = np.column_stack([np.cos(bang), np.sin(bang)]) / self.col  # in t
+        self.rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
         self.tol = tol
         self.n_cells = L
 
     def _estimates(self, Z: np.ndarray):
-        """Estimated values (cells: top eigenvalue if its vector is inside; rays) and directions."""
+        """Estimated values (cells: top eigenvalue if its vector is inside; rays) and
+        directions ``t`` (unit)."""
         n, c = Z.shape
         K = (Z[:, :, None] * self.A[:, None, :]).reshape(n, 2 * c)
-        G = np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K  # (L, 2c)
-        G0 = G.reshape(-1, c, 2)
-        G = G0 @ self.Linv.T  # coordinates q = L^T c: unit q <=> unit u
+        G = (np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K).reshape(-1, c, 2)
         a = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 0])
         b = np.einsum("lc,lc->l", G[:, :, 0], G[:, :, 1])
         d = np.einsum("lc,lc->l", G[:, :, 1], G[:, :, 1])
         lam = 0.5 * (a + d) + np.sqrt(0.25 * (a - d) ** 2 + b * b)
         psi = 0.5 * np.arctan2(2.0 * b, a - d)
-        qv = np.column_stack([np.cos(psi), np.sin(psi)])
-        cv = qv @ self.Linv  # c = L^{-T} q, in the flat's (whitened) coordinates
-        ang = np.arctan2(cv[:, 1], cv[:, 0])
+        tv = np.column_stack([np.cos(psi), np.sin(psi)])
+        ev_ = tv * self.col  # equilibrated, for the angle test
+        ang = np.arctan2(ev_[:, 1], ev_[:, 0])
         two_pi = 2.0 * np.pi
         lim = self.width + self.tol
         in_p = np.mod(ang - self.angles, two_pi) <= lim
         in_m = np.mod(ang + np.pi - self.angles, two_pi) <= lim
-        cdir = np.where(in_p[:, None], cv, -cv)
-        GR = np.einsum("lck,lk->lc", G0, self.rays)
-        ray_vals = np.einsum("lc,lc->l", GR, GR) / self.ray_norm2
+        tdir = np.where(in_p[:, None], tv, -tv)
+        GR = np.einsum("lck,lk->lc", G, self.rays)
+        ray_vals = np.einsum("lc,lc->l", GR, GR)
         est = np.concatenate([np.where(in_p | in_m, lam, -np.inf), ray_vals])
-        return est, np.concatenate([cdir, self.rays])
+        return est, np.concatenate([tdir, self.rays])
+
+    def _to_whitened(self, T):
+        return (T @ self.B.T) * self.ev.s[None, :]
 
     def best(self, Z: np.ndarray, floor: float = -1.0, batch: int = 16):
         """Best value (squared, unit ``u``) and its whitened ``y``; ``(floor, None)`` if none beats ``floor``."""
@@ -322,7 +398,7 @@ class _Sweep2D:
             idx = order[start : start + batch]
             if est[idx[0]] <= best_val * (1.0 + 1e-12):
                 break
-            Yw = dirs[idx] @ self.B.T
+            Yw = self._to_whitened(dirs[idx])
             vals = _whitened_values(self.ev.W, self.ev.s, Z, Yw)
             j = int(np.argmax(vals))
             if vals[j] > best_val:
@@ -336,7 +412,7 @@ class _Sweep2D:
         est, dirs = self._estimates(Z)
         idx = np.flatnonzero(est > threshold)
         idx = idx[np.argsort(est[idx])[::-1][: 4 * kmax]]
-        Yw = dirs[idx] @ self.B.T
+        Yw = self._to_whitened(dirs[idx])
         vals = _whitened_values(self.ev.W, self.ev.s, Z, Yw)
         keep = np.argsort(vals)[::-1]
         keep = keep[vals[keep] > threshold][:kmax]
@@ -363,15 +439,24 @@ class ExactOracle:
 
     Notes
     -----
-    All geometry (cells, flats, membership tests) is done in whitened coordinates (the
-    rows of ``U`` in ``X = U S V^T``), which define the same arrangement and are well
-    conditioned whatever the scaling of the columns of ``X``; only the eigenproblems
-    carry the metric of ``u``. Rank 2: one angular sweep, :math:`O(n \log n)` set-up and
-    :math:`O(n c)` per call. Rank ``r >= 3``: the top eigenvector of every cell's form
-    (vectorised over cells, :math:`O(P n c r)`), the cells of every flat of dimension
-    ``3 .. r-1`` the same way, and every 2-dimensional flat by a sweep, which also
-    covers the rays. Values are recomputed from :math:`(Xu)_+`, so the value returned is
-    attained by the ``u`` returned.
+    The rank is decided on equilibrated columns (:func:`~convexrelu.patterns.rank_reduce`),
+    so a column of size 1e-8 next to one of size 1e8 is kept; what a truncation leaves out
+    is added to the value as ``margin`` (:math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2`), so
+    ``value`` stays an upper bound. Geometric decisions (which side of a hyperplane,
+    which rows are parallel, angular order) are made in equilibrated coordinates, where
+    the rows are well conditioned; eigenproblems and values in the rank-reduced
+    coordinates ``u_r``, where the norm of ``u`` is Euclidean. Rows are grouped by exact
+    direction first (:func:`row_groups`: duplicates, opposite rows and power-of-two
+    multiples share one hyperplane, bitwise), and the 2-D sweeps derive every active set
+    combinatorially from the angular order (:class:`_Sweep2D`), so thin cells and
+    simultaneous events cannot corrupt them. Rank 2: one angular sweep,
+    :math:`O(n \log n)` set-up and :math:`O(n c)` per call. Rank ``r >= 3``: the top
+    eigenvector of every cell's form (vectorised over cells, :math:`O(P n c r)`), the
+    cells of every flat of dimension ``3 .. r-1`` the same way, and every 2-dimensional
+    flat by a sweep, which also covers the rays. Values are recomputed from
+    :math:`(Xu)_+`, so ``attained`` is reached by the ``u`` returned. The certificate
+    does not take this value on trust: :func:`convexrelu.verify.check_omega` looks for a
+    better direction by an independent route before ``is_global`` is set.
     """
 
     kind = "exact"
@@ -419,38 +504,43 @@ class ExactOracle:
             self._sweeps.append(sweep)
             self._n_patterns = sweep.n_cells
         elif r >= 3:
-            self._groups.append((None, None, patterns.patterns))
+            self._groups.append((None, patterns.patterns))
             self._n_patterns = patterns.n_patterns
             face_groups: dict[int, tuple[list, list]] = {}
             self._collect_faces(np.eye(r), face_groups)
             for k in sorted(face_groups, reverse=True):
                 Bs, Ps = face_groups[k]
-                B = np.concatenate(Bs)
-                Rm = np.linalg.qr(B / ev.s[None, :, None], mode="r")  # metric R^T R
-                Li = np.linalg.inv(np.swapaxes(Rm, -1, -2))
-                self._groups.append((B, Li, np.concatenate(Ps)))
+                self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
             # keep 0/1 float copies when they are small enough, to save a cast per call
-            self._groups = [(B, Li, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
-                            for B, Li, P in self._groups]
+            self._groups = [(B, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
+                            for B, P in self._groups]
         else:
             self._n_patterns = 1
-        self.n_regions = (sum(p.shape[0] for _, _, p in self._groups)
+        self.n_regions = (sum(p.shape[0] for _, p in self._groups)
                           + sum(sw.n_cells for sw in self._sweeps) + (2 if r == 1 else 0))
         self.setup_time = time.perf_counter() - t0
         logger.debug("ExactOracle: rank %d, %d patterns, %d cells/faces/rays, %d sweeps (%.3fs)",
                      r, self._n_patterns, self.n_regions, len(self._sweeps), self.setup_time)
 
     def _collect_faces(self, B, face_groups):
-        """Recurse over the flats ``span(B)`` (whitened coordinates) of dimension >= 2."""
+        """Recurse over the flats ``span(B)`` (orthonormal, in ``u_r``) of dimension >= 2.
+
+        Hyperplanes are told apart in the flat's equilibrated coordinates; the flats
+        themselves are kept in ``u_r``, where the norm of ``u`` is Euclidean.
+        """
         ev = self._ev
         k = B.shape[1]
-        A = ev.W @ B
-        tight = ev.zero | (np.linalg.norm(A, axis=1) <= self.tol * ev.wn)
-        hp = _unique_hyperplanes(A, self.tol, tight)
+        xn = np.linalg.norm(ev.Xr, axis=1)
+        A = ev.Xr @ B
+        tight = ev.zero | (np.linalg.norm(A, axis=1) <= self.tol * xn)
+        col = np.linalg.norm(A[~tight], axis=0) if np.any(~tight) else np.ones(k)
+        col = np.where(col > 0, col, 1.0)
+        hp = _unique_hyperplanes(A / col, self.tol, tight)
         for h in hp.reps:
-            Bn = B @ _null_vector(h)
-            An = ev.W @ Bn
-            tight_n = ev.zero | (np.linalg.norm(An, axis=1) <= self.tol * ev.wn)
+            hc = h * col  # the same hyperplane in the flat's own coordinates
+            Bn = B @ _null_vector(hc / np.linalg.norm(hc))
+            An = ev.Xr @ Bn
+            tight_n = ev.zero | (np.linalg.norm(An, axis=1) <= self.tol * xn)
             if k - 1 == 2:
                 self._sweeps.append(_Sweep2D(ev, Bn, tight_n, self.tol))
                 continue
@@ -475,7 +565,11 @@ class ExactOracle:
         if self.rank != 2 or not self._sweeps or self._sweeps[0].n_cells == 0:
             return None
         sw = self._sweeps[0]
-        return self._ev.W, self._ev.s, self._ev.basis, sw.angles, sw.width
+        # the sweep's boundaries run over [-pi/2, 3pi/2); hand them out in [0, 2pi), sorted
+        ang = np.mod(sw.angles, 2.0 * np.pi)
+        k = int(np.argmin(ang))
+        return (self._ev.W, self._ev.s, self._ev.basis, np.roll(ang, -k),
+                np.roll(sw.width, -k))
 
     def candidates(self, Z, threshold: float, kmax: int = 50):
         r"""Several good directions at once: unit ``u`` with :math:`\|Z^\top (Xu)_+\| >` ``threshold``.
@@ -500,9 +594,9 @@ class ExactOracle:
             vals.append(v)
             ys.append(Yw)
         if self._groups:
-            K = ev.kron(Z, ev.W)
-            for bases, Li, pats in self._groups:
-                for v, Yw in _region_candidates(ev, Z, K, pats, bases, Li, self.tol, self.chunk,
+            K = ev.kron(Z, ev.Xr)
+            for bases, pats in self._groups:
+                for v, Yw in _region_candidates(ev, Z, K, pats, bases, self.tol, self.chunk,
                                                 lambda: thr2):
                     vals.append(v)
                     ys.append(Yw)
@@ -540,9 +634,9 @@ class ExactOracle:
                 if y is not None:
                     best_val, best_y = val, y
             if self._groups:
-                K = ev.kron(Z, ev.W)
-                for bases, Li, pats in self._groups:
-                    val, y = _best_in_regions(ev, Z, K, pats, bases, Li, self.tol, self.chunk,
+                K = ev.kron(Z, ev.Xr)
+                for bases, pats in self._groups:
+                    val, y = _best_in_regions(ev, Z, K, pats, bases, self.tol, self.chunk,
                                               floor=best_val)
                     if y is not None and val > best_val:
                         best_val, best_y = val, y
@@ -552,8 +646,14 @@ class ExactOracle:
         else:
             u = ev.from_whitened(best_y)
         value = float(np.sqrt(max(best_val, 0.0)))
-        res = OracleResult(value, u, value, "exact", "exact", self.n_patterns,
-                           time.perf_counter() - t0)
+        margin = ev.margin(Z)
+        attained = value
+        if margin > 0.0:
+            # the search ran on the rank-reduced X: what it left out bounds the error
+            attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
+            value = max(value + margin, attained)
+        res = OracleResult(value, u, attained, "exact", "exact", self.n_patterns,
+                           time.perf_counter() - t0, margin)
         self._last = (Z.copy(), res)
         return res
 
@@ -662,8 +762,8 @@ class HeuristicOracle:
         P = self.patterns.patterns
         if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
             # top eigenvector of each sampled cell's form, when it lies in the cell
-            K = ev.kron(Z, ev.W)
-            _, y = _best_in_regions(ev, Z, K, P, None, None, DEFAULT_TIE_TOL, self.chunk,
+            K = ev.kron(Z, ev.Xr)
+            _, y = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
                                     floor=float(vals.max()))
             if y is not None:
                 u_cell = y / ev.s
@@ -712,10 +812,10 @@ class HeuristicOracle:
 
 
 class SDPOracle:
-    r"""Upper bound on :math:`\Omega(Z)` from a semidefinite relaxation (``kind="upper_bound"``).
+    r"""Proven upper bound on :math:`\Omega(Z)` from a semidefinite relaxation (``kind="upper_bound"``).
 
     With ``w = (1, u, a)``, ``a = (X_r u)_+`` and the lifted matrix
-    :math:`W \succeq 0` standing for :math:`w w^\top`, it solves
+    :math:`W \succeq 0` standing for :math:`w w^\top`, the relaxation is
 
     .. math::
 
@@ -726,15 +826,20 @@ class SDPOracle:
     plus the products of the linear constraints (``W_aa >= 0``,
     ``W_aa - X_r W_ua >= 0``, ``W_aa - X_r W_ua - W_au X_r^T + X_r W_uu X_r^T >= 0``,
     elementwise) and of them with the ball (second-order cones). Every
-    ``(u, (Xu)_+)`` is feasible, so the optimal value of the relaxation bounds
-    :math:`\Omega(Z)^2` from above for any ``d``. The bound returned is the conic
-    solver's value inflated by ``rel_margin`` (default 1e-4): its rigour rests on the
-    solver's accuracy, and on badly conditioned data Clarabel's "optimal" value has been
-    seen 3e-6 (relative) below the true maximum, hence the wide margin (which also means
-    this bound rarely certifies at ``tol = 1e-6``). A bound from a verified
-    dual-feasible point is future work; until then this oracle is only used when asked
-    for explicitly (``oracle="upper_bound"``). Size ``(1 + r + n)``; meant for
-    moderate ``n``.
+    ``(u, (Xu)_+)`` is feasible, so the relaxation's value bounds :math:`\Omega(Z)^2`
+    from above for any ``d``.
+
+    The value returned does **not** rest on the conic solver's accuracy: the solver's
+    dual multipliers are projected onto their cones, the dual slack matrix is formed in
+    floating point with a rounding bound, its smallest eigenvalue is bounded from below
+    by a verified Cholesky factorisation, and the Jansson–Chaykin–Keil correction with
+    the a-priori trace bound :math:`\operatorname{tr} W \le 2 + \|X_r\|_2^2` (after
+    normalisation) turns any multipliers into a proven bound
+    (:func:`convexrelu.sdp_bound.verified_sdp_bound`). ``margin`` in the result is what
+    the verification added over the multipliers' dual objective, plus the rank
+    reduction's truncation bound when ``X`` was truncated. Size ``(1 + r + n)``; meant
+    for moderate ``n``; never chosen automatically (it is slow and often loose for
+    ``c > 1``).
 
     Parameters
     ----------
@@ -743,13 +848,11 @@ class SDPOracle:
         A CVXPY solver that handles SDPs (``"CLARABEL"`` or ``"SCS"``).
     max_n : int, default 120
         Refuse larger problems (the SDP has ``O(n^2)`` constraints).
-    rel_margin : float, default 1e-4
-        Relative inflation of the solver's optimal value.
     """
 
     kind = "upper_bound"
 
-    def __init__(self, X, *, solver: str = "CLARABEL", max_n: int = 120, rel_margin: float = 1e-4):
+    def __init__(self, X, *, solver: str = "CLARABEL", max_n: int = 120):
         X = check_X(X)
         check_choice(solver, ("CLARABEL", "SCS"), "solver")
         if X.shape[0] > max_n:
@@ -760,81 +863,33 @@ class SDPOracle:
         basis, r = rank_reduce(X)
         self._ev = _Evaluator(X, basis)
         self.solver = solver
-        self.rel_margin = float(rel_margin)
         self.fingerprint = self._ev.fingerprint
 
     n_patterns = None
 
     def __call__(self, Z) -> OracleResult:
-        import cvxpy as cp
+        from .sdp_bound import verified_sdp_bound
 
         t0 = time.perf_counter()
         Z = self._ev.check_Z(Z)
         Xr = self._ev.Xr
-        n, r = Xr.shape
-        scale = float(np.linalg.norm(Z) * max(np.linalg.norm(Xr, 2), 1e-300))
-        if r == 0 or scale == 0.0:
+        r = Xr.shape[1]
+        if r == 0 or not np.any(Z) or not np.any(Xr):
             u = np.eye(self._ev.X.shape[1])[0]
-            return OracleResult(0.0, u, 0.0, "upper_bound", "exact", None, time.perf_counter() - t0)
-        # Normalise for conditioning: Omega(Z) = |Z| |Xr| Omega(Z/|Z|, Xr/|Xr|).
-        zs, xs = float(np.linalg.norm(Z)), float(np.linalg.norm(Xr, 2))
-        Zn, Xn = Z / zs, Xr / xs
-        N = 1 + r + n
-        W = cp.Variable((N, N), PSD=True)
-        u = W[1 : 1 + r, 0]
-        a = W[1 + r :, 0]
-        Wuu = W[1 : 1 + r, 1 : 1 + r]
-        Wau = W[1 + r :, 1 : 1 + r]  # (n, r): a_k u^T
-        Waa = W[1 + r :, 1 + r :]
-        XWua = Xn @ Wau.T  # (n, n): entry (k, l) = x_k^T u a_l
-        cons = [
-            W[0, 0] == 1,
-            cp.trace(Wuu) <= 1,
-            a >= 0,
-            a - Xn @ u >= 0,
-            cp.diag(Waa) == cp.sum(cp.multiply(Wau, Xn), axis=1),
-            Waa >= 0,
-            Waa - XWua >= 0,
-            Waa - XWua - XWua.T + Xn @ Wuu @ Xn.T >= 0,
-            cp.norm(Wau, 2, axis=1) <= a,
-            cp.norm(Wau - Xn @ Wuu, 2, axis=1) <= a - Xn @ u,
-        ]
-        obj = cp.Maximize(cp.sum(cp.multiply(Zn @ Zn.T, Waa)))
-        prob = cp.Problem(obj, cons)
-        attempts = (
-            [dict(solver="CLARABEL"), dict(solver="CLARABEL", max_iter=500, tol_gap_rel=1e-7, tol_feas=1e-7)]
-            if self.solver == "CLARABEL"
-            else [dict(solver="SCS", eps=1e-9, max_iters=200000)]
-        )
-        for opts in attempts:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    prob.solve(**opts)
-            except cp.error.SolverError as exc:
-                raise RuntimeError(f"SDPOracle: solver {self.solver} failed: {exc}") from None
-            if prob.status == cp.OPTIMAL:
-                break
-        if prob.status != cp.OPTIMAL:
-            raise RuntimeError(
-                f"SDPOracle: solver {self.solver} returned status {prob.status!r}, not 'optimal'; "
-                "the relaxation value cannot be used as a bound"
-            )
-        ub_sq = max(float(prob.value), 0.0) * (1.0 + self.rel_margin) + 1e-12
-        value = float(np.sqrt(ub_sq)) * zs * xs
-        # Round: candidate directions from the lifted solution, refined by ascent.
-        Wv = np.asarray(W.value)
-        evals, evecs = np.linalg.eigh(Wv[1 : 1 + r, 1 : 1 + r])
-        cands = np.vstack([Wv[1 : 1 + r, 0], evecs[:, -1], -evecs[:, -1]])
-        cands = cands[np.linalg.norm(cands, axis=1) > 1e-12]
-        if cands.shape[0] == 0:
-            cands = np.eye(r)
-        cands = _ascent(Xr, Z, cands, 100)
+            margin = self._ev.margin(Z)
+            return OracleResult(margin, u, 0.0, "upper_bound", "exact", None,
+                                time.perf_counter() - t0, margin)
+        b = verified_sdp_bound(Xr, Z, solver=self.solver)  # RuntimeError on solver failure
+        cands = _ascent(Xr, Z, b.candidates(), 100)
         vals = _relu_values(Xr, Z, cands)
         j = int(np.argmax(vals))
-        attained = float(np.sqrt(max(vals[j], 0.0)))
-        return OracleResult(max(value, attained), self._ev.to_original(cands[j]), attained,
-                            "upper_bound", "exact", None, time.perf_counter() - t0)
+        u = self._ev.to_original(cands[j])
+        attained = float(np.linalg.norm(Z.T @ np.maximum(self._ev.X @ u, 0.0)))
+        trunc = self._ev.margin(Z)
+        value = max(b.value + trunc, attained)
+        margin = max(b.value - float(np.sqrt(max(b.dual_value_sq, 0.0))), 0.0) + trunc
+        return OracleResult(value, u, attained, "upper_bound", "exact", None,
+                            time.perf_counter() - t0, margin)
 
 
 def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_PATTERNS,
@@ -847,8 +902,8 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     oracle : {"auto", "exact", "upper_bound", "heuristic", "spike-free"} or an oracle object
         ``"auto"``: exact when the patterns are (or can be) enumerated (always for
         ``rank(X) <= 2``); otherwise heuristic (not a bound, logged as a warning). The
-        SDP bound is never chosen automatically: its rigour rests on the conic solver's
-        accuracy (see :class:`SDPOracle`); ask for it with ``oracle="upper_bound"``.
+        SDP bound is never chosen automatically (slow, often loose for ``c > 1``); ask
+        for it with ``oracle="upper_bound"``.
         ``"spike-free"``: :class:`~convexrelu.preprocessing.SpikeFreeOracle`, the single
         pattern ``D = I`` of spike-free data with orthogonal rows (paper eq. 15): exact
         for ``n <= 12`` whatever ``d``; raises when ``X`` is not of that kind.

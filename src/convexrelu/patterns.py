@@ -69,16 +69,57 @@ def pattern_bound(n: int, r: int) -> float:
 def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
     r"""Orthonormal basis ``V_r`` (shape ``(d, r)``) of the row space of ``X`` and ``r``.
 
-    Singular values below ``rtol * s_max`` count as zero (default: numpy's
-    ``matrix_rank`` rule, ``max(n, d) * eps``).
+    Sign patterns do not change when a column of ``X`` is rescaled
+    (:math:`X u = (X C^{-1})(C u)` for a positive diagonal ``C``), so the rank is decided
+    on the *equilibrated* matrix :math:`X C^{-1}` whose nonzero columns have unit norm:
+    a column of size 1e-8 next to one of size 1e8 is a genuine direction, not rounding
+    noise. Singular values of the equilibrated matrix below ``rtol * s_max`` count as
+    zero (default: numpy's ``matrix_rank`` rule, ``max(n, d) * eps``). The basis is then
+    that of ``span(C V_e)``, orthonormalised, which is the row space of ``X`` in its own
+    coordinates.
+
+    What truncation leaves out is measured, not ignored: :func:`rank_residual` gives
+    :math:`\|X - X V_r V_r^\top\|_2`, which the exact oracle adds to its bound (the
+    map :math:`u \mapsto \|Z^\top (Xu)_+\|` moves by at most
+    :math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2` when ``X`` is replaced by its truncation).
     """
-    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    n, d = X.shape
     if rtol is None:
-        rtol = max(X.shape) * np.finfo(float).eps
-    if s.size == 0 or s[0] == 0:
-        return np.zeros((X.shape[1], 0)), 0
+        rtol = max(n, d) * np.finfo(float).eps
+    col = np.linalg.norm(X, axis=0)
+    live = col > 0
+    if not np.any(live):
+        return np.zeros((d, 0)), 0
+    Xe = X[:, live] / col[live]
+    _, s, Vt = np.linalg.svd(Xe, full_matrices=False)
     r = int(np.sum(s > rtol * s[0]))
-    return Vt[:r].T.copy(), r
+    if r == 0:
+        return np.zeros((d, 0)), 0
+    if r == d:
+        return np.eye(d), d  # full rank: no rotation (it would mix badly scaled columns)
+    M = np.zeros((d, r))
+    # row space of X = C * (row space of X C^-1); scale each basis vector back
+    M[live] = Vt[:r].T * col[live, None]
+    M /= np.linalg.norm(M, axis=0)
+    Q, _ = np.linalg.qr(M)
+    return Q, r
+
+
+def rank_residual(X: np.ndarray, basis: np.ndarray) -> float:
+    r"""Spectral norm of :math:`X - X V_r V_r^\top`: how much of ``X`` the rank reduction
+    left out (0 when nothing was truncated; rounding-level for exactly low-rank data).
+
+    Returned with a small outward margin (relative ``sqrt(n d) * eps`` of :math:`\|X\|_F`)
+    so that it bounds the true norm despite rounding in its own computation.
+    """
+    n, d = X.shape
+    if basis.shape[1] == d:
+        return 0.0  # a basis of all of R^d: nothing was left out
+    E = X - (X @ basis) @ basis.T if basis.shape[1] else X
+    if not np.any(E):
+        return 0.0
+    val = float(np.linalg.norm(E, 2))
+    return val * (1.0 + 1e-12) + math.sqrt(n * d) * np.finfo(float).eps * float(np.linalg.norm(X))
 
 
 # --------------------------------------------------------------------------- internals
@@ -292,11 +333,15 @@ def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None
     Aw = np.zeros_like(A)
     live = ~zero
     if np.any(live):
-        U, S, Vt = np.linalg.svd(A[live], full_matrices=False)
+        # equilibrate the columns first (A u = (A C^-1)(C u)): the SVD of a matrix with
+        # columns of very different sizes loses the small directions
+        col = np.linalg.norm(A[live], axis=0)
+        col = np.where(col > 0, col, 1.0)
+        U, S, Vt = np.linalg.svd(A[live] / col, full_matrices=False)
         if S.size < k or S[-1] <= 0:
             raise ValueError("internal error: arrangement is not essential (rank-deficient rows)")
         Aw[live] = U
-        back = Vt.T / S  # whitened witness w -> original coordinates V S^{-1} w
+        back = (Vt.T / S) / col[:, None]  # whitened witness w -> u = C^-1 V S^-1 w
     hp = _unique_hyperplanes(Aw, tol, zero)
     m = hp.reps.shape[0]
     if m == 0:

@@ -99,11 +99,8 @@ def is_spike_free(X, *, rtol=1e-8, n_samples=2000, random_state=0, return_reason
     """
     X = check_X(X)
     n = X.shape[0]
-    G = X @ X.T
-    diag = np.diag(G)
-    off = G - np.diag(diag)
-    scale = max(float(diag.max()), np.finfo(float).tiny)
-    if np.all(diag > rtol * scale) and np.max(np.abs(off)) <= rtol * scale:
+    ok, worst = _orthogonal_rows(X, rtol)
+    if ok:
         out = (True, "proven: the rows of X are orthogonal (e.g. whitened with n <= d)")
         return out if return_reason else out[0]
     rng = np.random.default_rng(random_state)
@@ -124,6 +121,25 @@ def is_spike_free(X, *, rtol=1e-8, n_samples=2000, random_state=0, return_reason
     out = (False, f"not proven: no counterexample among {U.shape[1]} directions, but only "
                   "orthogonal rows are a proof")
     return out if return_reason else out[0]
+
+
+def _orthogonal_rows(X, rtol=1e-8):
+    r"""Whether every row is nonzero and every pair is orthogonal *relative to the pair*:
+    :math:`|x_i^\top x_j| \le` ``rtol`` :math:`\|x_i\| \|x_j\|` for all ``i != j``.
+
+    The test is per pair on purpose: measured against the largest row norm, eleven
+    identical small rows next to one large row would pass as orthogonal. Returns
+    ``(ok, worst)`` with ``worst`` the largest :math:`|\cos|` between two rows (0 for
+    one row; inf when a row is zero).
+    """
+    nrm = np.linalg.norm(X, axis=1)
+    if np.any(nrm == 0):
+        return False, float("inf")
+    Xn = X / nrm[:, None]
+    C = Xn @ Xn.T
+    np.fill_diagonal(C, 0.0)
+    worst = float(np.max(np.abs(C))) if C.size > 1 else 0.0
+    return worst <= rtol, worst
 
 
 def _spectral_norm(X):
@@ -196,13 +212,13 @@ class SpikeFreeOracle:
 
     def __init__(self, X, *, max_exact_n=12, n_starts=64, random_state=0):
         self.X = check_X(X)
-        G = self.X @ self.X.T
-        d = np.diag(G)
-        if not (np.all(d > 0) and np.max(np.abs(G - np.diag(d))) <= 1e-8 * d.max()):
-            ok, why = is_spike_free(self.X, return_reason=True)
+        ok, worst = _orthogonal_rows(self.X)
+        if not ok:
+            _, why = is_spike_free(self.X, return_reason=True)
             raise ValueError("SpikeFreeOracle needs X with orthogonal nonzero rows (e.g. whitened, "
-                             f"n <= d); is_spike_free: {why}")
-        self.s = d
+                             f"n <= d): the largest |cos| between two rows is {worst:.3g} > 1e-8; "
+                             f"is_spike_free: {why}")
+        self.s = np.einsum("ij,ij->i", self.X, self.X)
         self.fingerprint = fingerprint(self.X)
         n = self.X.shape[0]
         self.exact = n <= max_exact_n

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 
 import numpy as np
 
@@ -37,20 +36,11 @@ def machine_info() -> dict:
 
 
 def _atomic(path, write):
-    """Write through a temporary file in the same folder, then rename: never half-written."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write through a temporary file in the same folder, then rename: never half-written,
+    with the permissions ``open()`` would give (:func:`convexrelu.io.atomic_write`)."""
+    from ..io import atomic_write
+
+    return atomic_write(path, write)
 
 
 def write_text(path, text: str) -> str:

@@ -369,7 +369,8 @@ def _run_case(name, kind, build, caps, skipped, progress, peer):
                        f" <=1e-4 {'never' if t4 is None else f'at {t4:.3g} s'}, <=1e-6 "
                        f"{'never' if t6 is None else f'at {t6:.3g} s'}"))]
     curves = {"cg": (np.asarray(cg_hist["time"]), np.asarray(cg_hist["objective"]))}
-    _say(progress, f"  cg: {res.status} obj {ref:.10g} rel_gap {cert.rel_gap:.2e} "
+    _say(progress, f"  cg: {res.status} obj {ref:.10g} rel_gap{'' if cert.is_rigorous else ' (estimate)'} "
+                   f"{cert.rel_gap:.2e} "
                    f"{res.time:.1f}s ({certified})")
 
     # -- frank-wolfe ----------------------------------------------------------------

@@ -10,16 +10,33 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..certificates import Certificate, certificate_from_oracle
+from ..certificates import Certificate, certificate_from_oracle, scaled_dual
+from ..verify import check_omega
 from ..network import TwoLayerReLU
 
 __all__ = ["SolveResult", "STATUSES", "IterationLog"]
 
 logger = logging.getLogger("convexrelu.solvers")
 
-#: Status vocabulary of :class:`SolveResult`.
-STATUSES = ("optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap",
-            "stalled")
+#: Status vocabulary of :class:`SolveResult`:
+#:
+#: - ``"optimal"``: the certificate proves global optimality (``certificate.is_global``);
+#: - ``"estimate_converged"``: the gap *estimate* met tol; no proof (heuristic oracle or
+#:   sampled patterns, or a certificate whose self-check failed: ``is_global`` is False);
+#: - ``"max_iter"``, ``"time_limit"``: stopped on a budget before the gap met tol;
+#: - ``"interrupted"``: Ctrl-C; the best network so far;
+#: - ``"inaccurate"``: a conic solver did not report an optimal solution;
+#: - ``"recovery_gap"``: a relaxation was solved but the recovered network is not certified;
+#: - ``"stalled"``: the solver stopped by its own criterion (e.g. a non-convex optimiser at a
+#:   stationary point) where the certificate's gap has not met tol.
+STATUSES = ("optimal", "estimate_converged", "max_iter", "time_limit", "interrupted", "inaccurate",
+            "recovery_gap", "stalled")
+
+
+def converged_status(cert: Certificate) -> str:
+    """The status of a solve whose gap met ``tol``: ``"optimal"`` only when the certificate
+    is a proof (``is_global``), else ``"estimate_converged"`` (the estimate met tol)."""
+    return "optimal" if cert.is_global else "estimate_converged"
 
 
 @dataclass(frozen=True)
@@ -35,9 +52,12 @@ class SolveResult:
     certificate : Certificate
         Duality-gap certificate of ``network``; ``certificate.is_global`` says whether
         global optimality is proven.
-    status : {"optimal", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap", "stalled"}
-        ``"optimal"``: the gap (a bound, or an estimate with a heuristic oracle) reached
-        ``tol``; check ``certificate.is_global`` for a proof. ``"inaccurate"``: a conic
+    status : {"optimal", "estimate_converged", "max_iter", "time_limit", "interrupted", "inaccurate", "recovery_gap", "stalled"}
+        ``"optimal"``: global optimality is proven (``certificate.is_global`` is True,
+        always together with this status). ``"estimate_converged"``: the gap *estimate*
+        met ``tol``, but it is no proof (heuristic oracle or sampled patterns:
+        ``certificate.is_rigorous`` is False, or the certificate's self-check failed);
+        the network may not be optimal. ``"inaccurate"``: a conic
         solver did not report an optimal solution (relaxation solvers);
         ``"recovery_gap"``: the relaxation was solved but the network recovered from it
         is not certified to ``tol``; ``"stalled"``: a non-convex optimiser (``"sgd"``)
@@ -66,11 +86,18 @@ class SolveResult:
 
     def __str__(self) -> str:
         c = self.certificate
-        verdict = "certified global optimum" if c.is_global else (
-            "not certified (bound)" if c.is_rigorous else "not certified (estimate only)")
+        if c.is_global:
+            verdict = "certified global optimum"
+        elif c.is_rigorous:
+            verdict = "not certified: rel_gap is a bound on the distance from the optimum"
+        else:
+            verdict = (f"not certified: the {c.oracle_kind} oracle on {c.pattern_scope} patterns "
+                       "gives an estimate, not a bound")
+        # the dual value and the gap are estimates unless the oracle is a proven bound
+        est = "" if c.is_rigorous else "_estimate"
         return (
             f"SolveResult(solver={self.solver!r}, status={self.status!r}, objective={self.objective:.10g}, "
-            f"dual={c.dual:.10g}, rel_gap={c.rel_gap:.2e}, n_neurons={self.network.n_neurons}, "
+            f"dual{est}={c.dual:.10g}, rel_gap{est}={c.rel_gap:.2e}, n_neurons={self.network.n_neurons}, "
             f"n_iter={self.n_iter}, time={self.time:.3f}s: {verdict})"
         )
 
@@ -79,7 +106,8 @@ class SolveResult:
         return {
             "solver": self.solver, "status": self.status, "objective": self.objective,
             "dual": c.dual, "gap": c.gap, "rel_gap": c.rel_gap, "is_global": c.is_global,
-            "is_rigorous": c.is_rigorous, "oracle_kind": c.oracle_kind,
+            "is_rigorous": c.is_rigorous, "gap_is_estimate": not c.is_rigorous,
+            "oracle_kind": c.oracle_kind,
             "pattern_scope": c.pattern_scope, "n_patterns": c.n_patterns,
             "n_neurons": self.network.n_neurons, "n_iter": self.n_iter, "time_s": self.time,
             **{k: v for k, v in self.info.items() if v is None or isinstance(v, (bool, int, float, str))},
@@ -103,6 +131,8 @@ class IterationLog:
         self.best_dual = -np.inf
         self.best_cert: Certificate | None = None
         self.last_res = None
+        self._dual_src = None  # (Z the oracle saw, its result) behind best_dual
+        self._dual_checked = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -110,24 +140,36 @@ class IterationLog:
     def out_of_time(self) -> bool:
         return self.time_limit is not None and self.elapsed() >= self.time_limit
 
-    def record(self, net: TwoLayerReLU, F, res, G=None, **extra) -> Certificate:
+    def record(self, net: TwoLayerReLU, F, res, G=None, Zo=None, **extra) -> Certificate:
         """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on the dual
         direction ``G`` (default: the loss gradient at ``F``; a solver may pass another
-        subgradient, on which ``res`` must have been computed)."""
+        subgradient, on which ``res`` must have been computed). ``Zo``: the matrix the
+        oracle was actually called on, when it is not ``G`` (the convolutional fit calls it
+        on ``B^T G`` over the patch matrix ``self.X``); the self-check runs on it.
+
+        The best dual bound seen so far tightens later certificates, but a bound only
+        decides ``is_global`` once the self-check has confirmed the oracle value it came
+        from (checked lazily, when it would make a certificate global)."""
         primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
         if G is None:
             G = self.loss.gradient(F, self.Y)
+        Zc = G if Zo is None else Zo
         cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
-                                       self.t0, best_dual=self.best_dual)
-        if res.is_upper_bound:
-            self.best_dual = max(self.best_dual, cert.dual)
+                                       self.t0, best_dual=self._verified_best_dual(primal),
+                                       X=self.X, Zcheck=Zc)
+        own_dual = scaled_dual(G, self.Y, self.beta, self.loss, cert.omega)[0]
+        if cert.is_rigorous and own_dual > self.best_dual:
+            self.best_dual = own_dual
+            self._dual_src = (Zc, res)
+            self._dual_checked = cert.check_passed is True
         if primal < self.best_primal:
             # one assignment: an interrupt cannot pair a network with another's certificate
             self.best_primal, self.best_net, self.best_cert = primal, net, cert
         elif self.best_cert is not None and self.best_cert.dual < self.best_dual:
             # a better dual bound tightens the certificate of the best network
-            b = self.best_cert
-            self.best_cert = _with_dual(b, self.best_dual, self.tol)
+            dual = self._verified_best_dual(self.best_primal)
+            if dual > self.best_cert.dual:
+                self.best_cert = _with_dual(self.best_cert, dual, self.tol, self._dual_checked)
         self.last_res = res
         it = len(self.rows)
         row = dict(iter=it, time=self.elapsed(), objective=primal, dual=cert.dual, gap=cert.gap,
@@ -142,11 +184,32 @@ class IterationLog:
             self.callback(dict(row, network=net, certificate=cert))
         return cert
 
+    def _verified_best_dual(self, primal: float) -> float:
+        """``best_dual`` when it may be used for ``primal``: if it would make the gap meet
+        ``tol`` it must pass the self-check first (a refuted one is dropped)."""
+        if self._dual_src is None or self._dual_checked:
+            return self.best_dual
+        rel = (primal - self.best_dual) / max(abs(primal), np.finfo(float).tiny)
+        if rel > self.tol:
+            return self.best_dual  # cannot decide is_global: no need to check yet
+        Zc, res = self._dual_src
+        chk = check_omega(self.X, Zc, res.value, res.u)
+        if chk.passed:
+            self._dual_checked = True
+            return self.best_dual
+        logger.warning("%s: an earlier dual bound is dropped: %s", self.solver, chk.reason)
+        self.best_dual, self._dual_src = -np.inf, None
+        return -np.inf
+
     def stop_status(self, k: int, max_iter: int) -> str | None:
-        """``"optimal"``, ``"max_iter"`` or ``"time_limit"`` when iteration ``k`` should be
-        the last, else None (in that order of precedence)."""
+        """``"optimal"`` (or ``"estimate_converged"``), ``"max_iter"`` or ``"time_limit"``
+        when iteration ``k`` should be the last, else None (in that order of precedence).
+
+        The solve stops when the gap met ``tol``, whether the gap is a bound or an estimate
+        (nothing better can be measured); the status says which: ``"optimal"`` only when
+        the certificate is a proof (``is_global``)."""
         if self.converged():
-            return "optimal"
+            return converged_status(self.best_cert)
         if k >= max_iter:
             return "max_iter"
         if self.out_of_time():
@@ -154,8 +217,15 @@ class IterationLog:
         return None
 
     def converged(self) -> bool:
+        """Whether the best network's gap (a bound or an estimate) met ``tol``; see
+        :meth:`converged_status` for what may be claimed."""
         c = self.best_cert
         return c is not None and c.rel_gap <= self.tol
+
+    def converged_status(self) -> str | None:
+        """``"optimal"`` (proven), ``"estimate_converged"`` (the estimate met tol, no proof)
+        or None (the gap has not met tol)."""
+        return converged_status(self.best_cert) if self.converged() else None
 
     def result(self, status: str, n_iter: int, info: dict | None = None) -> SolveResult:
         if self.best_net is None:
@@ -163,24 +233,39 @@ class IterationLog:
                 raise KeyboardInterrupt  # nothing to return yet
             raise RuntimeError("solver finished without evaluating any network")
         cert = self.best_cert
+        if status in ("optimal", "estimate_converged"):
+            # "optimal" is a claim: only a proof (is_global) may make it, whatever the solver
+            # passed (and a dual bound found after the stop may have proven it); a solver
+            # that stopped by its own criterion before the gap met tol has "stalled"
+            status = converged_status(cert) if cert.rel_gap <= self.tol else "stalled"
         if status in ("max_iter", "time_limit"):
+            what = "rel_gap" if cert.is_rigorous else "rel_gap estimate"
             warnings.warn(
-                f"{self.solver}: stopped on {status} with rel_gap {cert.rel_gap:.3e} > tol "
-                f"{self.tol:.1e} (gap {cert.gap:.3e}); the network may not be optimal. "
-                "Increase max_iter or time_limit.", ConvergenceWarning, stacklevel=3)
-        if status == "optimal" and not cert.is_rigorous:
+                f"{self.solver}: stopped on {status} with {what} {cert.rel_gap:.3e} > tol "
+                f"{self.tol:.1e} (gap{'' if cert.is_rigorous else ' estimate'} {cert.gap:.3e}); "
+                "the network may not be optimal. Increase max_iter or time_limit.",
+                ConvergenceWarning, stacklevel=3)
+        if status == "estimate_converged":
             logger.warning(
-                "%s: the gap estimate reached tol, but the %s oracle on %s patterns does not "
-                "prove optimality (is_global=False)", self.solver, cert.oracle_kind, cert.pattern_scope)
+                "%s: status 'estimate_converged': the gap estimate reached tol, but %s does not "
+                "prove optimality (is_global=False)", self.solver,
+                f"the {cert.oracle_kind} oracle on {cert.pattern_scope} patterns"
+                if not cert.is_rigorous else "the certificate")
         hist = {k: np.array([r[k] for r in self.rows]) for k in self.rows[0]}
         return SolveResult(self.best_net, float(self.best_primal), cert, status, n_iter,
                            self.elapsed(), hist, self.solver, dict(info or {}))
 
 
-def _with_dual(cert: Certificate, dual: float, tol: float) -> Certificate:
+def _with_dual(cert: Certificate, dual: float, tol: float, checked: bool) -> Certificate:
+    """``cert`` with a better (proven) dual bound; global only when that bound's oracle
+    value passed the self-check."""
     from dataclasses import replace
 
     gap = cert.primal - dual
     rel = gap / max(abs(cert.primal), np.finfo(float).tiny)
-    return replace(cert, dual=float(dual), gap=float(gap), rel_gap=float(rel),
-                   is_global=bool(cert.is_rigorous and rel <= tol))
+    is_global = bool(cert.is_rigorous and rel <= tol and checked)
+    return replace(cert, dual=float(dual), gap=float(gap), rel_gap=float(rel), is_global=is_global,
+                   check="the self-check of the dual bound's oracle value" if checked else cert.check,
+                   check_passed=True if checked else cert.check_passed,
+                   reason="" if is_global or rel > tol else
+                   "the dual bound's oracle value has not passed the self-check")

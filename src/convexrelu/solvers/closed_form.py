@@ -230,7 +230,7 @@ class ClosedForm:
         info = dict(closed_form="applied", n_active=cf.n_active, whiten_error=cf.whiten_error,
                     cone_margin=cf.cone_margin, closed_form_time=cf.time,
                     sigma_max=float(cf.sigma[0]) if cf.sigma.size else 0.0)
-        status = "optimal" if log.converged() else "recovery_gap"
+        status = log.converged_status() or "recovery_gap"
         return log.result(status, 1, info=info)
 
 

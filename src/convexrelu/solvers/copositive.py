@@ -470,10 +470,11 @@ class CopositiveRelaxation:
         if info["recovery"] != "zero" and info["recovery_gap"] > self.tol:
             logger.warning("copositive: the recovered network is %.2e (relative) above the "
                            "relaxation value; recovery %s", info["recovery_gap"], info["recovery"])
-        # the status is about the network returned: its certificate decides "optimal";
-        # the relaxation's own status is in info (and gates the lower bound)
+        # the status is about the network returned: its certificate decides "optimal" (a
+        # proof) or "estimate_converged"; the relaxation's own status is in info (and gates
+        # the lower bound)
         if log.converged():
-            status = "optimal"
+            status = log.converged_status()
         elif not trusted:
             status = "inaccurate"
         else:

@@ -165,7 +165,7 @@ class CopositiveFO:
                 viol = violation(x)
                 logger.info("copositive-fo: outer %d  violation %.2e  rho %.2e", it, viol, rho)
                 if viol <= self.feas_tol:
-                    status = "optimal"
+                    status = "feasible"  # the relaxation's stop; the certificate decides below
                     break
                 if viol > 0.25 * prev:
                     rho *= 5.0
@@ -208,5 +208,12 @@ class CopositiveFO:
                     n_blocks=nb, pattern_scope=scope, outer_iterations=it,
                     lower_bound=lb, lower_bound_reason=lb_reason,
                     relaxation_value_is_bound=False,
-                    recovery_gap=(cert.primal - rel_obj) / max(abs(cert.primal), 1e-300))
+                    recovery_gap=(cert.primal - rel_obj) / max(abs(cert.primal), 1e-300),
+                    relaxation_feasible=bool(viol <= self.feas_tol))
+        # the status is about the network returned: its certificate decides "optimal" (a
+        # proof) or "estimate_converged"; a feasible relaxation alone proves nothing
+        if status != "interrupted" and log.converged():
+            status = log.converged_status()
+        elif status == "feasible":
+            status = "recovery_gap"
         return log.result(status, it, info=info)

@@ -135,7 +135,7 @@ class FrankWolfe:
                 self._search_t(X, Y, beta, oracle)
                 self._inner_steps *= 4
             if log.converged():
-                status = "optimal"
+                status = log.converged_status()  # "optimal" only when proven
             elif log.out_of_time():
                 status = "time_limit"
         except KeyboardInterrupt:

@@ -23,8 +23,9 @@ protocol) or full-batch Adam (``optimizer="adam"``):
 * the weight decay is part of the objective itself (not the optimiser's ``weight_decay``),
   so Adam minimises eq. 5 too.
 
-The solve ends when the network is certified to ``tol`` (the certificate is computed at
-every learning-rate halving and at the end), when the rate is at its floor and the
+The solve ends when the certificate's gap meets ``tol`` (it is computed at every
+learning-rate halving and at the end; status ``"optimal"`` when that proves global
+optimality, ``"estimate_converged"`` when the gap is only an estimate), when the rate is at its floor and the
 objective on a plateau (status ``"stalled"``: a stationary point that the certificate
 does not prove optimal, the paper's §5.1 finding), or at ``max_epochs`` / ``time_limit``.
 The returned network is the best iterate, rebalanced (:math:`\|u_j\| = \|v_j\|`, which
@@ -46,7 +47,7 @@ import numpy as np
 from .._validation import check_positive_float, check_positive_int, check_tol
 from ..certificates import certificate_from_oracle
 from ..network import TwoLayerReLU, _import_torch
-from .base import SolveResult
+from .base import SolveResult, converged_status
 
 __all__ = ["SGD", "torch_loss"]
 
@@ -265,8 +266,8 @@ class SGD:
                 sched.step(val)
                 if opt.param_groups[0]["lr"] < lr_before:
                     _, cert = certify_best()
-                    if cert.rel_gap <= self.tol:
-                        state["status"] = "optimal"
+                    if cert.rel_gap <= self.tol:  # a bound or an estimate: decided below
+                        state["status"] = "converged"
                         break
                 if lr_before <= min_lr * (1 + 1e-12) and since_best >= self.plateau_patience:
                     state["status"] = "stalled"
@@ -286,12 +287,14 @@ class SGD:
         net, cert = certify_best()
         status = state["status"]
         if cert.rel_gap <= self.tol:
-            status = "optimal"
-        elif status == "optimal":
+            # "optimal" only with a proof; an estimate that met tol says so
+            status = converged_status(cert)
+        elif status == "converged":
             status = "stalled"
-        if status == "optimal" and not cert.is_rigorous:
-            logger.warning("sgd: the gap estimate reached tol, but the %s oracle on %s patterns does "
-                           "not prove optimality (is_global=False)", cert.oracle_kind, cert.pattern_scope)
+        if status == "estimate_converged":
+            logger.warning("sgd: status 'estimate_converged': the gap estimate reached tol, but "
+                           "the %s oracle on %s patterns does not prove optimality (is_global=False)",
+                           cert.oracle_kind, cert.pattern_scope)
         n_ep = len(hist["iter"])
         history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
         history["iter"] = history["iter"].astype(int)
@@ -344,5 +347,5 @@ class SGD:
         F = net.predict(X)
         primal = loss.value(F, Y) + beta * net.weight_decay()
         G = loss.gradient(F, Y)
-        return certificate_from_oracle(primal, G, Y, beta, loss, oracle(G), self.tol, t0)
+        return certificate_from_oracle(primal, G, Y, beta, loss, oracle(G), self.tol, t0, X=X)
 

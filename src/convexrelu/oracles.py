@@ -76,9 +76,10 @@ class OracleResult:
     Attributes
     ----------
     value : float
-        :math:`\Omega(Z)` for ``kind="exact"`` (plus ``margin`` when the rank reduction
-        truncated ``X``: then an upper bound within ``margin`` of it); an upper bound on
-        it for ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
+        For ``kind="exact"``: the largest value of any cell, face or ray computed from
+        that region's own active set, plus ``margin`` (rounding and rank truncation): an
+        upper bound on :math:`\Omega(Z)`, within ``margin`` of it. An upper bound for
+        ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
     u : ndarray of shape (d,)
         A unit direction with :math:`\|Z^\top (Xu)_+\| =` ``attained``.
     attained : float
@@ -92,10 +93,10 @@ class OracleResult:
     time : float
         Seconds spent in the call.
     margin : float
-        What was added to the search's best value to make ``value`` a bound: for the
-        exact oracle, :math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2` when the rank
-        reduction truncated ``X`` (0 otherwise); for the SDP bound, the verification's
-        correction.
+        What was added to make ``value`` a bound: for the exact oracle, the outward
+        rounding :math:`2(n + r + 4)\epsilon \sum_k \|z_k\|\|x_k\|` plus
+        :math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2` when the rank reduction truncated
+        ``X``; for the SDP bound, the verification's correction (plus the truncation).
     """
 
     value: float
@@ -147,8 +148,10 @@ def _region_candidates(ev, Z, K, pats, bases, tol, chunk, floor):
     cells' flats. Cells whose top eigenvalue is ``<= floor()`` cannot beat it (the top
     eigenvalue bounds the cell's maximum from above) and are skipped; ``floor`` is a
     callable so that a caller looking for the best can raise it as it goes. Yields
-    ``(values, Y)`` per chunk: squared values (exact) and the candidates in whitened
-    coordinates ``y = s * u_r``.
+    ``(values, Y, est)`` per chunk: squared values (recomputed from :math:`(Xu)_+` at the
+    floating-point direction), the candidates in whitened coordinates ``y = s * u_r``,
+    and each candidate's top eigenvalue (the cell's own form, immune to a huge row
+    landing on the wrong side of a rounded direction; an upper bound on the cell).
     """
     Wm, s, wn = ev.W, ev.s, ev.wn
     n, r = Wm.shape
@@ -174,21 +177,25 @@ def _region_candidates(ev, Z, K, pats, bases, tol, chunk, floor):
         cand = np.concatenate([y[ok_p], -y[ok_m]])
         if cand.shape[0] == 0:
             continue
-        yield _whitened_values(Wm, s, Z, cand), cand
+        lam_sel = lam[sel, -1]
+        yield _whitened_values(Wm, s, Z, cand), cand, np.concatenate([lam_sel[ok_p], lam_sel[ok_m]])
 
 
 def _best_in_regions(ev, Z, K, pats, bases, tol, chunk, floor=-1.0):
     """Best candidate over cells (see :func:`_region_candidates`).
 
-    Returns ``(value, y)``, ``y`` None when no cell beats ``floor``.
+    Returns ``(value, y, est)``: the best recomputed value, its ``y`` (None when no cell
+    beats ``floor``) and the largest eigenvalue estimate met (``-inf`` if none).
     """
     best = [float(floor), None]
-    for vals, cand in _region_candidates(ev, Z, K, pats, bases, tol, chunk,
-                                         lambda: best[0]):
+    est_max = -np.inf
+    for vals, cand, est in _region_candidates(ev, Z, K, pats, bases, tol, chunk,
+                                              lambda: best[0]):
+        est_max = max(est_max, float(est.max()))
         j = int(np.argmax(vals))
         if vals[j] > best[0]:
             best = [float(vals[j]), cand[j]]
-    return best[0], best[1]
+    return best[0], best[1], est_max
 
 
 def row_groups(X: np.ndarray, zero: np.ndarray):
@@ -243,6 +250,7 @@ class _Evaluator:
         W[self.zero] = 0.0
         self.W = W
         self.wn = np.linalg.norm(W, axis=1)
+        self.xn = np.linalg.norm(X, axis=1)
         self.fingerprint = fingerprint(X)
         self.residual = rank_residual(X, basis)
         self.group, self.gsign, first = row_groups(X, self.zero)
@@ -265,6 +273,14 @@ class _Evaluator:
 
     def from_whitened(self, y):
         return self.to_original(y / self.s)
+
+    def rounding(self, Z) -> float:
+        r"""Outward rounding for a value computed from sums over the rows:
+        :math:`2(n + r + 4)\,\epsilon \sum_k \|z_k\| \|x_k\|` (recursive-summation
+        error of every region's :math:`Z^\top D X_r`, evaluated at a unit direction)."""
+        n, r = self.Xr.shape
+        S = float(np.dot(np.linalg.norm(Z, axis=1), self.xn))
+        return 2.0 * (n + r + 4) * np.finfo(float).eps * S
 
     def margin(self, Z) -> float:
         r"""Bound on what the rank reduction can hide: :math:`\|Z\|_2 \|X - X V V^\top\|_2`."""
@@ -311,19 +327,24 @@ class _Sweep2D:
         A = ev.Xr @ self.B
         n = A.shape[0]
         self.A = A
-        col = np.linalg.norm(A, axis=0)
-        self.col = np.where(col > 0, col, 1.0)
+        self.col = np.ones(2)
         self.n_cells = 0
         # one normal per exact row group, in the flat; groups containing the flat vanish
         Gd = ev.gdir @ self.B
-        glive = np.linalg.norm(Gd, axis=1) > tol
-        Gd = Gd / self.col  # equilibrated coordinates
+        gn = np.linalg.norm(Gd, axis=1)
+        glive = gn > tol
         grp = ev.group
         live_rows = (grp >= 0) & ~np.asarray(zero, dtype=bool)
         live_rows[live_rows] = glive[grp[live_rows]]
         rows = np.flatnonzero(live_rows)
         if rows.size == 0:
             return
+        # angles in equilibrated coordinates of the unit normals: rows of any size count
+        # alike (a huge row cannot squash the others onto an axis), columns too
+        Gd = Gd / np.where(glive, gn, 1.0)[:, None]
+        col = np.linalg.norm(Gd[np.unique(grp[rows])], axis=0)
+        self.col = np.where(col > 0, col, 1.0)
+        Gd = Gd / self.col
         # canonical normal in the upper half-plane: angle in [0, pi)
         flip = (Gd[:, 1] < 0) | ((Gd[:, 1] == 0) & (Gd[:, 0] < 0))
         Gc = np.where(flip[:, None], -Gd, Gd)
@@ -388,10 +409,13 @@ class _Sweep2D:
         return (T @ self.B.T) * self.ev.s[None, :]
 
     def best(self, Z: np.ndarray, floor: float = -1.0, batch: int = 16):
-        """Best value (squared, unit ``u``) and its whitened ``y``; ``(floor, None)`` if none beats ``floor``."""
+        """Best recomputed value (squared, unit ``u``), its whitened ``y`` (None if none
+        beats ``floor``) and the largest estimate (each cell's or ray's value from its own
+        active set: the bound)."""
         if self.n_cells == 0:
-            return floor, None
+            return floor, None, -np.inf
         est, dirs = self._estimates(Z)
+        est_max = float(np.max(est))
         order = np.argsort(est)[::-1]
         best_val, best_y = float(floor), None
         for start in range(0, order.size, batch):
@@ -403,7 +427,7 @@ class _Sweep2D:
             j = int(np.argmax(vals))
             if vals[j] > best_val:
                 best_val, best_y = float(vals[j]), Yw[j]
-        return best_val, best_y
+        return best_val, best_y, est_max
 
     def above(self, Z: np.ndarray, threshold: float, kmax: int):
         """Up to ``kmax`` candidates whose exact (squared) value exceeds ``threshold``."""
@@ -532,10 +556,12 @@ class ExactOracle:
         k = B.shape[1]
         xn = np.linalg.norm(ev.Xr, axis=1)
         A = ev.Xr @ B
-        tight = ev.zero | (np.linalg.norm(A, axis=1) <= self.tol * xn)
-        col = np.linalg.norm(A[~tight], axis=0) if np.any(~tight) else np.ones(k)
+        an = np.linalg.norm(A, axis=1)
+        tight = ev.zero | (an <= self.tol * xn)
+        An = A / np.where(tight, 1.0, an)[:, None]  # unit rows: sizes do not matter
+        col = np.linalg.norm(An[~tight], axis=0) if np.any(~tight) else np.ones(k)
         col = np.where(col > 0, col, 1.0)
-        hp = _unique_hyperplanes(A / col, self.tol, tight)
+        hp = _unique_hyperplanes(An / col, self.tol, tight)
         for h in hp.reps:
             hc = h * col  # the same hyperplane in the flat's own coordinates
             Bn = B @ _null_vector(hc / np.linalg.norm(hc))
@@ -558,17 +584,18 @@ class ExactOracle:
     def arrangement_2d(self):
         """For rank-2 ``X``: ``(W, s, basis, angles, widths)`` of the angular sweep, else None.
 
-        ``W`` (n, 2) are the whitened rows (``X u = W y`` with ``u = basis (y / s)``);
-        cell ``j`` is the arc of whitened angles ``[angles[j], angles[j] + widths[j]]``.
+        ``W`` (n, 2) are the equilibrated rows (``X u = W y`` with ``u = basis (y / s)``);
+        cell ``j`` is the arc of angles of ``y``, ``[angles[j], angles[j] + widths[j]]``.
         Solvers use it to slide atoms inside their cells.
         """
         if self.rank != 2 or not self._sweeps or self._sweeps[0].n_cells == 0:
             return None
         sw = self._sweeps[0]
-        # the sweep's boundaries run over [-pi/2, 3pi/2); hand them out in [0, 2pi), sorted
+        # the sweep's boundaries run over [-pi/2, 3pi/2); hand them out in [0, 2pi), sorted,
+        # with the coordinates they are measured in (y = col * u_r, X u = (X_r / col) y)
         ang = np.mod(sw.angles, 2.0 * np.pi)
         k = int(np.argmin(ang))
-        return (self._ev.W, self._ev.s, self._ev.basis, np.roll(ang, -k),
+        return (self._ev.Xr / sw.col, sw.col, self._ev.basis, np.roll(ang, -k),
                 np.roll(sw.width, -k))
 
     def candidates(self, Z, threshold: float, kmax: int = 50):
@@ -596,8 +623,8 @@ class ExactOracle:
         if self._groups:
             K = ev.kron(Z, ev.Xr)
             for bases, pats in self._groups:
-                for v, Yw in _region_candidates(ev, Z, K, pats, bases, self.tol, self.chunk,
-                                                lambda: thr2):
+                for v, Yw, _ in _region_candidates(ev, Z, K, pats, bases, self.tol, self.chunk,
+                                                   lambda: thr2):
                     vals.append(v)
                     ys.append(Yw)
         if not vals:
@@ -622,22 +649,26 @@ class ExactOracle:
         ev = self._ev
         Z = ev.check_Z(Z)
         best_val, best_y = 0.0, None
+        bound = 0.0  # largest value of a region from its own active set
         if self.rank == 1:
             rays = np.array([[1.0], [-1.0]])
             vals = _whitened_values(ev.W, ev.s, Z, rays)
             j = int(np.argmax(vals))
             best_val, best_y = float(vals[j]), rays[j]
+            bound = float(vals.max())
         elif self.rank >= 2:
             # 2-D flats first: their values are a floor that prunes most cells below
             for sweep in self._sweeps:
-                val, y = sweep.best(Z, floor=best_val)
+                val, y, est = sweep.best(Z, floor=best_val)
+                bound = max(bound, est)
                 if y is not None:
                     best_val, best_y = val, y
             if self._groups:
                 K = ev.kron(Z, ev.Xr)
                 for bases, pats in self._groups:
-                    val, y = _best_in_regions(ev, Z, K, pats, bases, self.tol, self.chunk,
-                                              floor=best_val)
+                    val, y, est = _best_in_regions(ev, Z, K, pats, bases, self.tol, self.chunk,
+                                                   floor=best_val)
+                    bound = max(bound, est)
                     if y is not None and val > best_val:
                         best_val, best_y = val, y
         if best_y is None:  # rank 0 (X = 0) or Z = 0: every u attains 0
@@ -645,13 +676,12 @@ class ExactOracle:
             best_val = 0.0
         else:
             u = ev.from_whitened(best_y)
-        value = float(np.sqrt(max(best_val, 0.0)))
-        margin = ev.margin(Z)
-        attained = value
-        if margin > 0.0:
-            # the search ran on the rank-reduced X: what it left out bounds the error
-            attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
-            value = max(value + margin, attained)
+        attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
+        # the bound: the largest region value, widened by what floating point can hide
+        # (the sums behind every region's form) and by the rank truncation
+        margin = ev.rounding(Z) + ev.margin(Z)
+        value = float(np.sqrt(max(bound, best_val, 0.0))) + margin
+        value = max(value, attained)
         res = OracleResult(value, u, attained, "exact", "exact", self.n_patterns,
                            time.perf_counter() - t0, margin)
         self._last = (Z.copy(), res)
@@ -763,7 +793,7 @@ class HeuristicOracle:
         if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
             # top eigenvector of each sampled cell's form, when it lies in the cell
             K = ev.kron(Z, ev.Xr)
-            _, y = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
+            _, y, _ = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
                                     floor=float(vals.max()))
             if y is not None:
                 u_cell = y / ev.s

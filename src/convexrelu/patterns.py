@@ -321,25 +321,44 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
 def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None):
     """Patterns (rows of ``A``) and unit witnesses of every cell of ``{a_k^T u = 0}``.
 
-    ``A`` (shape ``(n, k)``) must have full column rank ``k`` on its non-``zero`` rows
-    (an essential arrangement), except that an all-zero ``A`` gives the single cell
-    ``R^k``. The work is done in whitened coordinates (``A = U S V^T``: the rows of
-    ``U`` define the same arrangement up to the linear map ``w = S V^T u``), so that
-    nearly parallel rows of a badly scaled ``A`` are told apart; witnesses are mapped
-    back to the coordinates of ``A``.
+    ``A`` has shape ``(n, k)``; an arrangement whose rows span fewer than ``k``
+    dimensions is enumerated in their span (each cell times the complement), and an
+    all-zero ``A`` gives the single cell ``R^k``. The work is done in whitened
+    coordinates of the row-normalised, column-equilibrated ``A`` (``A_e = U S V^T``: the
+    rows of ``U`` define the same arrangement up to a linear map), so that nearly
+    parallel rows of a badly scaled ``A`` are told apart whatever the sizes of its rows
+    and columns; witnesses are mapped back to the coordinates of ``A``.
     """
     n, k = A.shape
-    zero = np.linalg.norm(A, axis=1) == 0 if zero is None else np.asarray(zero, dtype=bool)
+    rn = np.linalg.norm(A, axis=1)
+    zero = (rn == 0) if zero is None else (np.asarray(zero, dtype=bool) | (rn == 0))
     Aw = np.zeros_like(A)
     live = ~zero
     if np.any(live):
-        # equilibrate the columns first (A u = (A C^-1)(C u)): the SVD of a matrix with
-        # columns of very different sizes loses the small directions
-        col = np.linalg.norm(A[live], axis=0)
+        # Rows scaled by positive factors define the same arrangement: normalise the rows
+        # (a huge row must not swamp the small ones), then equilibrate the columns
+        # (A u = (A C^-1)(C u)): the SVD of a matrix whose rows or columns differ in size
+        # by many decades loses the small directions.
+        An = A[live] / rn[live, None]
+        col = np.linalg.norm(An, axis=0)
         col = np.where(col > 0, col, 1.0)
-        U, S, Vt = np.linalg.svd(A[live] / col, full_matrices=False)
-        if S.size < k or S[-1] <= 0:
-            raise ValueError("internal error: arrangement is not essential (rank-deficient rows)")
+        U, S, Vt = np.linalg.svd(An / col, full_matrices=False)
+        r_eff = int(np.sum(S > max(An.shape) * np.finfo(float).eps * S[0])) if S.size else 0
+        if r_eff < k:
+            # not essential (the rows span fewer than k dimensions, e.g. a row that was
+            # taken as non-tight on a flat): the cells are those of the rows' span, each
+            # times its orthogonal complement; enumerate there and lift the witnesses
+            if r_eff == 0:
+                W = np.zeros((1, k))
+                W[0, 0] = 1.0
+                return np.ones((1, n), dtype=bool), W
+            Vr = Vt[:r_eff].T  # (k, r_eff), in the equilibrated coordinates C u
+            sub = np.zeros((n, r_eff))
+            sub[live] = (An / col) @ Vr
+            pats, Wsub = _arrangement_cells(sub, tol, zero)
+            W = (Wsub @ Vr.T) / col[None, :]
+            W /= np.linalg.norm(W, axis=1, keepdims=True)
+            return pats, W
         Aw[live] = U
         back = (Vt.T / S) / col[:, None]  # whitened witness w -> u = C^-1 V S^-1 w
     hp = _unique_hyperplanes(Aw, tol, zero)

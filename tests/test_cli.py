@@ -1,7 +1,6 @@
 """Tests of the ``convexrelu`` command line (in-process through ``main`` and as a process)."""
 
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -14,22 +13,14 @@ import convexrelu
 from convexrelu import TwoLayerReLU, certify
 from convexrelu.cli import EXIT_BAD_INPUT, EXIT_NOT_GLOBAL, EXIT_OK, main
 
+from conftest import reference_path
+
 REF_NAME = "planted_25x2x5_seed101_b0.01.npz"
 JSON_KEYS = {"objective", "gap", "rel_gap", "is_global", "status", "time_s", "n_neurons"}
 
 
-def _shared_dir() -> pathlib.Path:
-    """``shared/`` beside the repository (``/work/shared`` for ``/work/main``)."""
-    return pathlib.Path(__file__).resolve().parents[2] / "shared"
-
-
 def _reference_path() -> pathlib.Path:
-    path = _shared_dir() / "reference_cases" / REF_NAME
-    if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference case {path} missing in CI: shared/ must be beside the repository")
-        pytest.skip(f"reference case {path} not found: shared/ is not beside the repository")
-    return path
+    return reference_path(REF_NAME)
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,10 @@ def test_closed_form_equals_cg_cvxpy_eq20_and_linear(beta):
     assert res.status == "optimal" and res.certificate.is_global
     assert res.certificate.oracle_kind == "upper_bound"
     cg = cr.fit(X, Y, beta, oracle="heuristic", random_state=0, max_iter=300, tol=1e-10)
-    np.testing.assert_allclose(res.objective, cg.objective, rtol=1e-8)
-    assert res.objective <= cg.objective * (1 + 1e-12)  # nothing beats a proven optimum
+    # cg on the heuristic oracle stops where its gap *estimate* stalls (1e-8..1e-10 by
+    # BLAS kernel): agreement to 1e-6, and nothing beats the proven optimum
+    np.testing.assert_allclose(res.objective, cg.objective, rtol=1e-6)
+    assert res.objective <= cg.objective * (1 + 1e-12)
     rel = solve_relaxation(X, Y, beta, form="eq20")
     np.testing.assert_allclose(res.objective, rel.value, rtol=1e-7)
     # condition holds: ReLU and linear networks coincide (paper, after Theorem 2)
@@ -82,9 +84,10 @@ def test_closed_form_full_check_and_scaled_whitening():
     a = closed_form_solution(X, Y, 0.2, whiten_check="full")
     # X X^T = 4 I: same problem as X with beta / 2 after the change of scale
     b = closed_form_solution(2.0 * X, Y, 0.2)
-    np.testing.assert_allclose(b.network.objective(2 * X, Y, 0.2),
-                               cr.fit(2 * X, Y, 0.2, oracle="heuristic", random_state=0,
-                                      max_iter=300, tol=1e-10).objective, rtol=1e-8)
+    cg = cr.fit(2 * X, Y, 0.2, oracle="heuristic", random_state=0, max_iter=300, tol=1e-10)
+    pb = b.network.objective(2 * X, Y, 0.2)
+    np.testing.assert_allclose(pb, cg.objective, rtol=1e-6)  # see the test above
+    assert pb <= cg.objective * (1 + 1e-12)
     assert a.n_active >= 1
 
 

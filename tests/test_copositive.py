@@ -23,21 +23,55 @@ def _d2_problems():
     return [(X1, Y1, 1e-2), (X2, Y2, 1e-2), (X3, Y3, 1e-1)]
 
 
+#: Relative gap ``cg`` reaches reliably on these problems (about 10 iterations, whatever the
+#: BLAS kernel). Its interior-point master is accurate to about 1e-10 relative, so the gap
+#: stalls between 5e-10 and 4e-9 depending on the machine (2.4e-9 with OpenBLAS's Haswell or
+#: Zen kernels, ``OPENBLAS_CORETYPE=Haswell``): ``tol=1e-9`` made this test fail at
+#: ``max_iter`` on such machines.
+CG_TOL = 1e-7
+#: Accuracy allowed to the relaxation (Clarabel on eq. 19), as before.
+RELAX_RTOL = 1e-6
+#: Clarabel ends "optimal_inaccurate" at the right value on some problems, depending on the
+#: BLAS kernel and the order of the cones (spiral: default and Haswell kernels on the
+#: rewritten oracle; planted and spiral with ``OPENBLAS_CORETYPE=Prescott`` before it).
+#: Tighter iterative refinement gets "optimal" on most of those machines.
+REFINED = dict(tol_gap_abs=1e-8, tol_gap_rel=1e-8, tol_feas=1e-8,
+               iterative_refinement_reltol=1e-14, iterative_refinement_abstol=1e-14,
+               iterative_refinement_max_iter=50)
+
+
 @pytest.mark.parametrize("case", range(3))
 def test_copositive_d2_equals_certified_optimum_and_recovers_a_global_network(case):
     X, Y, beta = _d2_problems()[case]
-    cg = cr.fit(X, Y, beta, tol=1e-9)
-    assert cg.certificate.is_global
+    cg = cr.fit(X, Y, beta, tol=CG_TOL)
+    assert cg.status == "optimal" and cg.certificate.is_global
+    # the optimum p* lies in the certified interval [lo, hi], of width <= CG_TOL * hi
+    lo, hi = cg.certificate.dual, cg.objective
+    assert lo <= hi and hi - lo <= CG_TOL * abs(hi)
+    slack = RELAX_RTOL * abs(hi)
     res = cr.fit(X, Y, beta, solver="copositive")
+    if res.info["relaxation_status"] != "optimal":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = cr.fit(X, Y, beta, solver=CopositiveRelaxation(**REFINED))
     info = res.info
-    assert info["relaxation_status"] == "optimal"
-    np.testing.assert_allclose(info["relaxation_value"], cg.objective, rtol=1e-6)
-    # rank 2: every cone simplicial, so the relaxation is exact and says why
-    assert info["relaxation_exact"] and info["exact_reason"] == "every cone is simplicial"
-    assert info["lower_bound"] == info["relaxation_value"]
+    assert info["relaxation_status"] in ("optimal", "optimal_inaccurate")
+    # the relaxation's value is the optimum: inside the certified interval up to its accuracy
+    assert lo - slack <= info["relaxation_value"] <= hi + slack
+    if info["relaxation_status"] == "optimal":
+        # rank 2: every cone simplicial, so the relaxation is exact and says why
+        assert info["relaxation_exact"] and info["exact_reason"] == "every cone is simplicial"
+        assert info["lower_bound"] == info["relaxation_value"]
+    else:
+        # the conic solver did not certify its accuracy (twice): then nothing may rest on it
+        # (see REFINED; reaching "optimal" reliably needs a change in the solver, not here)
+        assert info["lower_bound"] is None and info["lower_bound_reason"]
+        assert not info["relaxation_exact"]
     # the recovered network is certified by the exact oracle, not by the relaxation
     assert res.status == "optimal" and res.certificate.is_global
-    np.testing.assert_allclose(res.objective, cg.objective, rtol=1e-6)
+    # ... and it is optimal: not below the proven lower bound (weak duality), and within
+    # the relaxation's accuracy of the certified optimum
+    assert lo * (1 - 1e-10) <= res.objective <= hi + slack
     np.testing.assert_allclose(res.network.objective(X, Y, beta), res.objective, rtol=1e-12)
 
 
@@ -60,7 +94,7 @@ def test_relaxation_never_exceeds_the_certified_optimum(d, n, seed):
     X = rng.standard_normal((n, d))
     Y = rng.standard_normal((n, 2))
     beta = 0.05 * cr.lambda_max(X, Y)
-    cg = cr.fit(X, Y, beta, tol=1e-8, max_iter=300)
+    cg = cr.fit(X, Y, beta, tol=1e-7, max_iter=300)  # 1e-8 sat 1.5x above the floor
     assert cg.certificate.is_global
     rel = solve_relaxation(X, Y, beta)
     assert rel.status in ("optimal", "optimal_inaccurate")

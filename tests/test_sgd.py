@@ -18,7 +18,7 @@ from convexrelu.solvers.sgd import SGD, torch_loss  # noqa: E402
 def small():
     X, Y, _ = planted(n=12, d=2, c=3, seed=3)
     beta = 1e-2
-    opt = cr.fit(X, Y, beta, tol=1e-8)
+    opt = cr.fit(X, Y, beta, tol=1e-7)  # a tolerance cg reaches on every BLAS kernel
     assert opt.certificate.is_global
     return X, Y, beta, opt
 

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.optimize import check_grad, minimize
 
 from convexrelu import Loss, SquaredLoss, get_loss
-from convexrelu.losses import LOSSES
+from convexrelu.losses import LOSSES, cvxpy_loss, torch_loss
 
 LOSS = SquaredLoss()
 
@@ -133,6 +133,12 @@ def test_get_loss_accepts_custom_protocol_object():
 
     obj = Scaled()
     assert get_loss(obj) is obj
+    # the CVXPY and PyTorch forms are optional: a loss without one is refused by name,
+    # saying which method it lacks, when a solver asks for it
+    for wrapper, method in ((cvxpy_loss, "cvxpy_value"), (torch_loss, "torch_value")):
+        with pytest.raises(ValueError, match=rf"loss 'scaled' \(Scaled\) has no .* form: "
+                                             rf"it lacks a {method}\(F, Y\) method"):
+            wrapper(obj, np.zeros((2, 1)), np.zeros((2, 1)))
 
 
 @pytest.mark.parametrize("bad", ["hinge", "Squared", "", "squared "])

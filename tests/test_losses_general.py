@@ -5,8 +5,9 @@ import pytest
 from scipy.optimize import check_grad
 
 import convexrelu as cr
-from convexrelu.losses import (AbsoluteLoss, HuberLoss, LogisticLoss, MulticlassHinge,
-                               SoftmaxCrossEntropy, SquaredLoss, get_loss)
+from convexrelu.losses import (LOSSES as REGISTRY, AbsoluteLoss, HuberLoss, LogisticLoss,
+                               MulticlassHinge, SoftmaxCrossEntropy, SquaredLoss, cvxpy_loss,
+                               get_loss)
 
 LOSSES = [SquaredLoss(), SoftmaxCrossEntropy(), LogisticLoss(), MulticlassHinge(), HuberLoss(0.7),
           AbsoluteLoss()]
@@ -60,6 +61,31 @@ def test_conjugate_is_infinite_outside_its_domain(loss):
     Y = _targets(loss, rng)
     G = loss.gradient(rng.standard_normal(Y.shape), Y)
     assert np.isinf(loss.conjugate(G + 5.0, Y))
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_cvxpy_form_equals_the_numpy_loss(loss):
+    """``cvxpy_value`` is the same function as ``value``: a convex (DCP) expression of the
+    prediction variable whose value at a numeric ``F`` is ``loss.value(F, Y)`` (``F`` large
+    enough to reach both pieces of Huber and every max of the hinge)."""
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        Y = _targets(loss, rng)
+        Fv = cp.Variable(Y.shape)
+        expr = loss.cvxpy_value(Fv, Y)
+        assert expr.is_dcp() and expr.is_convex() and expr.size == 1
+        F = 2 * rng.standard_normal(Y.shape)
+        Fv.value = F
+        assert float(expr.value) == pytest.approx(loss.value(F, Y), rel=1e-10, abs=1e-12)
+        # the compatibility wrapper is the method
+        assert float(cvxpy_loss(loss, Fv, Y).value) == float(expr.value)
+
+
+def test_every_registered_loss_owns_its_cvxpy_and_torch_forms():
+    for name, cls in REGISTRY.items():
+        assert callable(getattr(cls, "cvxpy_value", None)), name
+        assert callable(getattr(cls, "torch_value", None)), name
 
 
 def test_target_preparation_and_errors():

@@ -127,6 +127,41 @@ def test_torch_losses_equal_the_numpy_losses(name):
         Y = rng.standard_normal((7, 3))
     val = float(torch_loss(loss, torch.tensor(F), torch.tensor(Y)))
     assert val == pytest.approx(loss.value(F, Y), rel=1e-12)
+    # the loss owns its form; torch_loss (kept for compatibility) is a wrapper of it
+    Ft = torch.tensor(F, requires_grad=True)
+    own = loss.torch_value(Ft, torch.tensor(Y))
+    assert own.ndim == 0 and float(own.detach()) == val
+    own.backward()  # differentiable: the (sub)gradient is the numpy one
+    np.testing.assert_allclose(Ft.grad.numpy(), loss.gradient(F, Y), rtol=1e-10, atol=1e-12)
+
+
+def test_history_is_an_iteration_log_with_the_certificates_at_the_checks(small):
+    X, Y, beta, _ = small
+    r = cr.fit(X, Y, beta, solver=SGD(1, random_state=0, plateau_patience=20, lr=1e-2,
+                                      min_lr=2.5e-3, max_epochs=20000))
+    h = r.history
+    n = r.n_iter
+    assert {"iter", "time", "objective", "dual", "gap", "rel_gap", "n_neurons", "omega",
+            "lr"} <= set(h)
+    assert all(len(v) == n for v in h.values())
+    assert h["iter"].dtype.kind == "i" and np.all(np.diff(h["iter"]) > 0)
+    assert np.all(h["n_neurons"] == 1)
+    # certified rows: one per learning-rate halving and the last (the returned network's)
+    certified = np.flatnonzero(~np.isnan(h["rel_gap"]))
+    assert np.array_equal(certified, np.flatnonzero(~np.isnan(h["omega"])))
+    assert set(certified + 1) == {c["epoch"] for c in r.info["checks"]}
+    assert certified[-1] == n - 1
+    assert h["rel_gap"][-1] == r.certificate.rel_gap and h["dual"][-1] == r.certificate.dual
+    assert h["gap"][-1] == r.certificate.gap
+
+
+def test_epochs_that_diverged_leave_no_row(small):
+    X, Y, beta, _ = small
+    r = cr.fit(X, Y, beta, solver=SGD(10, random_state=0, lr=50.0, max_epochs=400))
+    h = r.history
+    assert r.status == "max_iter" and r.info["divergence_restarts"] > 0
+    # rows keep the epoch numbers; the restarted epochs are the ones missing
+    assert h["iter"][-1] == 399 and r.n_iter + r.info["divergence_restarts"] == 400
 
 
 def test_cross_entropy_sgd_respects_the_certified_bound():

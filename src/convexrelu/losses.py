@@ -14,6 +14,13 @@ bound on the training optimum :math:`p^*` (weak duality); the certificate uses
 
 Later losses (cross-entropy, hinge, Huber, ...) implement the same :class:`Loss`
 protocol.
+
+Each loss also owns its forms for the other back ends: ``cvxpy_value(F, Y)``, the same
+function as a CVXPY expression (the restricted masters of ``cg`` and the conic solvers),
+and ``torch_value(F, Y)``, a differentiable PyTorch scalar (``solver="sgd"``). Both are
+imported lazily, so neither CVXPY nor PyTorch is needed to import this module. Adding a
+loss is a class here with ``value``, ``gradient``, ``conjugate`` (and ``prepare_targets``,
+``cvxpy_value``, ``torch_value`` where it has them) and an entry in :data:`LOSSES`.
 """
 
 from __future__ import annotations
@@ -39,9 +46,20 @@ class Loss(Protocol):
     smoothness : float
         Lipschitz constant of the gradient in ``F`` (``inf`` if not smooth).
 
-    Optional: ``prepare_targets(Y) -> ndarray (n, c)``, the targets in the form the other
-    methods take (labels become one-hot or +-1 for the classification losses); without
-    it targets are used as given.
+    Optional:
+
+    - ``prepare_targets(Y) -> ndarray (n, c)``, the targets in the form the other methods
+      take (labels become one-hot or +-1 for the classification losses); without it
+      targets are used as given;
+    - ``cvxpy_value(F, Y)``, :math:`L(F, Y)` as a CVXPY expression of the expression ``F``
+      (needed by the solvers that solve a conic program: ``cg``'s restricted master for
+      non-squared losses, ``copositive``);
+    - ``torch_value(F, Y)``, :math:`L(F, Y)` as a differentiable PyTorch scalar of the
+      tensor ``F`` (needed by ``solver="sgd"``).
+
+    Both forms take the prepared targets and have the same definition and scale as
+    ``value``; a loss without one is refused by the solvers that need it
+    (:func:`cvxpy_loss`, :func:`torch_loss`).
     """
 
     name: str
@@ -85,6 +103,14 @@ class SquaredLoss:
         squares overflow are refused, naming ``Y``."""
         return check_targets(Y, "Y")
 
+    def cvxpy_value(self, F, Y):
+        """:meth:`value` as a CVXPY expression of ``F``."""
+        return 0.5 * _cp().sum_squares(F - Y)
+
+    def torch_value(self, F, Y):
+        """:meth:`value` as a PyTorch scalar of the tensor ``F``."""
+        return 0.5 * _torch().sum((F - Y) ** 2)
+
     def __repr__(self) -> str:
         return "SquaredLoss()"
 
@@ -97,6 +123,20 @@ class SquaredLoss:
 
 #: Slack allowed when testing that a dual point lies in a conjugate's domain.
 _DOMAIN_TOL = 1e-9
+
+
+def _cp():
+    """CVXPY, imported when a CVXPY form is first asked for."""
+    import cvxpy
+
+    return cvxpy
+
+
+def _torch():
+    """PyTorch, imported when a PyTorch form is first asked for (a clear error without it)."""
+    from .network import _import_torch
+
+    return _import_torch()
 
 
 def _xlogx(p):
@@ -172,6 +212,14 @@ class SoftmaxCrossEntropy(_Simple):
             return np.inf
         return float(np.sum(_xlogx(np.maximum(P, 0.0))))
 
+    def cvxpy_value(self, F, Y):
+        cp = _cp()
+        return cp.sum(cp.log_sum_exp(F, axis=1)) - cp.sum(cp.multiply(Y, F))
+
+    def torch_value(self, F, Y):
+        torch = _torch()
+        return torch.sum(torch.logsumexp(F, dim=1)) - torch.sum(Y * F)
+
 
 class LogisticLoss(_Simple):
     r"""Binary logistic loss :math:`\sum_i \log(1 + e^{-y_i f_i})`, labels in {0, 1} or {-1, 1}.
@@ -207,6 +255,14 @@ class LogisticLoss(_Simple):
             return np.inf
         a = np.clip(a, 0.0, 1.0)
         return float(np.sum(_xlogx(a) + _xlogx(1.0 - a)))
+
+    def cvxpy_value(self, F, Y):
+        cp = _cp()
+        return cp.sum(cp.logistic(-cp.multiply(Y, F)))
+
+    def torch_value(self, F, Y):
+        torch = _torch()
+        return torch.sum(torch.nn.functional.softplus(-Y * F))
 
 
 class MulticlassHinge(_Simple):
@@ -244,6 +300,14 @@ class MulticlassHinge(_Simple):
             return np.inf
         return float(-np.vdot(P, 1.0 - Y))
 
+    def cvxpy_value(self, F, Y):
+        cp = _cp()
+        return cp.sum(cp.max(F + 1.0 - Y, axis=1)) - cp.sum(cp.multiply(Y, F))
+
+    def torch_value(self, F, Y):
+        torch = _torch()
+        return torch.sum(torch.max(F + 1.0 - Y, dim=1).values - torch.sum(F * Y, dim=1))
+
 
 class HuberLoss(_Simple):
     r"""Huber loss, elementwise on :math:`r = f - y`: :math:`\tfrac12 r^2` for :math:`|r| \le \delta`,
@@ -280,6 +344,14 @@ class HuberLoss(_Simple):
             return np.inf
         return float(0.5 * np.vdot(G, G) + np.vdot(G, Y))
 
+    def cvxpy_value(self, F, Y):
+        # CVXPY's huber is 2x this loss: r^2 inside, 2 delta |r| - delta^2 beyond
+        cp = _cp()
+        return 0.5 * cp.sum(cp.huber(F - Y, self.delta))
+
+    def torch_value(self, F, Y):
+        return _torch().nn.functional.huber_loss(F, Y, reduction="sum", delta=self.delta)
+
 
 class AbsoluteLoss(_Simple):
     r"""Absolute loss :math:`\sum |f - y|`. Subgradient :math:`\mathrm{sign}(f - y)` (0 at 0);
@@ -303,6 +375,14 @@ class AbsoluteLoss(_Simple):
             return np.inf
         return float(np.vdot(G, Y))
 
+    def cvxpy_value(self, F, Y):
+        cp = _cp()
+        return cp.sum(cp.abs(F - Y))
+
+    def torch_value(self, F, Y):
+        torch = _torch()
+        return torch.sum(torch.abs(F - Y))
+
 
 LOSSES = {"squared": SquaredLoss, "cross_entropy": SoftmaxCrossEntropy, "logistic": LogisticLoss,
           "multiclass_hinge": MulticlassHinge, "huber": HuberLoss, "absolute": AbsoluteLoss}
@@ -324,26 +404,37 @@ def get_loss(loss) -> Loss:
     )
 
 
-def cvxpy_loss(loss, F, Y):
-    """The loss as a CVXPY expression of the prediction expression ``F`` (targets prepared).
-
-    Used by the restricted masters of ``cg`` for losses other than squared and by the
-    conic references; raises ``ValueError`` for a loss without a CVXPY form.
-    """
-    import cvxpy as cp
-
+def _form(loss, method: str, what: str, needed_by: str):
+    """``loss``'s ``method`` (bound), or a ``ValueError`` naming the loss and what it lacks."""
+    fn = getattr(loss, method, None)
+    if callable(fn):
+        return fn
     name = getattr(loss, "name", None)
-    if name == "squared":
-        return 0.5 * cp.sum_squares(F - Y)
-    if name == "cross_entropy":
-        return cp.sum(cp.log_sum_exp(F, axis=1)) - cp.sum(cp.multiply(Y, F))
-    if name == "logistic":
-        return cp.sum(cp.logistic(-cp.multiply(Y, F)))
-    if name == "multiclass_hinge":
-        return cp.sum(cp.max(F + 1.0 - Y, axis=1)) - cp.sum(cp.multiply(Y, F))
-    if name == "huber":
-        return 0.5 * cp.sum(cp.huber(F - Y, loss.delta))
-    if name == "absolute":
-        return cp.sum(cp.abs(F - Y))
-    raise ValueError(f"loss {name!r} has no CVXPY form; the convex solvers support "
-                     f"{', '.join(repr(k) for k in LOSSES)}")
+    have = [k for k, cls in LOSSES.items() if callable(getattr(cls, method, None))]
+    raise ValueError(
+        f"loss {name!r} ({type(loss).__name__}) has no {what} form: it lacks a "
+        f"{method}(F, Y) method, which {needed_by} needs; the built-in losses with one are "
+        f"{', '.join(repr(k) for k in have)}")
+
+
+def cvxpy_loss(loss, F, Y):
+    """``loss.cvxpy_value(F, Y)``: the loss as a CVXPY expression of the prediction
+    expression ``F`` (targets prepared).
+
+    Kept for compatibility: the CVXPY form is the loss's own method (``cvxpy_value``), and
+    this wrapper only adds the error for a loss without one (``ValueError`` naming the
+    loss and the missing method).
+    """
+    return _form(loss, "cvxpy_value", "CVXPY", "a solver that solves a conic program "
+                 "(cg's restricted master for non-squared losses, copositive)")(F, Y)
+
+
+def torch_loss(loss, F, Y):
+    """``loss.torch_value(F, Y)``: ``loss.value(F, Y)`` as a differentiable PyTorch
+    expression of the tensor ``F`` (same definition and scale).
+
+    Kept for compatibility (``convexrelu.solvers.sgd.torch_loss``): the PyTorch form is the
+    loss's own method (``torch_value``), and this wrapper only adds the error for a loss
+    without one (``ValueError`` naming the loss and the missing method).
+    """
+    return _form(loss, "torch_value", "PyTorch", "solver='sgd'")(F, Y)

@@ -184,6 +184,41 @@ class IterationLog:
             self.callback(dict(row, network=net, certificate=cert))
         return cert
 
+    def record_step(self, objective: float, n_neurons: int, it: int | None = None,
+                    **extra) -> dict:
+        """A history row without an oracle call, for a solver whose inner steps are not
+        certified one by one (``sgd``'s epochs): ``dual``, ``gap``, ``rel_gap`` and ``omega``
+        are NaN until :meth:`certify_last` fills them in. ``it``: the row's ``iter``
+        (default: its index). Neither logs nor calls the callback (the solver does, in its
+        own terms). Returns the row."""
+        row = dict(iter=len(self.rows) if it is None else it, time=self.elapsed(),
+                   objective=objective, dual=np.nan, gap=np.nan, rel_gap=np.nan,
+                   n_neurons=n_neurons, omega=np.nan, **extra)
+        self.rows.append(row)
+        return row
+
+    def certify_last(self, net: TwoLayerReLU, F, res, G=None) -> Certificate:
+        """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on ``G``
+        (default: the loss gradient at ``F``), written into the last row (from
+        :meth:`record_step`), for a solver that chooses the network it returns (``sgd``: its
+        best iterate).
+
+        Unlike :meth:`record`, ``net`` and this certificate become the result's whatever
+        their objective, and the certificate is ``net``'s own: no earlier dual bound
+        tightens it, so :func:`~convexrelu.certify` recomputes it."""
+        if not self.rows:
+            raise RuntimeError(f"{self.solver}: certify_last needs a row (record_step) first")
+        primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+        if G is None:
+            G = self.loss.gradient(F, self.Y)
+        cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
+                                       self.t0, X=self.X)
+        # one assignment: an interrupt cannot pair a network with another's certificate
+        self.best_primal, self.best_net, self.best_cert = primal, net, cert
+        self.last_res = res
+        self.rows[-1].update(dual=cert.dual, gap=cert.gap, rel_gap=cert.rel_gap, omega=res.value)
+        return cert
+
     def _verified_best_dual(self, primal: float) -> float:
         """``best_dual`` when it may be used for ``primal``: if it would make the gap meet
         ``tol`` it must pass the self-check first (a refuted one is dropped)."""
@@ -227,7 +262,13 @@ class IterationLog:
         or None (the gap has not met tol)."""
         return converged_status(self.best_cert) if self.converged() else None
 
-    def result(self, status: str, n_iter: int, info: dict | None = None) -> SolveResult:
+    def result(self, status: str, n_iter: int, info: dict | None = None, *,
+               warn_budget: bool = True) -> SolveResult:
+        """The :class:`SolveResult` of the best network. ``status`` ``"optimal"`` or
+        ``"estimate_converged"`` is re-derived from the certificate (``"stalled"`` when the gap
+        has not met ``tol``). ``warn_budget=False``: no ``ConvergenceWarning`` on
+        ``"max_iter"``/``"time_limit"`` (``sgd``, a non-convex baseline that reports its
+        gap instead)."""
         if self.best_net is None:
             if status == "interrupted":
                 raise KeyboardInterrupt  # nothing to return yet
@@ -238,7 +279,7 @@ class IterationLog:
             # passed (and a dual bound found after the stop may have proven it); a solver
             # that stopped by its own criterion before the gap met tol has "stalled"
             status = converged_status(cert) if cert.rel_gap <= self.tol else "stalled"
-        if status in ("max_iter", "time_limit"):
+        if warn_budget and status in ("max_iter", "time_limit"):
             what = "rel_gap" if cert.is_rigorous else "rel_gap estimate"
             warnings.warn(
                 f"{self.solver}: stopped on {status} with {what} {cert.rel_gap:.3e} > tol "

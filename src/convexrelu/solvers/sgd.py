@@ -32,6 +32,12 @@ The returned network is the best iterate, rebalanced (:math:`\|u_j\| = \|v_j\|`,
 never raises the objective), with the same certificate as every other solver's. Ctrl-C
 returns it too (status ``"interrupted"``).
 
+The loss is the loss's own PyTorch form (``loss.torch_value``; a loss without one is
+refused before any work). The history is an :class:`~convexrelu.solvers.base.IterationLog`
+with a row per epoch (``iter``, ``time``, ``objective`` of the iterate before its step,
+``lr``, ``n_neurons``); ``dual``, ``gap``, ``rel_gap`` and ``omega`` are filled in at the
+epochs where the best network was certified and NaN elsewhere.
+
 Needs the optional ``torch`` extra (``pip install torch==2.13.0`` for the CPU build).
 """
 
@@ -45,35 +51,15 @@ import time
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int, check_tol
-from ..certificates import certificate_from_oracle
+from ..losses import torch_loss  # noqa: F401  (kept here for compatibility)
 from ..network import TwoLayerReLU, _import_torch
-from .base import SolveResult, converged_status
+from .base import IterationLog, SolveResult
 
 __all__ = ["SGD", "torch_loss"]
 
 logger = logging.getLogger(__name__)
 
 _DIVERGE_FACTOR = 1e3
-
-
-def torch_loss(loss, F, Y):
-    """``loss.value(F, Y)`` as a differentiable PyTorch expression (same definition and scale)."""
-    torch = _import_torch()
-    name = loss.name
-    if name == "squared":
-        return 0.5 * torch.sum((F - Y) ** 2)
-    if name == "cross_entropy":
-        return torch.sum(torch.logsumexp(F, dim=1)) - torch.sum(Y * F)
-    if name == "logistic":
-        return torch.sum(torch.nn.functional.softplus(-Y * F))
-    if name == "multiclass_hinge":
-        return torch.sum(torch.max(F + 1.0 - Y, dim=1).values - torch.sum(F * Y, dim=1))
-    if name == "huber":
-        return torch.nn.functional.huber_loss(F, Y, reduction="sum", delta=float(loss.delta))
-    if name == "absolute":
-        return torch.sum(torch.abs(F - Y))
-    raise ValueError(f"solver='sgd' has no PyTorch form of loss {name!r}; supported: squared, "
-                     "cross_entropy, logistic, multiclass_hinge, huber, absolute")
 
 
 class SGD:
@@ -180,15 +166,16 @@ class SGD:
     # -- solve ---------------------------------------------------------------------------
     def solve(self, X, Y, beta, oracle, loss, init=None) -> SolveResult:
         torch, dev, dt = self._torch()
-        t0 = time.perf_counter()
+        log = IterationLog(self.name, X, Y, beta, loss, self.tol, time_limit=self.time_limit)
         Xt = torch.tensor(X, dtype=dt, device=dev)
         Yt = torch.tensor(Y, dtype=dt, device=dev)
-        torch_loss(loss, Yt[:1], Yt[:1])  # refuse unknown losses before any work
+        torch_loss(loss, Yt[:1], Yt[:1])  # refuse a loss without a PyTorch form before any work
         W1_0, W2_0 = self._init(torch, X.shape[1], Y.shape[1], init, dev, dt)
+        m = int(W1_0.shape[1])
 
         def objective(W1, W2):
             F = torch.relu(Xt @ W1) @ W2
-            return torch_loss(loss, F, Yt) + 0.5 * beta * (torch.sum(W1 * W1) + torch.sum(W2 * W2))
+            return loss.torch_value(F, Yt) + 0.5 * beta * (torch.sum(W1 * W1) + torch.sum(W2 * W2))
 
         probes = []
         if isinstance(self.lr, str):
@@ -202,25 +189,25 @@ class SGD:
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=0.5, patience=self.plateau_patience,
             threshold=self.plateau_threshold, threshold_mode="rel", min_lr=min_lr)
-        hist = {k: [] for k in ("iter", "time", "objective", "lr", "dual", "gap", "rel_gap")}
         checks = []
         best = [math.inf, W1_0.clone(), W2_0.clone()]
-        state = dict(status=None, cert=None, resets=0)
+        state = dict(status=None, resets=0)
         since_best = 0
         t_train = time.perf_counter()
 
         def certify_best():
+            """Certify the best iterate (rebalanced) into the last epoch's row; it becomes
+            the network the solve returns."""
             net = self._network(best)
-            cert = self._certify(net, X, Y, beta, oracle, loss, t0)
-            checks.append(dict(epoch=len(hist["iter"]), time=time.perf_counter() - t0,
-                               objective=cert.primal, dual=cert.dual, rel_gap=cert.rel_gap,
-                               is_global=cert.is_global))
-            hist["dual"][-1], hist["gap"][-1], hist["rel_gap"][-1] = cert.dual, cert.gap, cert.rel_gap
+            F = net.predict(X)
+            cert = log.certify_last(net, F, oracle(loss.gradient(F, Y)))
+            checks.append(dict(epoch=len(log.rows), time=log.elapsed(), objective=cert.primal,
+                               dual=cert.dual, rel_gap=cert.rel_gap, is_global=cert.is_global))
             if self.verbose:
                 logger.info("sgd epoch %d  best %.10g  dual %.10g  rel_gap %.2e  lr %.3g",
-                            len(hist["iter"]), cert.primal, cert.dual, cert.rel_gap,
+                            len(log.rows), cert.primal, cert.dual, cert.rel_gap,
                             opt.param_groups[0]["lr"])
-            return net, cert
+            return cert
 
         try:
             for epoch in range(self.max_epochs):
@@ -241,12 +228,7 @@ class SGD:
                     sched.optimizer = opt
                     continue
                 obj.backward()
-                hist["iter"].append(epoch)
-                hist["time"].append(time.perf_counter() - t0)
-                hist["objective"].append(val)
-                hist["lr"].append(opt.param_groups[0]["lr"])
-                for k in ("dual", "gap", "rel_gap"):
-                    hist[k].append(math.nan)
+                row = log.record_step(val, m, it=epoch, lr=opt.param_groups[0]["lr"])
                 if val < best[0]:
                     improved = val < best[0] * (1 - self.plateau_threshold)
                     best[0] = val
@@ -256,23 +238,22 @@ class SGD:
                 else:
                     since_best += 1
                 if self.callback is not None:
-                    self.callback(dict(epoch=epoch, time=hist["time"][-1], objective=val,
-                                       lr=hist["lr"][-1]))
+                    self.callback(dict(epoch=epoch, time=row["time"], objective=val, lr=row["lr"]))
                 if self.verbose and epoch % self.log_every == 0:
                     logger.info("sgd epoch %6d  obj %.10g  lr %.3g  %.2fs", epoch, val,
-                                hist["lr"][-1], hist["time"][-1])
+                                row["lr"], row["time"])
                 lr_before = opt.param_groups[0]["lr"]
                 opt.step()
                 sched.step(val)
                 if opt.param_groups[0]["lr"] < lr_before:
-                    _, cert = certify_best()
+                    cert = certify_best()
                     if cert.rel_gap <= self.tol:  # a bound or an estimate: decided below
                         state["status"] = "converged"
                         break
                 if lr_before <= min_lr * (1 + 1e-12) and since_best >= self.plateau_patience:
                     state["status"] = "stalled"
                     break
-                if self.time_limit is not None and time.perf_counter() - t0 >= self.time_limit:
+                if log.out_of_time():
                     state["status"] = "time_limit"
                     break
             else:
@@ -280,32 +261,25 @@ class SGD:
         except KeyboardInterrupt:
             state["status"] = "interrupted"
             logger.warning("sgd: interrupted after %d epochs; returning the best network so far",
-                           len(hist["iter"]))
-        if not hist["iter"]:
+                           len(log.rows))
+        if not log.rows:
             raise RuntimeError("sgd: no epoch completed")
         train_time = time.perf_counter() - t_train
-        net, cert = certify_best()
+        cert = certify_best()
         status = state["status"]
-        if cert.rel_gap <= self.tol:
-            # "optimal" only with a proof; an estimate that met tol says so
-            status = converged_status(cert)
-        elif status == "converged":
-            status = "stalled"
-        if status == "estimate_converged":
-            logger.warning("sgd: status 'estimate_converged': the gap estimate reached tol, but "
-                           "the %s oracle on %s patterns does not prove optimality (is_global=False)",
-                           cert.oracle_kind, cert.pattern_scope)
-        n_ep = len(hist["iter"])
-        history = {k: np.asarray(v, dtype=float) for k, v in hist.items()}
-        history["iter"] = history["iter"].astype(int)
-        history["n_neurons"] = np.full(n_ep, net.n_neurons)
+        if status == "converged" or cert.rel_gap <= self.tol:
+            # the log decides what may be claimed: "optimal" only with a proof,
+            # "estimate_converged" for an estimate that met tol, "stalled" when the gap
+            # met tol at a halving but not at the end
+            status = "optimal"
+        n_ep = len(log.rows)
         info = dict(optimizer=self.optimizer, lr0=lr0, final_lr=float(opt.param_groups[0]["lr"]),
-                    min_lr=min_lr, n_neurons=int(W1_0.shape[1]), epochs=n_ep,
+                    min_lr=min_lr, n_neurons=m, epochs=n_ep,
                     train_time_s=train_time, objective_unbalanced=float(best[0]),
                     divergence_restarts=state["resets"], lr_probes=probes, checks=checks,
                     dtype=self.dtype, device=str(dev))
-        return SolveResult(net, float(cert.primal), cert, status, n_ep, time.perf_counter() - t0,
-                           history, self.name, info)
+        # no ConvergenceWarning on a budget: a non-convex baseline reports its gap instead
+        return log.result(status, n_ep, info, warn_budget=False)
 
     def _find_lr(self, torch, objective, W1_0, W2_0, probes):
         """Largest ``lr_max / 2**k`` whose probe run does not diverge."""
@@ -342,10 +316,3 @@ class SGD:
         W1 = best[1].detach().cpu().double().numpy()
         W2 = best[2].detach().cpu().double().numpy()
         return TwoLayerReLU(W1, W2).rebalance()
-
-    def _certify(self, net, X, Y, beta, oracle, loss, t0):
-        F = net.predict(X)
-        primal = loss.value(F, Y) + beta * net.weight_decay()
-        G = loss.gradient(F, Y)
-        return certificate_from_oracle(primal, G, Y, beta, loss, oracle(G), self.tol, t0, X=X)
-

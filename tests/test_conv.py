@@ -111,3 +111,28 @@ def test_conv_estimators():
     with pytest.raises(ValueError, match="input_shape"):
         cr.ConvexReLUConvRegressor(input_shape=(3, 3)).fit(X, X[:, 0])
     check_estimator(cr.ConvexReLUConvRegressor(beta=0.1, max_iter=3))
+
+
+def test_conv_is_the_cg_solver_on_the_patch_feature_map():
+    """fit_conv runs ConditionalGradient with ConvFeatures: the atoms are B (M U)_+, the
+    network of a state predicts H V, and the result is cg's (name, history, time breakdown)."""
+    from convexrelu.conv import ConvFeatures
+
+    X, Y, rng = _signals(seed=4, n=12, L=7, c=2)
+    P, spec = extract_patches(X, 2)
+    f = ConvFeatures(P, spec)
+    assert f.rows.shape == (12 * 6, 2) and not f.local_moves
+    U = rng.standard_normal((2, 4))
+    U /= np.linalg.norm(U, axis=0)
+    V = rng.standard_normal((4, 2))
+    net = f.network(U, V)
+    np.testing.assert_allclose(f.predict(net), f.atoms(U) @ V, atol=1e-12)
+    np.testing.assert_allclose(f.predict(net), net.predict(X), atol=1e-12)
+    G = rng.standard_normal((12, 2))  # <G, B H> = <B^T G, H> on the patch rows
+    H = np.maximum(f.rows @ U, 0.0)
+    np.testing.assert_allclose(G.T @ f.atoms(U), f.pull_back(G).T @ H, atol=1e-12)
+    res = fit_conv(X, Y, 0.1, kernel_size=2)
+    assert res.solver == "cg-conv" and res.status == "optimal"
+    assert isinstance(res.network, TwoLayerReLUConv)
+    tb = res.info["time_breakdown"]
+    assert tb["merge"] == 0.0 and tb["refine"] == 0.0 and tb["oracle"] > 0 and tb["master"] > 0

@@ -232,7 +232,7 @@ def test_cg_agrees_with_cvxpy_copositive_relaxation(c, rel_beta):
 def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape, method):
     from sklearn.linear_model import MultiTaskLasso
 
-    from convexrelu.solvers.cg import group_lasso
+    from convexrelu.solvers.engine import group_lasso
 
     n, m, c = shape
     rng = np.random.default_rng(n + m)
@@ -258,7 +258,7 @@ def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape, method):
 def test_group_lasso_ipm_is_accurate_on_a_singular_gram():
     """m > n, nearly parallel columns: the masters of column generation. The interior point
     reaches dual feasibility 1e-8 where FISTA (first order) would need ~1e5 iterations."""
-    from convexrelu.solvers.cg import group_lasso
+    from convexrelu.solvers.engine import group_lasso
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 2))
@@ -279,7 +279,7 @@ def test_group_lasso_ipm_is_accurate_on_a_singular_gram():
 def test_group_lasso_ipm_qr_reduction_is_exact_on_tall_ill_conditioned_masters():
     """n >> m (the large-n masters): the interior point runs on R, Q^T Y of H = QR; the
     answer must still satisfy the optimality conditions of the original problem."""
-    from convexrelu.solvers.cg import group_lasso
+    from convexrelu.solvers.engine import group_lasso
 
     rng = np.random.default_rng(4)
     X = rng.standard_normal((1500, 2))
@@ -296,7 +296,7 @@ def test_group_lasso_ipm_qr_reduction_is_exact_on_tall_ill_conditioned_masters()
 
 
 def test_group_lasso_rejects_unknown_method():
-    from convexrelu.solvers.cg import group_lasso
+    from convexrelu.solvers.engine import group_lasso
 
     with pytest.raises(ValueError, match="method"):
         group_lasso(np.ones((3, 2)), np.ones((3, 1)), 0.1, method="newton")
@@ -325,14 +325,72 @@ def test_cg_refine_modes_all_certify(refine):
 
 def test_has_direction_distinguishes_patterns_across_a_boundary():
     """A direction 1e-7 rad from an atom but across a hyperplane is a new atom."""
-    from convexrelu.solvers.cg import _has_direction
+    from convexrelu.solvers.engine import has_direction
 
     X = np.array([[1.0, 0.0], [0.3, 1.0]])
     u0 = np.array([0.0, 1.0])  # on the hyperplane of the first row
     t = 1e-7
     u1 = np.array([np.sin(t), np.cos(t)])  # activates row 0
-    assert _has_direction(u0[:, None], u0, X)
-    assert not _has_direction(u0[:, None], u1, X)
+    assert has_direction(u0[:, None], u0, X)
+    assert not has_direction(u0[:, None], u1, X)
+
+
+def test_engine_parts_still_importable_from_cg():
+    """The engine moved out of cg.py; its former names there are the same objects."""
+    from convexrelu.solvers import cg, engine
+
+    assert cg.group_lasso is engine.group_lasso
+    assert cg.group_lasso_general is engine.group_lasso_general
+    assert cg.network_from_atoms is engine.network_from_atoms
+    assert cg._has_direction is engine.has_direction and cg._prune is engine.prune
+    assert cg._refine is engine.refine and cg._slide_2d is engine.slide_2d
+    assert cg._merge_cells is engine.merge_cells and cg._balanced is engine.balanced_network
+
+
+def test_engine_atoms_round_trip_and_merge_keeps_predictions():
+    """split_network inverts balanced_network; merging atoms of one cell keeps the
+    predictions and does not raise the penalty; prune drops only negligible atoms."""
+    from convexrelu.solvers.engine import balanced_network, merge_cells, prune, split_network
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((25, 2))
+    u = np.array([1.0, 0.2]) / np.hypot(1.0, 0.2)
+    U = np.column_stack([u, u, [0.0, 1.0]])  # two atoms in one cell
+    V = rng.standard_normal((3, 2))
+    net = balanced_network(U, V)
+    Us, Vs = split_network(net)
+    np.testing.assert_allclose(Us, U, atol=1e-15)
+    np.testing.assert_allclose(Vs, V, rtol=1e-14)
+    Um, Vm = merge_cells(X, U, V)
+    assert Um.shape[1] == 2
+    np.testing.assert_allclose(balanced_network(Um, Vm).predict(X), net.predict(X), atol=1e-12)
+    assert np.linalg.norm(Vm, axis=1).sum() <= np.linalg.norm(V, axis=1).sum() + 1e-12
+    Up, Vp = prune(U, np.vstack([V[:2], 1e-16 * V[2]]))
+    assert Up.shape[1] == 2 and np.array_equal(Vp, V[:2])
+
+
+def test_cg_reports_its_time_breakdown():
+    """cg times its own parts (no patching): oracle, master, merge, refine and other add up
+    to the solve time; the dense feature map passed explicitly is the default."""
+    from convexrelu.losses import SquaredLoss
+    from convexrelu.oracles import make_oracle
+    from convexrelu.solvers.cg import ConditionalGradient
+    from convexrelu.solvers.engine import DenseFeatures
+
+    from convexrelu.datasets import planted
+
+    X, Y, _ = planted(n=20, d=2, c=3, seed=4)
+    res = fit(X, Y, 1e-2)
+    tb = res.info["time_breakdown"]
+    assert set(tb) == {"oracle", "master", "merge", "refine", "other"}
+    assert all(v >= 0 for v in tb.values())
+    assert tb["oracle"] > 0 and tb["master"] > 0
+    assert sum(tb.values()) == pytest.approx(res.time, rel=0.05, abs=0.01)
+    assert "time_breakdown" not in res.to_dict()  # a dict: not one of the scalar fields
+    res2 = ConditionalGradient().solve(X, Y, 1e-2, make_oracle(X), SquaredLoss(),
+                                       features=DenseFeatures(X))
+    assert res2.solver == "cg"
+    assert res2.objective == pytest.approx(res.objective, rel=1e-12)
 
 
 @pytest.mark.slow

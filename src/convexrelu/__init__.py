@@ -13,9 +13,10 @@ from .estimators import (ConvexReLUClassifier, ConvexReLUConvClassifier, ConvexR
                          ConvexReLURegressor)
 from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
-from .oracles import ExactOracle, HeuristicOracle, OracleResult, SDPOracle, make_oracle, omega
+from .oracles import (ExactOracle, HeuristicOracle, OracleResult, SDPOracle, SpectralOracle,
+                      make_oracle, omega)
 from .patterns import SignPatterns, TooManyPatternsError, pattern_bound
-from .preprocessing import SpectralOracle, ZCAWhitener, is_spike_free
+from .preprocessing import ZCAWhitener, is_spike_free
 from .reconstruction import ConvexSolution
 from .solvers.base import SolveResult
 from .solvers.closed_form import ClosedFormNotApplicable, fit_linear

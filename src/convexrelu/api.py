@@ -12,7 +12,7 @@ from ._validation import check_beta, check_choice, check_tol, check_X, check_XY
 from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
-from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
+from .oracles import DEFAULT_MAX_PATTERNS, SpectralOracle, make_oracle
 from .solvers.base import SolveResult
 
 __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "make_solver"]
@@ -173,8 +173,6 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     if getattr(slv, "name", None) == "closed-form" and isinstance(oracle, str) and oracle == "auto" \
             and getattr(slv, "fallback", None) is None:
         # Theorem 2 is certified by the spectral bound; building patterns would cost more
-        from .preprocessing import SpectralOracle
-
         orc = SpectralOracle(X)
     else:
         orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns,

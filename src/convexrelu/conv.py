@@ -9,8 +9,8 @@ averaging operator ``B`` (``n x nK``): its atoms are :math:`B (M u)_+`. Hence
   for small kernels (1-D kernels of size 2 give rank 2 whatever ``n`` and ``K``);
 * the oracle is the plain one on ``M`` at the pulled-back dual point:
   :math:`\|Z^\top B (Mu)_+\| = \|(B^\top Z)^\top (Mu)_+\|`;
-* the convex program eq. 50 is solved by the same column generation as ``cg`` (exact
-  master over the atoms found), and the certificate is exact when the oracle on ``M`` is.
+* the convex program eq. 50 is solved by the ``cg`` solver itself on this feature map
+  (:class:`ConvFeatures`), and the certificate is exact when the oracle on ``M`` is.
 
 :class:`TwoLayerReLUConv` predicts, computes eq. 6's objective, and exports to PyTorch
 (``Conv1d``/``Conv2d`` + ReLU + average pool + ``Linear``).
@@ -26,7 +26,7 @@ import numpy as np
 from ._validation import check_beta, check_positive_int, check_tol
 from .losses import get_loss
 
-__all__ = ["PatchSpec", "extract_patches", "TwoLayerReLUConv", "fit_conv"]
+__all__ = ["PatchSpec", "extract_patches", "TwoLayerReLUConv", "ConvFeatures", "fit_conv"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,12 +167,23 @@ class TwoLayerReLUConv:
         return model
 
 
-class _ConvFeatures:
-    """The stacked patch matrix ``M`` (nK x h) and the averaging ``B`` as index arithmetic."""
+class ConvFeatures:
+    r"""The patch feature map: the stacked patch matrix ``M`` (``nK x h``) and the averaging
+    ``B`` (``n x nK``) as index arithmetic, so that the atoms are :math:`B (M U)_+`.
 
-    def __init__(self, P):
+    A feature map for :class:`~convexrelu.solvers.cg.ConditionalGradient` (see
+    :class:`~convexrelu.solvers.engine.DenseFeatures` for the members): the oracle is the
+    plain one on ``rows = M`` at the pulled-back point :math:`B^\top G`. Merging and the
+    local moves assume dense atoms and are off (``local_moves = False``).
+    """
+
+    name = "conv"
+    local_moves = False
+
+    def __init__(self, P, spec: PatchSpec):
         self.n, self.K, self.h = P.shape
-        self.M = P.reshape(self.n * self.K, self.h)
+        self.P, self.spec = P, spec
+        self.M = self.rows = P.reshape(self.n * self.K, self.h)
 
     def atoms(self, U):  # B (M U)_+ : (n, m)
         return np.maximum(self.M @ U, 0.0).reshape(self.n, self.K, -1).mean(axis=1)
@@ -180,20 +191,28 @@ class _ConvFeatures:
     def pull_back(self, G):  # B^T G : (nK, c)
         return np.repeat(G / self.K, self.K, axis=0)
 
+    def network(self, U, V) -> TwoLayerReLUConv:  # balanced: |u_j| = |v_j|
+        a = np.sqrt(np.linalg.norm(V, axis=1))
+        return TwoLayerReLUConv(U * a, V / np.where(a > 0, a, 1.0)[:, None], self.spec)
+
+    def predict(self, net):
+        return net.predict_patches(self.P)
+
 
 def fit_conv(X, Y, beta, *, kernel_size, stride=1, padding=0, oracle="auto", tol=1e-6,
              max_iter=100, max_add=20, random_state=None, verbose=0):
     r"""Train a two-layer CNN with global average pooling by the convex program eq. 50.
 
-    Column generation as ``cg``: the oracle on the stacked patch matrix (exact when its
-    patterns are enumerable, e.g. rank 2; heuristic otherwise, flagged), the restricted
-    group lasso over the atoms :math:`B(Mu)_+` solved exactly, stopped by the certificate.
-    Returns a :class:`~convexrelu.solvers.base.SolveResult` whose ``network`` is a
-    :class:`TwoLayerReLUConv`.
+    The ``cg`` solver (:class:`~convexrelu.solvers.cg.ConditionalGradient`) on the patch
+    feature map (:class:`ConvFeatures`): the oracle on the stacked patch matrix (exact when
+    its patterns are enumerable, e.g. rank 2; heuristic otherwise, flagged), the restricted
+    group lasso over the atoms :math:`B(Mu)_+`, stopped by the certificate. Returns a
+    :class:`~convexrelu.solvers.base.SolveResult` whose ``network`` is a
+    :class:`TwoLayerReLUConv` (``solver="cg-conv"``; ``info["time_breakdown"]`` as for
+    ``cg``).
     """
     from .oracles import make_oracle
-    from .solvers.base import IterationLog
-    from .solvers.cg import _has_direction, _prune, group_lasso
+    from .solvers.cg import ConditionalGradient
 
     tol = check_tol(tol)
     max_iter = check_positive_int(max_iter, "max_iter")
@@ -203,42 +222,7 @@ def fit_conv(X, Y, beta, *, kernel_size, stride=1, padding=0, oracle="auto", tol
     Y = Y[:, None] if Y.ndim == 1 else Y
     if Y.shape[0] != P.shape[0] or not np.all(np.isfinite(Y)):
         raise ValueError(f"Y must be finite with {P.shape[0]} rows; got shape {Y.shape}")
-    feats = _ConvFeatures(P)
-    loss = get_loss("squared")
+    feats = ConvFeatures(P, spec)
     orc = make_oracle(feats.M, oracle, random_state=random_state)
-    c = Y.shape[1]
-
-    log = IterationLog("cg-conv", feats.M, Y, beta, loss, tol, verbose)
-    U = np.zeros((feats.h, 0))
-    V = np.zeros((0, c))
-    status, k = "max_iter", 0
-    try:
-        for k in range(max_iter + 1):
-            a = np.sqrt(np.linalg.norm(V, axis=1))
-            net = TwoLayerReLUConv(U * a, V / np.where(a > 0, a, 1.0)[:, None], spec)
-            F = net.predict_patches(P)
-            G = loss.gradient(F, Y)
-            Zo = feats.pull_back(G)
-            res = orc(Zo)
-            log.record(net, F, res, Zo=Zo)
-            stop = log.stop_status(k, max_iter)
-            if stop is not None:
-                status = stop
-                break
-            cand = [res.u] if res.value > beta else []
-            if hasattr(orc, "candidates") and res.value > beta and max_add > 1:
-                cand.extend(list(orc.candidates(feats.pull_back(G), beta, max_add)[1]))
-            for u in cand:
-                u = u / np.linalg.norm(u)
-                if not _has_direction(U, u, feats.M):
-                    U = np.hstack([U, u[:, None]])
-                    V = np.vstack([V, np.zeros((1, c))])
-            H = feats.atoms(U)
-            live = np.linalg.norm(H, axis=0) > 0
-            U, V, H = U[:, live], V[live], H[:, live]
-            V = group_lasso(H, Y, beta, V, tol=1e-10)
-            keep = np.linalg.norm(V, axis=1) > 0
-            U, V = _prune(U[:, keep], V[keep])
-    except KeyboardInterrupt:
-        status = "interrupted"
-    return log.result(status, k)
+    solver = ConditionalGradient(tol=tol, max_iter=max_iter, max_add=max_add, verbose=verbose)
+    return solver.solve(feats.M, Y, beta, orc, get_loss("squared"), features=feats)

@@ -1,4 +1,4 @@
-r"""Whitening, the spike-free test, and a spectral oracle for whitened data.
+r"""Whitening for spike-free data: :class:`ZCAWhitener`, and the spike-free test.
 
 Spike-free data (paper eq. 7): :math:`\{(Xu)_+ : \|u\| \le 1\} = \{Xu : Xu \ge 0,
 \|u\| \le 1\}`; then one sign pattern, ``D = I``, represents every neuron and training is
@@ -10,19 +10,22 @@ nonzero :math:`(Xu)_+` has a positive sum: it is not in the range of ``X``. ZCA-
 centred data therefore have :math:`XX^\top = n(I - \mathbf{1}\mathbf{1}^\top/n)`, not a
 multiple of ``I``, and :func:`is_spike_free` says so. Use ``ZCAWhitener(center=False)``
 (or whiten the rows' span directly) when the spike-free results are needed.
+
+The spike-free test and the two oracles for such data live in :mod:`convexrelu.oracles`
+(:mod:`~convexrelu.oracles.spike_free`, :mod:`~convexrelu.oracles.spectral`); they are
+re-exported here, where they were first defined.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_X
-from .oracles import OracleResult
-from .patterns import fingerprint
+from .oracles.spectral import SpectralOracle
+from .oracles.spike_free import SpikeFreeOracle, is_spike_free
+from .oracles.spectral import _spectral_norm  # noqa: F401  (private; kept importable from here)
+from .oracles.spike_free import _orthogonal_rows  # noqa: F401  (private; kept importable from here)
 
 __all__ = ["ZCAWhitener", "is_spike_free", "SpectralOracle", "SpikeFreeOracle"]
 
@@ -81,209 +84,3 @@ class ZCAWhitener(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return (X - self.mean_) @ self.whitening_
 
-
-def is_spike_free(X, *, rtol=1e-8, n_samples=2000, random_state=0, return_reason=False):
-    r"""Whether ``X`` is spike-free; True only when it is proven.
-
-    * Proven (exact): rows orthogonal, :math:`XX^\top` diagonal and positive (this covers
-      whitened data with ``n <= d``, :math:`XX^\top = sI`): for any ``u``,
-      :math:`u' = \sum_i (x_i^\top u)_+ x_i / \|x_i\|^2` has :math:`Xu' = (Xu)_+` and
-      :math:`\|u'\| \le \|u\|`.
-    * Disproven (exact): a direction ``u`` whose :math:`(Xu)_+` is not :math:`Xu'` for any
-      :math:`\|u'\| \le \|u\|` (checked by least squares on ``n_samples`` random
-      directions and the rows themselves). Centred data with ``n <= d`` fail this way.
-    * Otherwise the answer is False with the reason "not proven": the sampling test can
-      only refute, so for general ``X`` it is a sufficient test of *not* being spike-free.
-
-    With ``return_reason=True`` returns ``(bool, reason)``.
-    """
-    X = check_X(X)
-    n = X.shape[0]
-    ok, worst = _orthogonal_rows(X, rtol)
-    if ok:
-        out = (True, "proven: the rows of X are orthogonal (e.g. whitened with n <= d)")
-        return out if return_reason else out[0]
-    rng = np.random.default_rng(random_state)
-    U = np.concatenate([rng.standard_normal((X.shape[1], n_samples)), X.T], axis=1)
-    U /= np.maximum(np.linalg.norm(U, axis=0), np.finfo(float).tiny)
-    Zp = np.maximum(X @ U, 0.0)
-    sol, *_ = np.linalg.lstsq(X, Zp, rcond=None)  # min-norm preimages
-    resid = np.linalg.norm(X @ sol - Zp, axis=0)
-    norms = np.linalg.norm(sol, axis=0)
-    zn = np.maximum(np.linalg.norm(Zp, axis=0), np.finfo(float).tiny)
-    bad = (resid > 1e-7 * zn) | (norms > 1.0 + 1e-7)
-    if np.any(bad & (np.linalg.norm(Zp, axis=0) > 0)):
-        j = int(np.flatnonzero(bad)[0])
-        why = ("(Xu)_+ is not in the range of X" if resid[j] > 1e-7 * zn[j]
-               else f"(Xu)_+ needs |u'| = {norms[j]:.3g} > |u| = 1")
-        out = (False, f"disproven: a direction u with {why}")
-        return out if return_reason else out[0]
-    out = (False, f"not proven: no counterexample among {U.shape[1]} directions, but only "
-                  "orthogonal rows are a proof")
-    return out if return_reason else out[0]
-
-
-def _orthogonal_rows(X, rtol=1e-8):
-    r"""Whether every row is nonzero and every pair is orthogonal *relative to the pair*:
-    :math:`|x_i^\top x_j| \le` ``rtol`` :math:`\|x_i\| \|x_j\|` for all ``i != j``.
-
-    The test is per pair on purpose: measured against the largest row norm, eleven
-    identical small rows next to one large row would pass as orthogonal. Returns
-    ``(ok, worst)`` with ``worst`` the largest :math:`|\cos|` between two rows (0 for
-    one row; inf when a row is zero).
-    """
-    nrm = np.linalg.norm(X, axis=1)
-    if np.any(nrm == 0):
-        return False, float("inf")
-    Xn = X / nrm[:, None]
-    C = Xn @ Xn.T
-    np.fill_diagonal(C, 0.0)
-    worst = float(np.max(np.abs(C))) if C.size > 1 else 0.0
-    return worst <= rtol, worst
-
-
-def _spectral_norm(X):
-    """Largest singular value: dense SVD when small, else ARPACK (``svds``, tol 0 = machine)."""
-    if min(X.shape) <= 200:
-        return float(np.linalg.norm(X, 2))
-    from scipy.sparse.linalg import svds
-
-    s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)
-    return float(s[0]) * (1 + 1e-12)  # ARPACK converges from below: a hair of margin
-
-
-class SpectralOracle:
-    r"""Upper bound :math:`\Omega(Z) \le \sigma_{\max}(Z)\,\sigma_{\max}(X)` (``kind="upper_bound"``).
-
-    Valid for every ``X`` (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le \|Z\|_2 \|X\|_2`)
-    and cheap (two top singular values); loose in general but tight for whitened
-    spike-free data at Theorem 2's solution, where it certifies the closed form with a
-    zero gap. The direction returned is the top right singular vector of
-    :math:`Z^\top X` (sign chosen for the larger attained value).
-    """
-
-    kind = "upper_bound"
-
-    def __init__(self, X):
-        self.X = check_X(X)
-        self.fingerprint = fingerprint(self.X)
-        self.x_norm = _spectral_norm(self.X)
-        self.patterns = None
-        self.n_patterns = None
-
-    def __call__(self, Z) -> OracleResult:
-        t0 = time.perf_counter()
-        Z = np.asarray(Z, dtype=float)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        if Z.shape[0] != self.X.shape[0] or not np.all(np.isfinite(Z)):
-            raise ValueError(f"Z must be finite with {self.X.shape[0]} rows; got shape {Z.shape}")
-        M = Z.T @ self.X  # (c, d)
-        _, s, Vt = np.linalg.svd(M, full_matrices=False)
-        value = float(np.linalg.norm(Z, 2)) * self.x_norm
-        u = Vt[0] if s.size else np.eye(self.X.shape[1])[0]
-        vals = [float(np.linalg.norm(Z.T @ np.maximum(self.X @ w, 0.0))) for w in (u, -u)]
-        if vals[1] > vals[0]:
-            u = -u
-        return OracleResult(value, u, max(vals), "upper_bound", "exact", None,
-                            time.perf_counter() - t0)
-
-
-class SpikeFreeOracle:
-    r""":math:`\Omega(Z)` for spike-free ``X`` with orthogonal rows (e.g. whitened, ``n <= d``).
-
-    For such ``X`` every neuron is represented by the single pattern ``D = I`` (paper
-    eq. 15), and with :math:`s_i = \|x_i\|^2`, :math:`z = Xu \ge 0` and the min-norm
-    :math:`u = \sum_i z_i x_i / s_i`,
-
-    .. math::
-
-        \Omega(Z) = \max_{w \ge 0,\ \|w\| \le 1} \|Z^\top S^{1/2} w\| ,
-
-    a nonnegative PCA of :math:`K = S^{1/2} Z Z^\top S^{1/2}`. Its maximiser is the
-    (positive) top eigenvector of :math:`K_{TT}` for some support ``T``; for
-    ``n <= max_exact_n`` every support is examined (``kind="exact"``, a proof for the
-    certificate), otherwise projected power iterations from ``n_starts`` starts give a
-    lower estimate (``kind="heuristic"``), promoted to exact when it meets the spectral
-    upper bound :math:`\lambda_{\max}(K)`.
-
-    Raises ``ValueError`` when ``X`` is not proven spike-free with orthogonal rows.
-    """
-
-    def __init__(self, X, *, max_exact_n=12, n_starts=64, random_state=0):
-        self.X = check_X(X)
-        ok, worst = _orthogonal_rows(self.X)
-        if not ok:
-            _, why = is_spike_free(self.X, return_reason=True)
-            raise ValueError("SpikeFreeOracle needs X with orthogonal nonzero rows (e.g. whitened, "
-                             f"n <= d): the largest |cos| between two rows is {worst:.3g} > 1e-8; "
-                             f"is_spike_free: {why}")
-        self.s = np.einsum("ij,ij->i", self.X, self.X)
-        self.fingerprint = fingerprint(self.X)
-        n = self.X.shape[0]
-        self.exact = n <= max_exact_n
-        self.kind = "exact" if self.exact else "heuristic"
-        self.n_starts = n_starts
-        self.rng = np.random.default_rng(random_state)
-        self.patterns = None
-        self.n_patterns = 1
-        if self.exact:
-            masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
-            self._by_size = [masks[masks.sum(axis=1) == k] for k in range(1, n + 1)]
-
-    def _direction(self, w):
-        z = np.sqrt(self.s) * w
-        u = self.X.T @ (z / self.s)
-        return u / max(np.linalg.norm(u), np.finfo(float).tiny)
-
-    def __call__(self, Z) -> OracleResult:
-        t0 = time.perf_counter()
-        Z = np.asarray(Z, dtype=float)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        n = self.X.shape[0]
-        if Z.shape[0] != n or not np.all(np.isfinite(Z)):
-            raise ValueError(f"Z must be finite with {n} rows; got shape {Z.shape}")
-        R = np.sqrt(self.s)[:, None] * Z  # K = R R^T
-        K = R @ R.T
-        best, best_w = 0.0, np.zeros(n)
-        lam, vec = np.linalg.eigh(K)
-        top = vec[:, -1] * np.sign(vec[:, -1].sum() or 1.0)
-        kind = self.kind
-        if np.all(top >= -1e-12):  # the spectral bound is attained
-            best, best_w, kind = float(lam[-1]), np.maximum(top, 0.0), "exact"
-        elif self.exact:
-            for masks in self._by_size:
-                idx = np.nonzero(masks)[1].reshape(masks.shape[0], -1)  # (q, k)
-                Ks = K[idx[:, :, None], idx[:, None, :]]
-                lv, vv = np.linalg.eigh(Ks)
-                v = vv[:, :, -1]
-                v = v * np.where(v.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
-                ok = np.all(v > -1e-12, axis=1)
-                if np.any(ok):
-                    j = np.flatnonzero(ok)[np.argmax(lv[ok, -1])]
-                    if lv[j, -1] > best:
-                        best = float(lv[j, -1])
-                        best_w = np.zeros(n)
-                        best_w[idx[j]] = np.maximum(v[j], 0.0)
-        else:
-            W = np.abs(self.rng.standard_normal((n, self.n_starts)))
-            W = np.column_stack([W, np.maximum(top, 0.0), np.maximum(-top, 0.0)])
-            for _ in range(200):
-                Wn = np.maximum(K @ W, 0.0)
-                nrm = np.linalg.norm(Wn, axis=0)
-                Wn = Wn / np.where(nrm > 0, nrm, 1.0)
-                if np.allclose(Wn, W, atol=1e-13):
-                    break
-                W = Wn
-            vals = np.einsum("ij,ij->j", W, K @ W)
-            j = int(np.argmax(vals))
-            best, best_w = float(vals[j]), W[:, j]
-            if best >= lam[-1] * (1 - 1e-12):
-                kind = "exact"
-        u = self._direction(best_w) if best > 0 else np.eye(self.X.shape[1])[0]
-        attained = float(np.linalg.norm(Z.T @ np.maximum(self.X @ u, 0.0)))
-        value = float(np.sqrt(max(best, 0.0)))
-        if kind == "exact":
-            value = max(value, attained)
-        return OracleResult(value, u, attained, kind, "exact", 1, time.perf_counter() - t0)

@@ -1,5 +1,7 @@
 r"""``solver="cg"``: fully-corrective conditional gradient (column generation), the default.
 
+("cg" stands for *conditional gradient*, the Frank-Wolfe family, not conjugate gradient.)
+
 The convex program (paper eq. 12) is a sparse combination of atoms
 :math:`(X u)_+ v^\top` with unit ``u``. Each iteration
 
@@ -22,398 +24,62 @@ The convex program (paper eq. 12) is a sparse combination of atoms
 
 It stops when the certificate's ``rel_gap <= tol``. With an exact oracle (enumerable
 patterns) the result is certified; with the heuristic oracle it is not, and says so.
+
+The master, the atom bookkeeping and the local moves live in :mod:`.engine` (shared with
+the other column-generation solvers); this module holds the loop. The loop runs on a
+*feature map* (:class:`~convexrelu.solvers.engine.DenseFeatures` by default); the
+convolutional fit (:func:`convexrelu.conv.fit_conv`) runs it on its patch map. Every
+result carries ``info["time_breakdown"]``: seconds in the oracle (calls, candidate
+lists, arrangement), the restricted master, merging, the local refinement or sliding,
+and ``other`` (certificates, predictions, bookkeeping), adding up to ``result.time``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .._validation import check_positive_int, check_tol
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult
+from .engine import (DenseFeatures, group_lasso, group_lasso_general, has_direction,
+                     initial_outputs, merge_cells, prune, refine, slide_2d, split_network)
+
+# Former homes of the engine's parts, kept importable from here (``from .cg import
+# group_lasso``, and the private names older code and tests use).
+from .engine import IPM_MAX_NNZ, IPM_MAX_ROWS, balanced_network, network_from_atoms  # noqa: F401,E402
 
 __all__ = ["ConditionalGradient"]
 
 logger = logging.getLogger(__name__)
 
+_balanced, _split, _merge_cells = balanced_network, split_network, merge_cells
+_refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direction
 
-#: Largest ``n * m * c`` (non-zeros of the residual constraint) for the interior-point master.
-IPM_MAX_NNZ = 4_000_000
-#: Largest ``n * c`` (residual variables) for the interior-point master.
-IPM_MAX_ROWS = 20_000
-
-
-def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
-    r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
-
-    This is scikit-learn's ``MultiTaskLasso`` problem with ``alpha = beta / n`` (the tests
-    check that they agree). Two methods:
-
-    ``"ipm"``
-        The second-order-cone program in residual form,
-        :math:`\min \tfrac12\|r\|^2 + \beta \sum_j t_j` s.t. :math:`r = H V - Y`,
-        :math:`\|v_j\| \le t_j`, solved by Clarabel's interior-point method. The masters
-        of column generation are badly conditioned (many nearly parallel atoms, ``m > n``,
-        a singular Gram matrix), where first-order methods stall; the residual form keeps
-        the Hessian the identity and reaches a maximal dual violation
-        :math:`\max_j\|h_j^\top r\| / \beta - 1` of about 1e-10 in 15–20 iterations.
-        Rows below ``1e-9`` of the largest (the interior point never returns exact zeros)
-        are set to zero. When ``n > m`` the thin QR factorisation ``H = QR`` reduces it
-        exactly to :math:`\min \tfrac12\|RV - Q^\top Y\|^2 + \dots` with ``m`` residual
-        rows instead of ``n`` (``R`` has the singular values of ``H``).
-    ``"fista"``
-        Accelerated proximal gradient (FISTA with adaptive restart) on the Gram matrices
-        :math:`H^\top H` and :math:`H^\top Y`, so an iteration costs :math:`O(m^2 c)`
-        whatever ``n``; the proximal step is the group soft-threshold; warm-started from
-        ``V0``.
-    ``"auto"`` (default)
-        ``"ipm"`` while ``k m c <= IPM_MAX_NNZ`` and ``k c <= IPM_MAX_ROWS`` with
-        ``k = min(n, m)``, else ``"fista"``.
-
-    Whatever the method, the result is then checked by the duality gap (dual point: the
-    residual scaled so that :math:`\max_j \|h_j^\top \theta\| \le \beta`); when the gap is
-    above ``tol`` times the objective, FISTA continues from it (at most ``min(max_iter,
-    2000)`` iterations after the interior point), so its answer is never accepted unchecked.
-    """
-    n, m = H.shape
-    c = Y.shape[1]
-    if method not in ("auto", "ipm", "fista"):
-        raise ValueError(f"method must be 'auto', 'ipm' or 'fista', got {method!r}")
-    if m == 0:
-        return np.zeros((0, c))
-    G = H.T @ H
-    B = H.T @ Y
-    yy = float(np.vdot(Y, Y))
-    L = float(np.linalg.eigvalsh(G)[-1])
-    if L <= 0:
-        return np.zeros((m, c))
-    V = np.zeros((m, c)) if V0 is None else np.array(V0, dtype=float)
-    k = min(n, m)  # rows of the interior point's residual after the QR reduction below
-    if method == "ipm" or (method == "auto" and k * m * c <= IPM_MAX_NNZ and k * c <= IPM_MAX_ROWS):
-        if n > m:
-            # H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same problem with
-            # m instead of n residual rows and R as well conditioned as H (no Gram matrix)
-            Q, R = np.linalg.qr(H)
-            Vi = _group_lasso_ipm(R, Q.T @ Y, beta)
-        else:
-            Vi = _group_lasso_ipm(H, Y, beta)
-        if Vi is not None:
-            gi, pi = _gl_gap(G, B, yy, Vi, beta)
-            if V0 is None or pi <= _gl_gap(G, B, yy, V, beta)[1]:
-                V = Vi
-            if gi <= tol * max(pi, np.finfo(float).tiny):
-                return V
-            # a short first-order polish: from the interior point's answer FISTA cannot
-            # go much further on these badly conditioned problems
-            max_iter = min(max_iter, 2000)
-    return _fista(G, B, yy, L, beta, V, tol, max_iter)
+#: The parts of an iteration that ``info["time_breakdown"]`` times (plus ``"other"``).
+TIMED_PARTS = ("oracle", "master", "merge", "refine")
 
 
-def _group_lasso_ipm(H, Y, beta):
-    """Clarabel on the residual-form SOCP; ``None`` when the solver does not succeed."""
-    import clarabel
-    import scipy.sparse as sp
+class _Clock:
+    """Seconds spent in each of :data:`TIMED_PARTS`; ``with clock("master"): ...``."""
 
-    n, m = H.shape
-    c = Y.shape[1]
-    nv = m * c + m + n * c  # x = [vec V (row-major), t, vec r (row-major)]
-    P = sp.diags(np.concatenate([np.zeros(m * c + m), np.ones(n * c)]), format="csc")
-    q = np.concatenate([np.zeros(m * c), np.full(m, float(beta)), np.zeros(n * c)])
-    # r - (H kron I_c) vec V = -vec Y  (zero cone)
-    A_eq = sp.hstack([-sp.kron(sp.csc_matrix(H), sp.identity(c)), sp.csc_matrix((n * c, m)),
-                      sp.identity(n * c)])
-    # (t_j, v_j) in the second-order cone: s = -x selected
-    j = np.repeat(np.arange(m), c + 1)
-    k = np.tile(np.arange(c + 1), m)
-    cols = np.where(k == 0, m * c + j, j * c + k - 1)
-    A_soc = sp.csc_matrix((-np.ones(m * (c + 1)), (np.arange(m * (c + 1)), cols)),
-                          shape=(m * (c + 1), nv))
-    A = sp.vstack([A_eq, A_soc], format="csc")
-    b = np.concatenate([-np.asarray(Y, dtype=float).ravel(), np.zeros(m * (c + 1))])
-    cones = [clarabel.ZeroConeT(n * c)] + [clarabel.SecondOrderConeT(c + 1)] * m
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-12
-    settings.tol_ktratio = 1e-10
-    sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
-    status = str(sol.status)
-    if status not in ("Solved", "AlmostSolved"):
-        logger.debug("group_lasso: Clarabel returned %s; continuing with FISTA", status)
-        return None
-    V = np.array(sol.x[: m * c]).reshape(m, c)
-    if not np.all(np.isfinite(V)):
-        return None
-    nv_rows = np.linalg.norm(V, axis=1)
-    V[nv_rows <= 1e-9 * nv_rows.max()] = 0.0
-    return V
+    def __init__(self):
+        self.seconds = dict.fromkeys(TIMED_PARTS, 0.0)
 
-
-def _fista(G, B, yy, L, beta, V, tol, max_iter):
-    """FISTA with adaptive restart on the Gram matrices, stopped by the duality gap."""
-    Zk, tk, thr = V.copy(), 1.0, beta / L
-    for it in range(max_iter):
-        W = Zk - (G @ Zk - B) / L
-        nw = np.linalg.norm(W, axis=1, keepdims=True)
-        Vn = W * np.maximum(0.0, 1.0 - thr / np.maximum(nw, 1e-300))
-        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
-        if np.vdot(Zk - Vn, Vn - V) > 0:  # adaptive restart
-            tn, Zk = 1.0, Vn.copy()
-        else:
-            Zk = Vn + ((tk - 1.0) / tn) * (Vn - V)
-        V, tk = Vn, tn
-        if it % 10 == 0:
-            gap, primal = _gl_gap(G, B, yy, V, beta)
-            if gap <= tol * max(primal, np.finfo(float).tiny):
-                break
-    return V
-
-
-def group_lasso_general(H, Y, beta, loss):
-    r"""The restricted master for any convex loss: :math:`\min_V L(HV, Y) + \beta\sum_j\|v_j\|`.
-
-    Solved through CVXPY with Clarabel (tolerance 1e-11 for smooth losses, then 1e-9 if
-    that is not reached; 1e-9 for piecewise-linear ones; exponential cones for the
-    cross-entropy and logistic losses, linear programs for hinge and absolute losses);
-    rows below ``1e-9`` of the largest are set to zero. A solver failure is an error,
-    never a silent change of the problem. Returns ``(V, G)``: ``G`` is the multiplier of
-    :math:`F = HV`, an element of :math:`\partial L(F)` chosen by the master (for non-smooth
-    losses the arbitrary subgradient of ``loss.gradient`` can have a large
-    :math:`\Omega`; this one satisfies :math:`\|h_j^\top G\| \le \beta` on the atoms).
-    """
-    import cvxpy as cp
-
-    from ..losses import cvxpy_loss
-
-    m, c = H.shape[1], Y.shape[1]
-    if m == 0:
-        return np.zeros((0, c)), None
-    V = cp.Variable((m, c))
-    Fv = cp.Variable(Y.shape)
-    con = Fv == H @ V
-    obj = cvxpy_loss(loss, Fv, Y) + beta * cp.sum(cp.norm(V, 2, axis=1))
-    prob = cp.Problem(cp.Minimize(obj), [con])
-    status = None
-    # smooth losses: tight (the certificate is first order in the master's error);
-    # piecewise-linear ones: 1e-9, where the interior point's dual (the centre of a
-    # degenerate optimal face) certifies; tighter, it drifts to duals with a larger Omega
-    tols = (1e-11, 1e-9) if np.isfinite(getattr(loss, "smoothness", 1.0)) else (1e-9,)
-    for tol in tols:
+    @contextlib.contextmanager
+    def __call__(self, part):
+        t = time.perf_counter()
         try:
-            prob.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
-            status = prob.status
-        except cp.error.SolverError:
-            status = "solver_error"
-        if status == "optimal":
-            break
-    if status != "optimal" and V.value is None:
-        prob.solve(solver="SCS", eps=1e-9, max_iters=100000)
-    if V.value is None:
-        raise RuntimeError(f"the restricted master ({loss.name} loss) failed: {prob.status}")
-    Vv = np.array(V.value)
-    nr = np.linalg.norm(Vv, axis=1)
-    Vv[nr <= 1e-9 * max(nr.max(), np.finfo(float).tiny)] = 0.0
-    G = None if con.dual_value is None else -np.asarray(con.dual_value)
-    return Vv, G
+            yield
+        finally:
+            self.seconds[part] += time.perf_counter() - t
 
-
-def _gl_gap(G, B, yy, V, beta):
-    """Duality gap of the group lasso from the Gram matrices."""
-    GV = G @ V
-    rr = max(yy - 2.0 * np.vdot(B, V) + np.vdot(V, GV), 0.0)  # ||Y - HV||^2
-    primal = 0.5 * rr + beta * float(np.sum(np.linalg.norm(V, axis=1)))
-    corr = np.max(np.linalg.norm(B - GV, axis=1))  # max_j ||h_j^T R||
-    s = min(1.0, beta / corr) if corr > 0 else 1.0
-    dual = s * (yy - np.vdot(B, V)) - 0.5 * s * s * rr
-    return primal - dual, primal
-
-
-def _balanced(U, V):
-    """Network with unit directions ``U`` and output rows ``V`` rebalanced: |u| = |v|."""
-    a = np.sqrt(np.linalg.norm(V, axis=1))
-    keep = a > 0
-    return TwoLayerReLU(U[:, keep] * a[keep], V[keep] / a[keep, None])
-
-
-def network_from_atoms(X, Y, beta, U, **group_lasso_options) -> TwoLayerReLU:
-    """The network over the unit directions ``U`` (d, m): outputs by the group lasso over
-    :math:`(XU)_+`, atoms with ``v_j = 0`` dropped, neurons balanced."""
-    if U.shape[1] == 0:
-        return TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
-    V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, **group_lasso_options)
-    return _balanced(U, V)
-
-
-def _split(net: TwoLayerReLU):
-    """Unit directions and path-norm output rows of a network (neurons with u = 0 dropped)."""
-    nu = np.linalg.norm(net.W1, axis=0)
-    keep = (nu > 0) & (np.linalg.norm(net.W2, axis=1) > 0)
-    return net.W1[:, keep] / nu[keep], net.W2[keep] * nu[keep, None]
-
-
-def _merge_cells(X, U, V, tol=1e-12):
-    """Replace atoms sharing a sign pattern by the SVD of their sum when it stays in the cone."""
-    if U.shape[1] < 2:
-        return U, V
-    pats = (X @ U) >= 0  # (n, m)
-    _, inv = np.unique(pats.T, axis=0, return_inverse=True)
-    inv = np.ravel(inv)
-    if np.unique(inv).size == inv.size:
-        return U, V
-    newU, newV = [], []
-    xn = np.linalg.norm(X, axis=1)
-    for g in np.unique(inv):
-        idx = np.flatnonzero(inv == g)
-        if idx.size == 1:
-            newU.append(U[:, idx])
-            newV.append(V[idx])
-            continue
-        Wg = U[:, idx] @ V[idx]  # (d, c)
-        A, sig, Bt = np.linalg.svd(Wg, full_matrices=False)
-        keep = sig > 1e-14 * max(sig[0], 1e-300)
-        A, sig, Bt = A[:, keep], sig[keep], Bt[keep]
-        S = np.where(pats[:, idx[0]], 1.0, -1.0)
-        ok = True
-        for k in range(A.shape[1]):
-            xa = S * (X @ A[:, k])
-            slack = tol * xn
-            if np.all(xa >= -slack):
-                continue
-            if np.all(-xa >= -slack):
-                A[:, k], Bt[k] = -A[:, k], -Bt[k]
-                continue
-            ok = False
-            break
-        if ok and np.sum(sig) < np.sum(np.linalg.norm(V[idx], axis=1)):
-            newU.append(A)
-            newV.append(sig[:, None] * Bt)
-        else:
-            newU.append(U[:, idx])
-            newV.append(V[idx])
-    return np.hstack(newU), np.vstack(newV)
-
-
-def _deadline_callback(deadline):
-    if deadline is None:
-        return None
-
-    def cb(intermediate_result):
-        if time.perf_counter() >= deadline:
-            raise StopIteration
-
-    return cb
-
-
-def _refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
-    """L-BFGS on eq. 5 (eq. 76 for another ``loss``) over all weights, from the balanced
-    network; returns (U, V, improved)."""
-    net0 = _balanced(U, V)
-    d, m = net0.W1.shape
-    c = Y.shape[1]
-    if m == 0:
-        return U, V, False
-
-    def fun(x):
-        W1 = x[: d * m].reshape(d, m)
-        W2 = x[d * m :].reshape(m, c)
-        Zp = X @ W1
-        A = np.maximum(Zp, 0.0)
-        if loss is None:
-            R = A @ W2 - Y
-            val = 0.5 * np.vdot(R, R)
-        else:
-            Fp = A @ W2
-            R = loss.gradient(Fp, Y)
-            val = loss.value(Fp, Y)
-        val += 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
-        gW2 = A.T @ R + beta * W2
-        gW1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
-        return val, np.concatenate([gW1.ravel(), gW2.ravel()])
-
-    x0 = np.concatenate([net0.W1.ravel(), net0.W2.ravel()])
-    f0 = fun(x0)[0]
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=_deadline_callback(deadline),
-                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
-    if not res.fun < f0:
-        return U, V, False
-    net = TwoLayerReLU(res.x[: d * m].reshape(d, m), res.x[d * m :].reshape(m, c)).rebalance()
-    Un, Vn = _split(net)
-    return Un, Vn, True
-
-
-def _slide_2d(arr, X, Y, beta, U, V, max_iter, deadline=None):
-    r"""Slide every atom inside its cell (rank-2 data), jointly with the output weights.
-
-    In whitened coordinates (``X u = W y``, ``u = basis (y / s)``) each cell is an arc
-    of angles ``[lo, hi]`` on which :math:`(W y)_+ = D W y` is linear. Each neuron is
-    parametrised as :math:`y_j = \rho_j (\cos\theta_j, \sin\theta_j)` with
-    :math:`\theta_j \in [lo_j, hi_j]` and :math:`\rho_j \ge 0` (box constraints) and
-    output :math:`v_j`; the objective
-
-    .. math:: \tfrac12\|\textstyle\sum_j D_j W y_j v_j^\top - Y\|^2
-              + \tfrac\beta2 \sum_j (\|y_j / s\|^2 + \|v_j\|^2)
-
-    is smooth on the box (the pattern of each atom is fixed to its closed cell, so atoms
-    may rest on a cell's boundary ray, where the optimum often lies) and is minimised
-    with L-BFGS-B. Every point of the box is a genuine network with the same objective.
-    """
-    Wm, s, basis, angles, widths = arr
-    m, c = U.shape[1], Y.shape[1]
-    if m == 0:
-        return U, V, False
-    two_pi = 2.0 * np.pi
-    Yw = (U.T @ basis) * s[None, :]  # whitened directions of the atoms
-    phi = np.mod(np.arctan2(Yw[:, 1], Yw[:, 0]), two_pi)
-    cell = np.searchsorted(angles, phi, side="right") - 1
-    cell = np.where(cell < 0, angles.size - 1, cell)
-    lo = angles[cell]
-    phi = np.where(phi < lo, phi + two_pi, phi)
-    hi = lo + widths[cell]
-    phi = np.clip(phi, lo, hi)
-    mid = lo + 0.5 * widths[cell]
-    D = (Wm @ np.vstack([np.cos(mid), np.sin(mid)])) > 0  # (n, m) closed-cell patterns
-    D |= (np.linalg.norm(Wm, axis=1) == 0)[:, None]
-    nv = np.linalg.norm(V, axis=1)
-    # balanced start: |u_j| = |v_j| = sqrt(path norm); |u| = rho |e(theta)/s|
-    e = np.column_stack([np.cos(phi), np.sin(phi)])
-    unorm = np.linalg.norm(e / s, axis=1)
-    rho0 = np.sqrt(nv) / unorm
-    v0 = V / np.maximum(np.sqrt(nv), 1e-300)[:, None]
-    inv_s2 = 1.0 / s**2
-
-    def fun(x):
-        th, rho, Vm = x[:m], x[m : 2 * m], x[2 * m :].reshape(m, c)
-        ct, st = np.cos(th), np.sin(th)
-        Yv = np.column_stack([ct, st]) * rho[:, None]  # (m, 2)
-        H = (Wm @ Yv.T) * D  # (n, m)
-        R = H @ Vm - Y
-        val = 0.5 * np.vdot(R, R) + 0.5 * beta * (np.sum(Yv**2 * inv_s2) + np.vdot(Vm, Vm))
-        gV = H.T @ R + beta * Vm
-        gH = (R @ Vm.T) * D  # (n, m)
-        gY = gH.T @ Wm + beta * Yv * inv_s2  # (m, 2)
-        grho = gY[:, 0] * ct + gY[:, 1] * st
-        gth = rho * (-gY[:, 0] * st + gY[:, 1] * ct)
-        return val, np.concatenate([gth, grho, gV.ravel()])
-
-    x0 = np.concatenate([phi, rho0, v0.ravel()])
-    f0 = fun(x0)[0]
-    bounds = list(zip(lo, hi)) + [(0.0, None)] * m + [(None, None)] * (m * c)
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   callback=_deadline_callback(deadline),
-                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-13, ftol=1e-16))
-    if not res.fun < f0:
-        return U, V, False
-    th, rho, Vm = res.x[:m], res.x[m : 2 * m], res.x[2 * m :].reshape(m, c)
-    Yv = np.column_stack([np.cos(th), np.sin(th)])
-    Un = basis @ (Yv / s).T  # (d, m) directions
-    un = np.linalg.norm(Un, axis=0)
-    Un = Un / un
-    Vn = Vm * (rho * un)[:, None]  # path-norm output rows for unit directions
-    keep = np.linalg.norm(Vn, axis=1) > 0
-    return Un[:, keep], Vn[keep], True
+    def breakdown(self, total):
+        """The parts and ``other``: what is left of ``total`` (never negative)."""
+        return dict(self.seconds, other=max(0.0, total - sum(self.seconds.values())))
 
 
 class ConditionalGradient:
@@ -445,6 +111,11 @@ class ConditionalGradient:
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
         ``rel_gap``, ``network``, ``certificate``, ...).
+
+    Merging and refinement apply on the dense feature map only (``solve(...,
+    features=...)`` with another map, e.g. the convolutional one, skips them). The result's
+    ``info["time_breakdown"]`` gives the seconds spent in the oracle, the master, merging,
+    refinement (or sliding) and the rest.
     """
 
     name = "cg"
@@ -464,14 +135,25 @@ class ConditionalGradient:
         self.verbose = verbose
         self.callback = callback
 
-    def solve(self, X, Y, beta, oracle, loss, init: TwoLayerReLU | None = None) -> SolveResult:
+    def solve(self, X, Y, beta, oracle, loss, init: TwoLayerReLU | None = None, *,
+              features=None) -> SolveResult:
+        """Run the loop on ``oracle`` (built on ``X``) from ``init`` (or no neuron).
+
+        ``features``: the feature map (see :class:`~convexrelu.solvers.engine.DenseFeatures`,
+        the default on ``X``); with another map ``X`` must be its ``rows``, the matrix
+        the oracle was built on. The result's ``info["time_breakdown"]`` says where the
+        time went (``oracle``, ``master``, ``merge``, ``refine``, ``other``, in seconds).
+        """
+        fmap = DenseFeatures(X) if features is None else features
+        name = self.name if fmap.name is None else f"{self.name}-{fmap.name}"
         self._loss, self._loss_name = loss, getattr(loss, "name", None)
         self._master_dual = None
+        self._clock = clock = _Clock()
         smooth = np.isfinite(getattr(loss, "smoothness", 1.0))
-        log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
+        log = IterationLog(name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         if init is not None and init.n_neurons:
-            U, V = _split(init)
+            U, V = split_network(init)
         else:
             U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
         status, k = "max_iter", 0
@@ -482,113 +164,85 @@ class ConditionalGradient:
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
         try:
             for k in range(self.max_iter + 1):
-                net = _balanced(U, V)
-                F = net.predict(X)
+                net = fmap.network(U, V)
+                F = fmap.predict(net)
                 # non-smooth loss: the master's multiplier is the subgradient to certify with
                 G = loss.gradient(F, Y) if (smooth or self._master_dual is None) else self._master_dual
-                res = oracle(G)
-                cert = log.record(net, F, res, G=G)
+                Zo = fmap.pull_back(G)  # the oracle's point (G itself on the dense map)
+                with clock("oracle"):
+                    res = oracle(Zo)
+                cert = log.record(net, F, res, G=G, Zo=Zo)
                 stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
                     status = stop
                     break
-                arr = oracle.arrangement_2d() if hasattr(oracle, "arrangement_2d") else None
+                arr = None
+                if fmap.local_moves and hasattr(oracle, "arrangement_2d"):
+                    with clock("oracle"):
+                        arr = oracle.arrangement_2d()
                 slide = arr is not None and self.refine is True and self._loss_name == "squared"
-                refine = arr is None and self.refine in ("auto", True)
-                new = self._new_atoms(X, oracle, G, res, beta, U)
+                do_refine = fmap.local_moves and arr is None and self.refine in ("auto", True)
+                new = self._new_atoms(X, oracle, Zo, res, beta, U)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
-                    V = np.vstack([V, _initial_outputs(X, F - G, F, beta, new)])
+                    V = np.vstack([V, initial_outputs(fmap.atoms(new.T), F - G, F, beta)])
                 # inexact master far from the optimum: accuracy follows the current gap.
                 # Before a sliding solve (which re-optimises the outputs too) the group
                 # lasso only selects atoms, so 1e-8 suffices there.
                 floor = max(gl_tol, 1e-8) if slide else gl_tol
                 tol_k = max(floor, 1e-3 * min(abs(cert.rel_gap), 1.0))
-                U, V = self._master(X, Y, beta, U, V, tol_k)
+                U, V = self._master(fmap, Y, beta, U, V, tol_k)
                 if slide:
                     # rank 2: slide the atoms inside their cells jointly with the outputs
                     iters = refine_iter if cert.rel_gap < 1e-3 else min(refine_iter, 200)
-                    U, V, slid = _slide_2d(arr, X, Y, beta, U, V, iters, deadline)
+                    with clock("refine"):
+                        U, V, slid = slide_2d(arr, X, Y, beta, U, V, iters, deadline)
                     if slid:
                         # the directions moved: re-solve the outputs exactly for them (the
                         # certificate is first order in the residual's error)
-                        U, V = self._master(X, Y, beta, U, V, tol_k)
-                    U, V = _prune(U, V)
+                        U, V = self._master(fmap, Y, beta, U, V, tol_k)
+                    U, V = prune(U, V)
                     continue
-                if self.merge:
-                    U, V = _merge_cells(X, U, V)
-                if refine:
-                    U, V, improved = _refine(X, Y, beta, U, V, refine_iter, deadline,
-                                             None if self._loss_name == "squared" else loss)
+                if self.merge and fmap.local_moves:
+                    with clock("merge"):
+                        U, V = merge_cells(X, U, V)
+                if do_refine:
+                    with clock("refine"):
+                        U, V, improved = refine(X, Y, beta, U, V, refine_iter, deadline,
+                                                None if self._loss_name == "squared" else loss)
                     if improved:
-                        U, V = self._master(X, Y, beta, U, V, tol_k)
+                        U, V = self._master(fmap, Y, beta, U, V, tol_k)
         except KeyboardInterrupt:
             status = "interrupted"
             logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)
-        return log.result(status, k)
+        return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
 
-    def _new_atoms(self, X, oracle, G, res, beta, U):
+    def _new_atoms(self, X, oracle, Z, res, beta, U):
         """Directions to add: the oracle's maximiser and, when the oracle can list them,
-        the best direction of every other violated cell (at most ``max_add``)."""
+        the best direction of every other violated cell (at most ``max_add``); ``Z`` is the
+        point the oracle was called on, ``X`` its rows."""
         cand = [res.u] if res.value > beta else []
         if self.max_add > 1 and hasattr(oracle, "candidates") and res.value > beta:
-            _, more = oracle.candidates(G, beta, self.max_add)
+            with self._clock("oracle"):
+                _, more = oracle.candidates(Z, beta, self.max_add)
             cand.extend(list(more))
         out = []
         for u in cand:
-            if _has_direction(U, u, X) or _has_direction(np.array(out).T.reshape(U.shape[0], -1), u, X):
+            if has_direction(U, u, X) or has_direction(np.array(out).T.reshape(U.shape[0], -1), u, X):
                 continue
             out.append(u)
         return np.array(out).reshape(len(out), U.shape[0])
 
-    def _master(self, X, Y, beta, U, V, tol=1e-12):
-        H = np.maximum(X @ U, 0.0)
-        live = np.linalg.norm(H, axis=0) > 0
-        U, V, H = U[:, live], V[live], H[:, live]
-        if self._loss_name == "squared":
-            V = group_lasso(H, Y, beta, V, tol=tol)
-        else:
-            V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
-        keep = np.linalg.norm(V, axis=1) > 0
-        return U[:, keep], V[keep]
-
-
-def _initial_outputs(X, Y, F, beta, Unew):
-    r"""Output rows for new atoms: the best single-atom step for each, others fixed.
-
-    For :math:`a = (X u)_+` and residual :math:`R = Y - F` (``Y`` is passed as
-    :math:`F - \nabla L(F)`, so that ``R`` is the negative loss gradient for any loss), :math:`\min_v \tfrac12\|R - a
-    v^\top\|^2 + \beta\|v\|` is solved by :math:`v = (\|R^\top a\| - \beta)_+ /
-    \|a\|^2 \cdot R^\top a / \|R^\top a\|` (shared by all new atoms, so scaled down by
-    their number to stay a descent step).
-    """
-    A = np.maximum(X @ Unew.T, 0.0)  # (n, k)
-    RA = (Y - F).T @ A  # (c, k)
-    na = np.einsum("nk,nk->k", A, A)
-    nr = np.linalg.norm(RA, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coef = np.where((na > 0) & (nr > 0), np.maximum(nr - beta, 0.0) / (na * nr), 0.0)
-    return (RA * coef).T / max(Unew.shape[0], 1)
-
-
-def _prune(U, V, rel=1e-13):
-    """Drop atoms whose contribution |v_j| is negligible (|u_j| = 1)."""
-    nv = np.linalg.norm(V, axis=1)
-    keep = nv > rel * max(nv.sum(), 1e-300)
-    return U[:, keep], V[keep]
-
-
-def _has_direction(U, u, X, tol=1e-12):
-    """Whether ``u`` is (numerically) an active direction with the same activation pattern.
-
-    Near a cell boundary the oracle's maximiser can lie within 1e-6 rad of an active atom
-    but on the other side of a hyperplane, where it activates another point: that is a new
-    atom (its column differs), so the patterns are compared as well as the directions.
-    """
-    if U.shape[1] == 0:
-        return False
-    close = np.flatnonzero(np.abs(U.T @ u - 1.0) <= tol)
-    if close.size == 0:
-        return False
-    pu = (X @ u) > 0
-    return bool(np.any(np.all(((X @ U[:, close]) > 0) == pu[:, None], axis=0)))
+    def _master(self, fmap, Y, beta, U, V, tol=1e-12):
+        """The restricted master over the live atoms (timed as ``"master"``); atoms whose
+        column vanishes or whose output row is zero are dropped."""
+        with self._clock("master"):
+            H = fmap.atoms(U)
+            live = np.linalg.norm(H, axis=0) > 0
+            U, V, H = U[:, live], V[live], H[:, live]
+            if self._loss_name == "squared":
+                V = group_lasso(H, Y, beta, V, tol=tol)
+            else:
+                V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
+            keep = np.linalg.norm(V, axis=1) > 0
+            return U[:, keep], V[keep]

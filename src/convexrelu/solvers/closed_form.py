@@ -37,6 +37,7 @@ import numpy as np
 
 from .._validation import check_beta, check_choice, check_tol, check_XY
 from ..network import TwoLayerReLU
+from ..oracles.spectral import SpectralOracle
 from .base import IterationLog
 
 __all__ = ["ClosedForm", "ClosedFormNotApplicable", "closed_form_solution", "fit_linear",
@@ -199,8 +200,6 @@ class ClosedForm:
         self.max_iter = max_iter
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from ..preprocessing import SpectralOracle
-
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='closed-form' supports the squared loss only; got "
                              f"loss={getattr(loss, 'name', loss)!r}")

@@ -406,7 +406,7 @@ class CopositiveRelaxation:
         self.solver_options = solver_options
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import network_from_atoms
+        from .engine import network_from_atoms
 
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='copositive' supports the squared loss only; got "

@@ -86,7 +86,7 @@ class CopositiveFO:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import network_from_atoms
+        from .engine import network_from_atoms
 
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='copositive-fo' supports the squared loss only; got "

@@ -45,6 +45,7 @@ import scipy.linalg as sla
 
 from .._validation import check_positive_int, check_tol
 from .base import IterationLog
+from .engine import has_direction, network_from_atoms
 
 __all__ = ["CuttingPlane"]
 
@@ -90,8 +91,6 @@ class CuttingPlane:
         self.callback = callback
 
     def solve(self, X, Y, beta, oracle, loss, init=None):
-        from .cg import network_from_atoms
-
         if getattr(loss, "name", None) != "squared":
             raise ValueError("solver='cutting-plane' supports the squared loss only; got "
                              f"loss={getattr(loss, 'name', loss)!r}")
@@ -205,10 +204,8 @@ class CuttingPlane:
 
 def _add_cuts(X, U, new):
     """Append the unit directions ``new`` (k, d) not already present (same direction and pattern)."""
-    from .cg import _has_direction
-
     for u in new:
         u = u / np.linalg.norm(u)
-        if not _has_direction(U, u, X):
+        if not has_direction(U, u, X):
             U = np.hstack([U, u[:, None]])
     return U

@@ -1,0 +1,223 @@
+r"""Numerical parts shared by the oracles that search :math:`\Omega(Z)` over directions.
+
+Values :math:`\|Z^\top (X_r u)_+\|^2` at many directions at once, the top eigenvector of
+each cell's quadratic form (used by the exact oracle for every cell and face, and by the
+heuristic oracle for its sampled cells), the exact grouping of parallel rows, the
+:class:`_Evaluator` that holds the rank reduction and the equilibrated rows, and the
+multi-start ascent on the sphere (heuristic oracle, rounding of the SDP bound).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_Z
+from ..patterns import fingerprint, rank_residual, zero_rows
+
+__all__: list[str] = []  # private helpers; imported by name by the oracle modules
+
+
+def _relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
+    r""":math:`\|Z^\top (X_r u)_+\|^2` for each row ``u`` of ``U`` (shape (q, r))."""
+    A = np.maximum(Xr @ U.T, 0.0)  # (n, q)
+    G = Z.T @ A  # (c, q)
+    return np.einsum("cq,cq->q", G, G)
+
+
+def _whitened_values(Wm: np.ndarray, s: np.ndarray, Z: np.ndarray, Yw: np.ndarray) -> np.ndarray:
+    r"""Values at whitened directions ``y`` (rows of ``Yw``), normalised to unit ``u``.
+
+    With ``u = V (y / s)`` the network input is :math:`X u = W y`, so the value of the
+    unit direction is :math:`\|Z^\top (W y)_+\|^2 / \|y / s\|^2`.
+    """
+    vals = _relu_values(Wm, Z, Yw)
+    return vals / np.sum((Yw / s) ** 2, axis=1)
+
+
+def _inside(Wm, wn, P, Yw, tol):
+    """Rows of ``Yw`` lying (within ``tol``, relative) in the closed cells ``P``."""
+    SXU = (2.0 * P - 1.0) * (Yw @ Wm.T)  # (q, n)
+    slack = tol * wn[None, :] * np.linalg.norm(Yw, axis=1, keepdims=True)
+    return np.all(SXU >= -slack, axis=1), np.all(SXU <= slack, axis=1)
+
+
+def _region_candidates(ev, Z, K, pats, bases, tol, chunk, floor):
+    """Candidates of the cells ``pats``: top eigenvector of each cell's form, if inside the cell.
+
+    ``K`` is ``kron(Z, X_r)``: forms are built in the rank-reduced coordinates ``u_r``
+    (where ``|u| = |u_r|``), never in the equilibrated ones, so that a column of ``X``
+    that is tiny next to another costs no accuracy. ``pats`` (Q, n), bool or 0/1 floats;
+    ``bases`` None (the whole space) or (Q, r, k), orthonormal bases (in ``u_r``) of the
+    cells' flats. Cells whose top eigenvalue is ``<= floor()`` cannot beat it (the top
+    eigenvalue bounds the cell's maximum from above) and are skipped; ``floor`` is a
+    callable so that a caller looking for the best can raise it as it goes. Yields
+    ``(values, Y, est)`` per chunk: squared values (recomputed from :math:`(Xu)_+` at the
+    floating-point direction), the candidates in whitened coordinates ``y = s * u_r``,
+    and each candidate's top eigenvalue (the cell's own form, immune to a huge row
+    landing on the wrong side of a rounded direction; an upper bound on the cell).
+    """
+    Wm, s, wn = ev.W, ev.s, ev.wn
+    n, r = Wm.shape
+    c = Z.shape[1]
+    Q = pats.shape[0]
+    for start in range(0, Q, chunk):
+        stop = min(Q, start + chunk)
+        P = pats[start:stop]
+        Pf = P.astype(float) if P.dtype == bool else P
+        G = (Pf @ K).reshape(stop - start, c, r)  # Z^T D X_r
+        if bases is not None:
+            G = np.einsum("qcr,qrk->qck", G, bases[start:stop])
+        M = np.einsum("qck,qcl->qkl", G, G)
+        lam, vecs = np.linalg.eigh(M)
+        sel = np.flatnonzero(lam[:, -1] > floor())
+        if sel.size == 0:
+            continue
+        q = vecs[sel, :, -1]
+        if bases is not None:
+            q = np.einsum("qrk,qk->qr", bases[start:stop][sel], q)
+        y = q * s[None, :]
+        ok_p, ok_m = _inside(Wm, wn, Pf[sel], y, tol)
+        cand = np.concatenate([y[ok_p], -y[ok_m]])
+        if cand.shape[0] == 0:
+            continue
+        lam_sel = lam[sel, -1]
+        yield _whitened_values(Wm, s, Z, cand), cand, np.concatenate([lam_sel[ok_p], lam_sel[ok_m]])
+
+
+def _best_in_regions(ev, Z, K, pats, bases, tol, chunk, floor=-1.0):
+    """Best candidate over cells (see :func:`_region_candidates`).
+
+    Returns ``(value, y, est)``: the best recomputed value, its ``y`` (None when no cell
+    beats ``floor``) and the largest eigenvalue estimate met (``-inf`` if none).
+    """
+    best = [float(floor), None]
+    est_max = -np.inf
+    for vals, cand, est in _region_candidates(ev, Z, K, pats, bases, tol, chunk,
+                                              lambda: best[0]):
+        est_max = max(est_max, float(est.max()))
+        j = int(np.argmax(vals))
+        if vals[j] > best[0]:
+            best = [float(vals[j]), cand[j]]
+    return best[0], best[1], est_max
+
+
+def row_groups(X: np.ndarray, zero: np.ndarray):
+    r"""Rows of ``X`` grouped by direction *exactly*: ``x`` and ``a x`` share a group.
+
+    Each nonzero row is divided by its largest absolute entry and multiplied by the sign
+    of its first nonzero entry. Negation and scaling by a power of two are exact in
+    floating point, so duplicate rows, opposite rows (``x`` and ``-x``) and rows
+    ``2^k x`` get bitwise-identical keys, whatever rounding the later linear algebra does;
+    rows that are parallel only approximately stay apart (they do define distinct
+    hyperplanes, however close).
+
+    Returns ``(group, sign, first)``: ``group[k]`` the group of row ``k`` (-1 for the
+    ``zero`` rows), ``sign[k] = +-1`` with ``x_k`` a positive multiple of ``sign[k]``
+    times its group's key, and ``first[g]`` a row of group ``g``.
+    """
+    n = X.shape[0]
+    group = np.full(n, -1, dtype=np.int64)
+    sign = np.ones(n)
+    idx = np.flatnonzero(~zero)
+    if idx.size == 0:
+        return group, sign, np.zeros(0, dtype=np.int64)
+    Xn = X[idx]
+    lead = Xn[np.arange(idx.size), np.argmax(Xn != 0, axis=1)]
+    sgn = np.where(lead > 0, 1.0, -1.0)
+    key = Xn / (np.max(np.abs(Xn), axis=1) * sgn)[:, None] + 0.0  # +0.0: no negative zeros
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group[idx] = inv.ravel()
+    sign[idx] = sgn
+    return group, sign, idx[first]
+
+
+class _Evaluator:
+    r"""Shared precomputation: rank reduction, equilibrated rows, exact row groups.
+
+    ``Xr = X V`` (original metric, used by the heuristic and SDP oracles) and
+    ``W = Xr / s`` with ``s`` the column norms of ``Xr`` (unit columns), which define the
+    same arrangement (``X u = W y`` with ``y = s * u_r``) and are used for every
+    geometric test of the exact oracle. ``group``/``gsign``/``gdir``: the rows grouped
+    by exact direction (:func:`row_groups`) and one unit normal per group (in ``u_r``), so
+    that every geometric decision about parallel rows is made once, for the group.
+    ``residual``: :math:`\|X - X V V^\top\|_2`, what the rank reduction left out.
+    """
+
+    def __init__(self, X, basis):
+        self.X = X
+        self.basis = basis
+        self.Xr = X @ basis
+        self.s = np.linalg.norm(self.Xr, axis=0)
+        self.zero = zero_rows(X, basis)
+        W = self.Xr / np.where(self.s > 0, self.s, 1.0)
+        W[self.zero] = 0.0
+        self.W = W
+        self.wn = np.linalg.norm(W, axis=1)
+        self.xn = np.linalg.norm(X, axis=1)
+        self.fingerprint = fingerprint(X)
+        self.residual = rank_residual(X, basis)
+        self.group, self.gsign, first = row_groups(X, self.zero)
+        G = self.Xr[first] * self.gsign[first, None]
+        nrm = np.linalg.norm(G, axis=1, keepdims=True)
+        self.gdir = G / np.where(nrm > 0, nrm, 1.0)
+
+    def check_Z(self, Z):
+        return check_Z(Z, self.X.shape[0])
+
+    def kron(self, Z, A=None):
+        A = self.Xr if A is None else A
+        n, r = A.shape
+        return (Z[:, :, None] * A[:, None, :]).reshape(n, Z.shape[1] * r)
+
+    def to_original(self, u_r):
+        u = self.basis @ u_r
+        nrm = np.linalg.norm(u)
+        return u / nrm if nrm > 0 else u
+
+    def from_whitened(self, y):
+        return self.to_original(y / self.s)
+
+    def rounding(self, Z) -> float:
+        r"""Outward rounding for a value computed from sums over the rows:
+        :math:`2(n + r + 4)\,\epsilon \sum_k \|z_k\| \|x_k\|` (recursive-summation
+        error of every region's :math:`Z^\top D X_r`, evaluated at a unit direction)."""
+        n, r = self.Xr.shape
+        S = float(np.dot(np.linalg.norm(Z, axis=1), self.xn))
+        return 2.0 * (n + r + 4) * np.finfo(float).eps * S
+
+    def margin(self, Z) -> float:
+        r"""Bound on what the rank reduction can hide: :math:`\|Z\|_2 \|X - X V V^\top\|_2`."""
+        if self.residual == 0.0:
+            return 0.0
+        return float(np.linalg.norm(Z, 2)) * self.residual * (1.0 + 1e-12)
+
+
+def _ascent(Xr, Z, U, n_iter):
+    r"""Multi-start ascent on the unit sphere with backtracking, one step size per start.
+
+    Each step moves along the normalised tangent (sub)gradient of
+    :math:`\|Z^\top (X_r u)_+\|^2`; a step is kept only if it increases the value,
+    otherwise the step is halved, so the iteration also settles on kinks (boundary
+    rays), where the maximum often lies.
+    """
+    U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
+    vals = _relu_values(Xr, Z, U)
+    step = np.full(U.shape[0], 0.5)
+    for _ in range(n_iter):
+        A = Xr @ U.T  # (n, q)
+        act = A > 0
+        grad = (Xr.T @ (act * (Z @ (Z.T @ (act * A))))).T  # (q, r)
+        grad -= np.sum(grad * U, axis=1, keepdims=True) * U
+        gn = np.linalg.norm(grad, axis=1)
+        live = (gn > 0) & (step > 1e-14)
+        if not np.any(live):
+            break
+        D = np.where(live[:, None], grad / np.where(gn > 0, gn, 1.0)[:, None], 0.0)
+        cand = U + step[:, None] * D
+        cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+        cv = _relu_values(Xr, Z, cand)
+        better = live & (cv > vals)
+        U = np.where(better[:, None], cand, U)
+        vals = np.where(better, cv, vals)
+        step = np.where(better, np.minimum(step * 1.5, 1.0), step * 0.5)
+    return U

@@ -1,0 +1,129 @@
+r"""The oracle contract: the result every oracle returns and the :class:`Oracle` protocol.
+
+Every oracle of :mod:`convexrelu.oracles` evaluates (or bounds, or estimates)
+:math:`\Omega(Z) = \max_{\|u\| \le 1} \|Z^\top (X u)_+\|_2` for the ``X`` it was built
+for and returns an :class:`OracleResult` tagged with its ``kind``. This module depends on
+nothing else in the package, so every oracle module, solver and certificate can import
+it without a circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["OracleResult", "Oracle", "CandidateOracle", "ORACLE_KINDS"]
+
+#: The values ``kind`` takes, on an oracle and on its results: ``"exact"`` (an upper
+#: bound within ``margin`` of :math:`\Omega(Z)`), ``"upper_bound"`` (a proven upper
+#: bound, possibly loose) and ``"heuristic"`` (a lower estimate, never a bound).
+ORACLE_KINDS = ("exact", "upper_bound", "heuristic")
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    r"""Result of an oracle call.
+
+    Attributes
+    ----------
+    value : float
+        For ``kind="exact"``: the largest value of any cell, face or ray computed from
+        that region's own active set, plus ``margin`` (rounding and rank truncation): an
+        upper bound on :math:`\Omega(Z)`, within ``margin`` of it. An upper bound for
+        ``kind="upper_bound"``; a lower estimate for ``kind="heuristic"``.
+    u : ndarray of shape (d,)
+        A unit direction with :math:`\|Z^\top (Xu)_+\| =` ``attained``.
+    attained : float
+        The value reached by ``u`` (always a lower bound on :math:`\Omega(Z)`).
+    kind : {"exact", "upper_bound", "heuristic"}
+    pattern_scope : {"exact", "sampled"}
+        Whether the search covered every sign pattern (the SDP covers every ``u`` by
+        construction and reports ``"exact"``).
+    n_patterns : int or None
+        Number of top-level sign patterns searched (None for the SDP).
+    time : float
+        Seconds spent in the call.
+    margin : float
+        What was added to make ``value`` a bound: for the exact oracle, the outward
+        rounding :math:`2(n + r + 4)\epsilon \sum_k \|z_k\|\|x_k\|` plus
+        :math:`\|Z\|_2 \|X - X V_r V_r^\top\|_2` when the rank reduction truncated
+        ``X``; for the SDP bound, the verification's correction (plus the truncation).
+    """
+
+    value: float
+    u: np.ndarray
+    attained: float
+    kind: str
+    pattern_scope: str
+    n_patterns: int | None
+    time: float
+    margin: float = 0.0
+
+    @property
+    def is_upper_bound(self) -> bool:
+        """True when ``value`` is a proven upper bound on :math:`\\Omega(Z)`."""
+        return self.kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    r"""What every oracle provides; structural (no oracle inherits from it).
+
+    Implemented by :class:`~convexrelu.oracles.ExactOracle`,
+    :class:`~convexrelu.oracles.HeuristicOracle`, :class:`~convexrelu.oracles.SDPOracle`,
+    :class:`~convexrelu.oracles.SpectralOracle` and
+    :class:`~convexrelu.oracles.SpikeFreeOracle`; any object with these members can be
+    passed as ``oracle=`` to :func:`~convexrelu.oracles.make_oracle`, ``fit`` and
+    ``certify``.
+
+    Attributes
+    ----------
+    kind : {"exact", "upper_bound", "heuristic"}
+        What the oracle's ``value`` is (see :data:`ORACLE_KINDS`). The ``kind`` of each
+        :class:`OracleResult` is what counts: ``SpikeFreeOracle`` may return an
+        ``"exact"`` result from a ``"heuristic"`` oracle when the spectral bound is met.
+    fingerprint : str
+        :func:`~convexrelu.patterns.fingerprint` of the ``X`` the oracle was built for;
+        :func:`~convexrelu.oracles.make_oracle` refuses an oracle object whose
+        fingerprint is not that of the ``X`` it is given.
+    n_patterns : int or None
+        Number of top-level sign patterns searched; None when the oracle does not search
+        sign patterns (SDP and spectral bounds).
+
+    Methods
+    -------
+    __call__(Z) -> OracleResult
+        :math:`\Omega(Z)` for ``Z`` of shape ``(n,)`` or ``(n, c)``.
+
+    Notes
+    -----
+    Optional members, which callers look for with ``hasattr``:
+
+    ``candidates(Z, threshold, kmax=50) -> (values, U)``
+        Several unit directions ``U`` (shape ``(k, d)``, best first, at most ``kmax``)
+        with :math:`\|Z^\top (Xu)_+\| >` ``threshold``, so that column generation and
+        cutting planes can add several atoms per oracle call (``ExactOracle``,
+        ``HeuristicOracle``; see :class:`CandidateOracle`).
+    ``arrangement_2d()``
+        ``ExactOracle`` only: the angular sweep of rank-2 ``X``, used by the solvers to
+        slide atoms inside their cells.
+    ``patterns``
+        The :class:`~convexrelu.patterns.SignPatterns` searched, when there are any.
+    """
+
+    kind: str
+    fingerprint: str
+
+    @property
+    def n_patterns(self) -> int | None: ...
+
+    def __call__(self, Z) -> OracleResult: ...
+
+
+@runtime_checkable
+class CandidateOracle(Oracle, Protocol):
+    """An :class:`Oracle` that also returns several good directions per call."""
+
+    def candidates(self, Z, threshold: float, kmax: int = 50) -> tuple[np.ndarray, np.ndarray]: ...

@@ -1,0 +1,137 @@
+r"""The heuristic oracle: sampled patterns and multi-start ascent, a lower estimate of
+:math:`\Omega(Z)`, never a bound (``kind="heuristic"``)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validation import check_positive_int, check_X
+from ..patterns import DEFAULT_TIE_TOL, SignPatterns
+from ._common import _ascent, _best_in_regions, _Evaluator, _relu_values
+from .base import OracleResult
+
+__all__ = ["HeuristicOracle"]
+
+
+class HeuristicOracle:
+    r"""Heuristic :math:`\Omega(Z)`: sampled patterns plus multi-start ascent (``kind="heuristic"``).
+
+    The value is attained by the returned ``u``, so it is a *lower* estimate of
+    :math:`\Omega(Z)`; it is never used as a bound and never certifies optimality.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    patterns : SignPatterns, optional
+        Patterns to search (default: ``SignPatterns.sample(X, n_samples)``).
+    n_samples : int, default 2000
+    n_starts : int, default 20
+        Number of best candidates refined by ascent.
+    n_iter : int, default 100
+        Ascent iterations per start.
+    random_state : None, int or Generator
+    cell_budget : float, default 2e8
+        The per-cell eigenvector check costs about ``P n c r`` flops per call; it is
+        skipped above this budget (large problems rely on the ascent alone).
+    """
+
+    kind = "heuristic"
+
+    def __init__(self, X, patterns: SignPatterns | None = None, *, n_samples: int = 2000,
+                 n_starts: int = 20, n_iter: int = 100, random_state=None, chunk: int = 4096,
+                 cell_budget: float = 2e8):
+        X = check_X(X)
+        n_samples = check_positive_int(n_samples, "n_samples")
+        self.n_starts = check_positive_int(n_starts, "n_starts")
+        self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+        if patterns is None:
+            patterns = SignPatterns.sample(X, n_samples, random_state=random_state)
+        elif not isinstance(patterns, SignPatterns):
+            raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
+        if patterns.n_samples != X.shape[0]:
+            raise ValueError(
+                f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
+            )
+        self.patterns = patterns
+        self.chunk = chunk
+        self._ev = _Evaluator(X, patterns.basis)
+        if patterns.fingerprint and patterns.fingerprint != self._ev.fingerprint:
+            raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
+        self.fingerprint = self._ev.fingerprint
+        self.cell_budget = float(cell_budget)
+        self._last = None
+        st = patterns.directions @ patterns.basis  # (P, r)
+        self._starts = st / np.maximum(np.linalg.norm(st, axis=1, keepdims=True), 1e-300)
+
+    @property
+    def n_patterns(self) -> int:
+        return self.patterns.n_patterns
+
+    def _cached_search(self, Z):
+        """:meth:`_search`, reusing the last result for the same ``Z`` (a solver asks for
+        the value and then for the candidates of one residual)."""
+        if self._last is None or not np.array_equal(self._last[0], Z):
+            self._last = (Z.copy(),) + self._search(Z)
+        return self._last[1], self._last[2]
+
+    def _search(self, Z):
+        """Candidates (reduced coordinates) with their squared values, best first."""
+        ev = self._ev
+        Xr = ev.Xr
+        n, r = Xr.shape
+        starts = self._starts
+        vals = _relu_values(Xr, Z, starts)
+        S = starts[np.argsort(vals)[::-1][: self.n_starts]]
+        extra = [starts[int(np.argmax(vals))]]
+        P = self.patterns.patterns
+        if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
+            # top eigenvector of each sampled cell's form, when it lies in the cell
+            K = ev.kron(Z, ev.Xr)
+            _, y, _ = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
+                                    floor=float(vals.max()))
+            if y is not None:
+                u_cell = y / ev.s
+                extra.append(u_cell / np.linalg.norm(u_cell))
+        U = np.vstack([_ascent(Xr, Z, np.vstack([S] + extra), self.n_iter), np.array(extra)])
+        uv = _relu_values(Xr, Z, U)
+        order = np.argsort(uv)[::-1]
+        return uv[order], U[order]
+
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        r = ev.Xr.shape[1]
+        if r > 0:
+            vals, U = self._cached_search(Z)
+            val_best, u_best = float(vals[0]), U[0]
+        else:
+            val_best, u_best = 0.0, np.zeros(0)
+        if not np.any(u_best):
+            u = np.eye(ev.X.shape[1])[0]
+        else:
+            u = ev.to_original(u_best)
+        value = float(np.sqrt(max(val_best, 0.0)))
+        return OracleResult(value, u, value, "heuristic", self.patterns.scope, self.n_patterns,
+                            time.perf_counter() - t0)
+
+    def candidates(self, Z, threshold: float, kmax: int = 50):
+        """Distinct ascent results with value above ``threshold`` (best first, at most ``kmax``)."""
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        if ev.Xr.shape[1] == 0:
+            return np.zeros(0), np.zeros((0, ev.X.shape[1]))
+        vals, U = self._cached_search(Z)
+        out_v, out_u = [], []
+        for v, u in zip(np.sqrt(np.maximum(vals, 0.0)), U):
+            if v <= threshold or len(out_u) >= kmax:
+                break
+            un = u / np.linalg.norm(u)
+            if any(float(un @ w) > 1.0 - 1e-9 for w in out_u):
+                continue
+            out_v.append(v)
+            out_u.append(un)
+        Uo = np.array([ev.to_original(u) for u in out_u]).reshape(len(out_u), ev.X.shape[1])
+        return np.array(out_v), Uo

@@ -1,0 +1,539 @@
+r"""The engine shared by the atom-based solvers: the restricted master and the atom bookkeeping.
+
+The convex program (paper eq. 12) is a sparse combination of atoms
+:math:`(X u)_+ v^\top` with unit directions ``u``. The column-generation solvers
+(:class:`~convexrelu.solvers.cg.ConditionalGradient`, the cutting-plane method, the
+network recovery of the copositive solvers, the convolutional fit) all keep the same
+state: unit directions ``U`` (``d x m``, one atom per column) and output rows ``V``
+(``m x c``, path-norm form: the network's ``|u_j| |v_j|`` is ``|v_j|``). This module is
+what they share:
+
+* **the restricted master** (:func:`group_lasso` for the squared loss,
+  :func:`group_lasso_general` for any convex loss): with the directions fixed, the
+  outputs solve a group lasso over the atoms' columns ``H``;
+* **atoms and networks**: :func:`balanced_network` (state -> network with
+  ``|u_j| = |v_j|``), :func:`split_network` (network -> state),
+  :func:`network_from_atoms` (directions -> outputs by the master -> network);
+* **the bookkeeping** of the active set: :func:`has_direction` (is a new direction
+  already active, with the same sign pattern?), :func:`initial_outputs` (a descent step
+  for new atoms before the master), :func:`prune` (drop negligible atoms) and
+  :func:`merge_cells` (atoms sharing a sign pattern replaced by the SVD of their sum);
+* **the local moves** on the training objective: :func:`refine` (L-BFGS on all weights)
+  and :func:`slide_2d` (rank 2: every atom slides inside its cell);
+* **feature maps**: how the atoms' columns are formed from the directions, how the
+  oracle's dual point is pulled back, how predictions are formed.
+  :class:`DenseFeatures` (:math:`H = (XU)_+`) is the default; the convolutional fit
+  passes its patch map (:class:`convexrelu.conv.ConvFeatures`) to the same solver.
+
+Conventions: ``X`` is ``n x d`` (the rows whose sign patterns define the atoms), ``Y``
+is ``n x c``, ``H`` is ``n x m``; every function here is pure (no state, no logging of
+progress) and returns new arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ..network import TwoLayerReLU
+
+__all__ = [
+    "IPM_MAX_NNZ", "IPM_MAX_ROWS", "group_lasso", "group_lasso_general",
+    "balanced_network", "split_network", "network_from_atoms",
+    "has_direction", "initial_outputs", "prune", "merge_cells",
+    "refine", "slide_2d", "DenseFeatures",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------
+# the restricted master
+# --------------------------------------------------------------------------------------
+#: Largest ``n * m * c`` (non-zeros of the residual constraint) for the interior-point master.
+IPM_MAX_NNZ = 4_000_000
+#: Largest ``n * c`` (residual variables) for the interior-point master.
+IPM_MAX_ROWS = 20_000
+
+
+def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
+    r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
+
+    This is scikit-learn's ``MultiTaskLasso`` problem with ``alpha = beta / n`` (the tests
+    check that they agree). Two methods:
+
+    ``"ipm"``
+        The second-order-cone program in residual form,
+        :math:`\min \tfrac12\|r\|^2 + \beta \sum_j t_j` s.t. :math:`r = H V - Y`,
+        :math:`\|v_j\| \le t_j`, solved by Clarabel's interior-point method. The masters
+        of column generation are badly conditioned (many nearly parallel atoms, ``m > n``,
+        a singular Gram matrix), where first-order methods stall; the residual form keeps
+        the Hessian the identity and reaches a maximal dual violation
+        :math:`\max_j\|h_j^\top r\| / \beta - 1` of about 1e-10 in 15–20 iterations.
+        Rows below ``1e-9`` of the largest (the interior point never returns exact zeros)
+        are set to zero. When ``n > m`` the thin QR factorisation ``H = QR`` reduces it
+        exactly to :math:`\min \tfrac12\|RV - Q^\top Y\|^2 + \dots` with ``m`` residual
+        rows instead of ``n`` (``R`` has the singular values of ``H``).
+    ``"fista"``
+        Accelerated proximal gradient (FISTA with adaptive restart) on the Gram matrices
+        :math:`H^\top H` and :math:`H^\top Y`, so an iteration costs :math:`O(m^2 c)`
+        whatever ``n``; the proximal step is the group soft-threshold; warm-started from
+        ``V0``.
+    ``"auto"`` (default)
+        ``"ipm"`` while ``k m c <= IPM_MAX_NNZ`` and ``k c <= IPM_MAX_ROWS`` with
+        ``k = min(n, m)``, else ``"fista"``.
+
+    Whatever the method, the result is then checked by the duality gap (dual point: the
+    residual scaled so that :math:`\max_j \|h_j^\top \theta\| \le \beta`); when the gap is
+    above ``tol`` times the objective, FISTA continues from it (at most ``min(max_iter,
+    2000)`` iterations after the interior point), so its answer is never accepted unchecked.
+    """
+    n, m = H.shape
+    c = Y.shape[1]
+    if method not in ("auto", "ipm", "fista"):
+        raise ValueError(f"method must be 'auto', 'ipm' or 'fista', got {method!r}")
+    if m == 0:
+        return np.zeros((0, c))
+    G = H.T @ H
+    B = H.T @ Y
+    yy = float(np.vdot(Y, Y))
+    L = float(np.linalg.eigvalsh(G)[-1])
+    if L <= 0:
+        return np.zeros((m, c))
+    V = np.zeros((m, c)) if V0 is None else np.array(V0, dtype=float)
+    k = min(n, m)  # rows of the interior point's residual after the QR reduction below
+    if method == "ipm" or (method == "auto" and k * m * c <= IPM_MAX_NNZ and k * c <= IPM_MAX_ROWS):
+        if n > m:
+            # H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same problem with
+            # m instead of n residual rows and R as well conditioned as H (no Gram matrix)
+            Q, R = np.linalg.qr(H)
+            Vi = _group_lasso_ipm(R, Q.T @ Y, beta)
+        else:
+            Vi = _group_lasso_ipm(H, Y, beta)
+        if Vi is not None:
+            gi, pi = _gl_gap(G, B, yy, Vi, beta)
+            if V0 is None or pi <= _gl_gap(G, B, yy, V, beta)[1]:
+                V = Vi
+            if gi <= tol * max(pi, np.finfo(float).tiny):
+                return V
+            # a short first-order polish: from the interior point's answer FISTA cannot
+            # go much further on these badly conditioned problems
+            max_iter = min(max_iter, 2000)
+    return _fista(G, B, yy, L, beta, V, tol, max_iter)
+
+
+def _group_lasso_ipm(H, Y, beta):
+    """Clarabel on the residual-form SOCP; ``None`` when the solver does not succeed."""
+    import clarabel
+    import scipy.sparse as sp
+
+    n, m = H.shape
+    c = Y.shape[1]
+    nv = m * c + m + n * c  # x = [vec V (row-major), t, vec r (row-major)]
+    P = sp.diags(np.concatenate([np.zeros(m * c + m), np.ones(n * c)]), format="csc")
+    q = np.concatenate([np.zeros(m * c), np.full(m, float(beta)), np.zeros(n * c)])
+    # r - (H kron I_c) vec V = -vec Y  (zero cone)
+    A_eq = sp.hstack([-sp.kron(sp.csc_matrix(H), sp.identity(c)), sp.csc_matrix((n * c, m)),
+                      sp.identity(n * c)])
+    # (t_j, v_j) in the second-order cone: s = -x selected
+    j = np.repeat(np.arange(m), c + 1)
+    k = np.tile(np.arange(c + 1), m)
+    cols = np.where(k == 0, m * c + j, j * c + k - 1)
+    A_soc = sp.csc_matrix((-np.ones(m * (c + 1)), (np.arange(m * (c + 1)), cols)),
+                          shape=(m * (c + 1), nv))
+    A = sp.vstack([A_eq, A_soc], format="csc")
+    b = np.concatenate([-np.asarray(Y, dtype=float).ravel(), np.zeros(m * (c + 1))])
+    cones = [clarabel.ZeroConeT(n * c)] + [clarabel.SecondOrderConeT(c + 1)] * m
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-12
+    settings.tol_ktratio = 1e-10
+    sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
+    status = str(sol.status)
+    if status not in ("Solved", "AlmostSolved"):
+        logger.debug("group_lasso: Clarabel returned %s; continuing with FISTA", status)
+        return None
+    V = np.array(sol.x[: m * c]).reshape(m, c)
+    if not np.all(np.isfinite(V)):
+        return None
+    nv_rows = np.linalg.norm(V, axis=1)
+    V[nv_rows <= 1e-9 * nv_rows.max()] = 0.0
+    return V
+
+
+def _fista(G, B, yy, L, beta, V, tol, max_iter):
+    """FISTA with adaptive restart on the Gram matrices, stopped by the duality gap."""
+    Zk, tk, thr = V.copy(), 1.0, beta / L
+    for it in range(max_iter):
+        W = Zk - (G @ Zk - B) / L
+        nw = np.linalg.norm(W, axis=1, keepdims=True)
+        Vn = W * np.maximum(0.0, 1.0 - thr / np.maximum(nw, 1e-300))
+        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
+        if np.vdot(Zk - Vn, Vn - V) > 0:  # adaptive restart
+            tn, Zk = 1.0, Vn.copy()
+        else:
+            Zk = Vn + ((tk - 1.0) / tn) * (Vn - V)
+        V, tk = Vn, tn
+        if it % 10 == 0:
+            gap, primal = _gl_gap(G, B, yy, V, beta)
+            if gap <= tol * max(primal, np.finfo(float).tiny):
+                break
+    return V
+
+
+def group_lasso_general(H, Y, beta, loss):
+    r"""The restricted master for any convex loss: :math:`\min_V L(HV, Y) + \beta\sum_j\|v_j\|`.
+
+    Solved through CVXPY with Clarabel (tolerance 1e-11 for smooth losses, then 1e-9 if
+    that is not reached; 1e-9 for piecewise-linear ones; exponential cones for the
+    cross-entropy and logistic losses, linear programs for hinge and absolute losses);
+    rows below ``1e-9`` of the largest are set to zero. A solver failure is an error,
+    never a silent change of the problem. Returns ``(V, G)``: ``G`` is the multiplier of
+    :math:`F = HV`, an element of :math:`\partial L(F)` chosen by the master (for non-smooth
+    losses the arbitrary subgradient of ``loss.gradient`` can have a large
+    :math:`\Omega`; this one satisfies :math:`\|h_j^\top G\| \le \beta` on the atoms).
+    """
+    import cvxpy as cp
+
+    from ..losses import cvxpy_loss
+
+    m, c = H.shape[1], Y.shape[1]
+    if m == 0:
+        return np.zeros((0, c)), None
+    V = cp.Variable((m, c))
+    Fv = cp.Variable(Y.shape)
+    con = Fv == H @ V
+    obj = cvxpy_loss(loss, Fv, Y) + beta * cp.sum(cp.norm(V, 2, axis=1))
+    prob = cp.Problem(cp.Minimize(obj), [con])
+    status = None
+    # smooth losses: tight (the certificate is first order in the master's error);
+    # piecewise-linear ones: 1e-9, where the interior point's dual (the centre of a
+    # degenerate optimal face) certifies; tighter, it drifts to duals with a larger Omega
+    tols = (1e-11, 1e-9) if np.isfinite(getattr(loss, "smoothness", 1.0)) else (1e-9,)
+    for tol in tols:
+        try:
+            prob.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+            status = prob.status
+        except cp.error.SolverError:
+            status = "solver_error"
+        if status == "optimal":
+            break
+    if status != "optimal" and V.value is None:
+        prob.solve(solver="SCS", eps=1e-9, max_iters=100000)
+    if V.value is None:
+        raise RuntimeError(f"the restricted master ({loss.name} loss) failed: {prob.status}")
+    Vv = np.array(V.value)
+    nr = np.linalg.norm(Vv, axis=1)
+    Vv[nr <= 1e-9 * max(nr.max(), np.finfo(float).tiny)] = 0.0
+    G = None if con.dual_value is None else -np.asarray(con.dual_value)
+    return Vv, G
+
+
+def _gl_gap(G, B, yy, V, beta):
+    """Duality gap of the group lasso from the Gram matrices."""
+    GV = G @ V
+    rr = max(yy - 2.0 * np.vdot(B, V) + np.vdot(V, GV), 0.0)  # ||Y - HV||^2
+    primal = 0.5 * rr + beta * float(np.sum(np.linalg.norm(V, axis=1)))
+    corr = np.max(np.linalg.norm(B - GV, axis=1))  # max_j ||h_j^T R||
+    s = min(1.0, beta / corr) if corr > 0 else 1.0
+    dual = s * (yy - np.vdot(B, V)) - 0.5 * s * s * rr
+    return primal - dual, primal
+
+
+# --------------------------------------------------------------------------------------
+# atoms and networks
+# --------------------------------------------------------------------------------------
+def balanced_network(U, V):
+    """Network with unit directions ``U`` and output rows ``V`` rebalanced: |u| = |v|."""
+    a = np.sqrt(np.linalg.norm(V, axis=1))
+    keep = a > 0
+    return TwoLayerReLU(U[:, keep] * a[keep], V[keep] / a[keep, None])
+
+
+def split_network(net: TwoLayerReLU):
+    """Unit directions and path-norm output rows of a network (neurons with u = 0 dropped)."""
+    nu = np.linalg.norm(net.W1, axis=0)
+    keep = (nu > 0) & (np.linalg.norm(net.W2, axis=1) > 0)
+    return net.W1[:, keep] / nu[keep], net.W2[keep] * nu[keep, None]
+
+
+def network_from_atoms(X, Y, beta, U, **group_lasso_options) -> TwoLayerReLU:
+    """The network over the unit directions ``U`` (d, m): outputs by the group lasso over
+    :math:`(XU)_+`, atoms with ``v_j = 0`` dropped, neurons balanced."""
+    if U.shape[1] == 0:
+        return TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
+    V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, **group_lasso_options)
+    return balanced_network(U, V)
+
+
+# --------------------------------------------------------------------------------------
+# bookkeeping of the active set
+# --------------------------------------------------------------------------------------
+def has_direction(U, u, X, tol=1e-12):
+    """Whether the unit direction ``u`` is (numerically) one of the columns of ``U`` with the
+    same activation pattern on the rows of ``X``.
+
+    Near a cell boundary the oracle's maximiser can lie within 1e-6 rad of an active atom
+    but on the other side of a hyperplane, where it activates another point: that is a new
+    atom (its column differs), so the patterns are compared as well as the directions.
+    """
+    if U.shape[1] == 0:
+        return False
+    close = np.flatnonzero(np.abs(U.T @ u - 1.0) <= tol)
+    if close.size == 0:
+        return False
+    pu = (X @ u) > 0
+    return bool(np.any(np.all(((X @ U[:, close]) > 0) == pu[:, None], axis=0)))
+
+
+def initial_outputs(A, Y, F, beta):
+    r"""Output rows for new atoms with columns ``A`` (n, k): the best single-atom step for
+    each, the others fixed.
+
+    For an atom's column :math:`a` (:math:`(X u)_+` on the dense map) and residual
+    :math:`R = Y - F` (``Y`` is passed as :math:`F - \nabla L(F)`, so that ``R`` is the
+    negative loss gradient for any loss), :math:`\min_v \tfrac12\|R - a v^\top\|^2 +
+    \beta\|v\|` is solved by :math:`v = (\|R^\top a\| - \beta)_+ / \|a\|^2 \cdot
+    R^\top a / \|R^\top a\|` (shared by all new atoms, so scaled down by their number to
+    stay a descent step). Returns ``(k, c)``.
+    """
+    RA = (Y - F).T @ A  # (c, k)
+    na = np.einsum("nk,nk->k", A, A)
+    nr = np.linalg.norm(RA, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coef = np.where((na > 0) & (nr > 0), np.maximum(nr - beta, 0.0) / (na * nr), 0.0)
+    return (RA * coef).T / max(A.shape[1], 1)
+
+
+def prune(U, V, rel=1e-13):
+    """Drop atoms whose contribution |v_j| is at most ``rel`` times the path norm (|u_j| = 1)."""
+    nv = np.linalg.norm(V, axis=1)
+    keep = nv > rel * max(nv.sum(), 1e-300)
+    return U[:, keep], V[keep]
+
+
+def merge_cells(X, U, V, tol=1e-12):
+    r"""Replace atoms sharing a sign pattern by the SVD of their sum when it stays in the cone.
+
+    Atoms with the same pattern ``D`` on the rows of ``X`` add up to :math:`D X W` with
+    :math:`W = \sum_j u_j v_j^\top`; when every singular direction of ``W`` (sign
+    adjusted) keeps the pattern (up to ``tol`` times the row norms), the SVD's rank-one
+    terms give the same predictions with penalty :math:`\sum_k \sigma_k \le \sum_j \|v_j\|`.
+    The merge is kept only when that penalty is strictly smaller. Returns ``(U, V)``.
+    """
+    if U.shape[1] < 2:
+        return U, V
+    pats = (X @ U) >= 0  # (n, m)
+    _, inv = np.unique(pats.T, axis=0, return_inverse=True)
+    inv = np.ravel(inv)
+    if np.unique(inv).size == inv.size:
+        return U, V
+    newU, newV = [], []
+    xn = np.linalg.norm(X, axis=1)
+    for g in np.unique(inv):
+        idx = np.flatnonzero(inv == g)
+        if idx.size == 1:
+            newU.append(U[:, idx])
+            newV.append(V[idx])
+            continue
+        Wg = U[:, idx] @ V[idx]  # (d, c)
+        A, sig, Bt = np.linalg.svd(Wg, full_matrices=False)
+        keep = sig > 1e-14 * max(sig[0], 1e-300)
+        A, sig, Bt = A[:, keep], sig[keep], Bt[keep]
+        S = np.where(pats[:, idx[0]], 1.0, -1.0)
+        ok = True
+        for k in range(A.shape[1]):
+            xa = S * (X @ A[:, k])
+            slack = tol * xn
+            if np.all(xa >= -slack):
+                continue
+            if np.all(-xa >= -slack):
+                A[:, k], Bt[k] = -A[:, k], -Bt[k]
+                continue
+            ok = False
+            break
+        if ok and np.sum(sig) < np.sum(np.linalg.norm(V[idx], axis=1)):
+            newU.append(A)
+            newV.append(sig[:, None] * Bt)
+        else:
+            newU.append(U[:, idx])
+            newV.append(V[idx])
+    return np.hstack(newU), np.vstack(newV)
+
+
+# --------------------------------------------------------------------------------------
+# local moves on the training objective
+# --------------------------------------------------------------------------------------
+def _deadline_callback(deadline):
+    """An L-BFGS callback that stops the optimiser at ``deadline`` (``perf_counter`` seconds)."""
+    if deadline is None:
+        return None
+
+    def cb(intermediate_result):
+        if time.perf_counter() >= deadline:
+            raise StopIteration
+
+    return cb
+
+
+def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
+    """L-BFGS on eq. 5 (eq. 76 for another ``loss``) over all weights, from the balanced
+    network; returns (U, V, improved)."""
+    net0 = balanced_network(U, V)
+    d, m = net0.W1.shape
+    c = Y.shape[1]
+    if m == 0:
+        return U, V, False
+
+    def fun(x):
+        W1 = x[: d * m].reshape(d, m)
+        W2 = x[d * m :].reshape(m, c)
+        Zp = X @ W1
+        A = np.maximum(Zp, 0.0)
+        if loss is None:
+            R = A @ W2 - Y
+            val = 0.5 * np.vdot(R, R)
+        else:
+            Fp = A @ W2
+            R = loss.gradient(Fp, Y)
+            val = loss.value(Fp, Y)
+        val += 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
+        gW2 = A.T @ R + beta * W2
+        gW1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
+        return val, np.concatenate([gW1.ravel(), gW2.ravel()])
+
+    x0 = np.concatenate([net0.W1.ravel(), net0.W2.ravel()])
+    f0 = fun(x0)[0]
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=_deadline_callback(deadline),
+                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
+    if not res.fun < f0:
+        return U, V, False
+    net = TwoLayerReLU(res.x[: d * m].reshape(d, m), res.x[d * m :].reshape(m, c)).rebalance()
+    Un, Vn = split_network(net)
+    return Un, Vn, True
+
+
+def slide_2d(arr, X, Y, beta, U, V, max_iter, deadline=None):
+    r"""Slide every atom inside its cell (rank-2 data), jointly with the output weights.
+
+    ``arr`` is the exact oracle's ``arrangement_2d()``: whitened rows ``W``, scales ``s``,
+    the basis of the row space, and the cells' start angles and widths. Returns
+    ``(U, V, moved)``.
+
+    In whitened coordinates (``X u = W y``, ``u = basis (y / s)``) each cell is an arc
+    of angles ``[lo, hi]`` on which :math:`(W y)_+ = D W y` is linear. Each neuron is
+    parametrised as :math:`y_j = \rho_j (\cos\theta_j, \sin\theta_j)` with
+    :math:`\theta_j \in [lo_j, hi_j]` and :math:`\rho_j \ge 0` (box constraints) and
+    output :math:`v_j`; the objective
+
+    .. math:: \tfrac12\|\textstyle\sum_j D_j W y_j v_j^\top - Y\|^2
+              + \tfrac\beta2 \sum_j (\|y_j / s\|^2 + \|v_j\|^2)
+
+    is smooth on the box (the pattern of each atom is fixed to its closed cell, so atoms
+    may rest on a cell's boundary ray, where the optimum often lies) and is minimised
+    with L-BFGS-B. Every point of the box is a genuine network with the same objective.
+    """
+    Wm, s, basis, angles, widths = arr
+    m, c = U.shape[1], Y.shape[1]
+    if m == 0:
+        return U, V, False
+    two_pi = 2.0 * np.pi
+    Yw = (U.T @ basis) * s[None, :]  # whitened directions of the atoms
+    phi = np.mod(np.arctan2(Yw[:, 1], Yw[:, 0]), two_pi)
+    cell = np.searchsorted(angles, phi, side="right") - 1
+    cell = np.where(cell < 0, angles.size - 1, cell)
+    lo = angles[cell]
+    phi = np.where(phi < lo, phi + two_pi, phi)
+    hi = lo + widths[cell]
+    phi = np.clip(phi, lo, hi)
+    mid = lo + 0.5 * widths[cell]
+    D = (Wm @ np.vstack([np.cos(mid), np.sin(mid)])) > 0  # (n, m) closed-cell patterns
+    D |= (np.linalg.norm(Wm, axis=1) == 0)[:, None]
+    nv = np.linalg.norm(V, axis=1)
+    # balanced start: |u_j| = |v_j| = sqrt(path norm); |u| = rho |e(theta)/s|
+    e = np.column_stack([np.cos(phi), np.sin(phi)])
+    unorm = np.linalg.norm(e / s, axis=1)
+    rho0 = np.sqrt(nv) / unorm
+    v0 = V / np.maximum(np.sqrt(nv), 1e-300)[:, None]
+    inv_s2 = 1.0 / s**2
+
+    def fun(x):
+        th, rho, Vm = x[:m], x[m : 2 * m], x[2 * m :].reshape(m, c)
+        ct, st = np.cos(th), np.sin(th)
+        Yv = np.column_stack([ct, st]) * rho[:, None]  # (m, 2)
+        H = (Wm @ Yv.T) * D  # (n, m)
+        R = H @ Vm - Y
+        val = 0.5 * np.vdot(R, R) + 0.5 * beta * (np.sum(Yv**2 * inv_s2) + np.vdot(Vm, Vm))
+        gV = H.T @ R + beta * Vm
+        gH = (R @ Vm.T) * D  # (n, m)
+        gY = gH.T @ Wm + beta * Yv * inv_s2  # (m, 2)
+        grho = gY[:, 0] * ct + gY[:, 1] * st
+        gth = rho * (-gY[:, 0] * st + gY[:, 1] * ct)
+        return val, np.concatenate([gth, grho, gV.ravel()])
+
+    x0 = np.concatenate([phi, rho0, v0.ravel()])
+    f0 = fun(x0)[0]
+    bounds = list(zip(lo, hi)) + [(0.0, None)] * m + [(None, None)] * (m * c)
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                   callback=_deadline_callback(deadline),
+                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-13, ftol=1e-16))
+    if not res.fun < f0:
+        return U, V, False
+    th, rho, Vm = res.x[:m], res.x[m : 2 * m], res.x[2 * m :].reshape(m, c)
+    Yv = np.column_stack([np.cos(th), np.sin(th)])
+    Un = basis @ (Yv / s).T  # (d, m) directions
+    un = np.linalg.norm(Un, axis=0)
+    Un = Un / un
+    Vn = Vm * (rho * un)[:, None]  # path-norm output rows for unit directions
+    keep = np.linalg.norm(Vn, axis=1) > 0
+    return Un[:, keep], Vn[keep], True
+
+
+# --------------------------------------------------------------------------------------
+# feature maps
+# --------------------------------------------------------------------------------------
+class DenseFeatures:
+    r"""The feature map of the plain two-layer network: atoms :math:`(X U)_+`.
+
+    A feature map tells :class:`~convexrelu.solvers.cg.ConditionalGradient` how the
+    problem's atoms are built; any object with these members can replace it (the
+    convolutional fit passes :class:`convexrelu.conv.ConvFeatures`):
+
+    ``rows``
+        The matrix (``n' x d``) whose sign patterns define the atoms: the oracle was built
+        on it, the self-check and :func:`has_direction` read it.
+    ``atoms(U)``
+        The atoms' columns ``H`` (``n x m``, one per unit direction in ``U``).
+    ``pull_back(G)``
+        The matrix the oracle is called on for the dual direction ``G`` (``n x c``), so
+        that :math:`\|G^\top h(u)\| = \|\text{pull\_back}(G)^\top (\text{rows}\, u)_+\|`.
+    ``network(U, V)``
+        The network of the state (balanced: :math:`|u_j| = |v_j|`).
+    ``predict(net)``
+        Its predictions on the training inputs (``n x c``).
+    ``local_moves``
+        Whether merging, L-BFGS refinement and sliding apply (they assume dense atoms).
+    ``name``
+        Appended to the solver's name in results (``"cg-conv"``); None here.
+    """
+
+    name = None
+    local_moves = True
+
+    def __init__(self, X):
+        self.rows = X
+
+    def atoms(self, U):
+        return np.maximum(self.rows @ U, 0.0)
+
+    def pull_back(self, G):
+        return G
+
+    def network(self, U, V) -> TwoLayerReLU:
+        return balanced_network(U, V)
+
+    def predict(self, net):
+        return net.predict(self.rows)

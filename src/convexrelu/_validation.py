@@ -105,14 +105,7 @@ def check_X(X, name: str = "X") -> np.ndarray:
 
 def check_Y(Y, n: int, name: str = "Y") -> np.ndarray:
     """Return ``Y`` as a finite float array of shape ``(n, c)`` (a 1-D ``y`` is ``c = 1``)."""
-    arr = _as_float_array(Y, name)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 1-D array (n_samples,) or a 2-D array (n_samples, n_outputs); "
-            f"got shape {arr.shape}"
-        )
+    arr = _as_2d_targets(Y, name)
     if arr.shape[0] != n:
         raise ValueError(
             f"X and {name} must have the same number of rows; X has {n} rows, "
@@ -131,6 +124,14 @@ def check_targets(Y, name: str = "Y") -> np.ndarray:
     The row count is checked against ``X`` by the caller; this refuses what no row count
     explains: NaN/inf, complex values, values whose squares overflow, bad dimensions.
     """
+    arr = _as_2d_targets(Y, name)
+    _check_finite(arr, name)
+    _check_magnitude(arr, name)
+    return arr
+
+
+def _as_2d_targets(Y, name: str) -> np.ndarray:
+    """``Y`` as a float array of shape ``(n, c)`` (a 1-D ``y`` is ``c = 1``)."""
     arr = _as_float_array(Y, name)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -139,8 +140,6 @@ def check_targets(Y, name: str = "Y") -> np.ndarray:
             f"{name} must be a 1-D array (n_samples,) or a 2-D array (n_samples, n_outputs); "
             f"got shape {arr.shape}"
         )
-    _check_finite(arr, name)
-    _check_magnitude(arr, name)
     return arr
 
 

@@ -78,7 +78,8 @@ def import_pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("figures need matplotlib: pip install 'convexrelu[plot]'") from None
+        raise ImportError("figures need matplotlib: pip install 'convexrelu[plot]' "
+                          "(or 'convexrelu[experiments]' for everything reproduce/bench need)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -100,7 +101,7 @@ def require_torch(what: str):
         import torch
     except ImportError:
         raise ImportError(f"{what} needs PyTorch: pip install torch==2.13.0 (the CPU build), "
-                          "or pip install 'convexrelu[torch]'") from None
+                          "or pip install 'convexrelu[experiments]'") from None
     return torch
 
 

@@ -8,7 +8,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ..certificates import Certificate, certificate_from_oracle, scaled_dual
 from ..verify import check_omega
@@ -281,6 +280,8 @@ class IterationLog:
             status = converged_status(cert) if cert.rel_gap <= self.tol else "stalled"
         if warn_budget and status in ("max_iter", "time_limit"):
             what = "rel_gap" if cert.is_rigorous else "rel_gap estimate"
+            from sklearn.exceptions import ConvergenceWarning  # lazy: sklearn costs ~1 s to import
+
             warnings.warn(
                 f"{self.solver}: stopped on {status} with {what} {cert.rel_gap:.3e} > tol "
                 f"{self.tol:.1e} (gap{'' if cert.is_rigorous else ' estimate'} {cert.gap:.3e}); "

@@ -20,7 +20,7 @@ What the value means:
   ``p*`` (the feasible set only grows). It equals ``p*`` when every pattern's cone is
   simplicial (then DNN = CP in the cone's own coordinates); always so for rank 2. The
   paper states exactness for ``d <= 4``; we measured a ``d = 3`` counter-example (see
-  DESIGN.md), so exactness is claimed only when it is proven: all cones simplicial, or a
+  docs/design.md), so exactness is claimed only when it is proven: all cones simplicial, or a
   recovered network whose certified objective meets the bound.
 * ``form="eq19"`` with sampled patterns: the relaxation of a restricted problem, which
   bounds nothing; reported as such (``lower_bound=None``).

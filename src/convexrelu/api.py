@@ -24,15 +24,50 @@ SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-
            "closed-form", "sgd")
 
 
-def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
+#: The option names a solver object may carry under another name.
+_OPTION_ALIASES = {"max_iter": ("max_iter", "max_epochs", "max_outer")}
+
+
+def _refuse_conflicts(solver, options: dict) -> None:
+    """A solver object keeps its own settings: an option also given to ``fit`` must agree
+    with the object's, or ``fit`` refuses (it never drops an option silently)."""
+    name = type(solver).__name__
+    for key, value in options.items():
+        if value is None:
+            continue  # not given: the object's own setting applies
+        attrs = _OPTION_ALIASES.get(key, (key,))
+        have = next((a for a in attrs if hasattr(solver, a)), None)
+        if have is None:
+            raise ValueError(
+                f"fit(solver={name}(...), {key}={value!r}): this solver object has no {key!r} "
+                f"setting; leave {key} out of fit")
+        current = getattr(solver, have)
+        same = current is value or (
+            isinstance(current, numbers.Number) and isinstance(value, numbers.Number)
+            and not isinstance(value, bool) and float(current) == float(value))
+        if not same:
+            raise ValueError(
+                f"fit(solver={name}(...), {key}={value!r}) conflicts with the solver object's "
+                f"{have}={current!r}: set it on the object ({name}({have}={value!r}, ...)) or "
+                f"pass the solver by name (solver={getattr(solver, 'name', name)!r})")
+
+
+def make_solver(solver="auto", *, tol=None, max_iter=None, time_limit=None, verbose=None,
                 callback=None):
-    """A solver object from its name (``"auto"`` is ``"cg"``) or pass an object through."""
+    """A solver object from its name (``"auto"`` is ``"cg"``), or a solver object passed
+    through; ``None`` options mean the defaults (a name) or the object's own settings
+    (an object), and an option given with an object must agree with it (else
+    ``ValueError``)."""
     if not isinstance(solver, str):
         if hasattr(solver, "solve") and hasattr(solver, "name"):
+            _refuse_conflicts(solver, dict(tol=tol, max_iter=max_iter, time_limit=time_limit,
+                                           verbose=verbose, callback=callback))
             return solver
         raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))} or a solver "
                          f"object; got {solver!r}")
     check_choice(solver, SOLVERS, "solver")
+    tol = 1e-6 if tol is None else tol
+    verbose = 0 if verbose is None else verbose
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
                                  or max_iter < 1):
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
@@ -74,9 +109,9 @@ def make_solver(solver="auto", *, tol=1e-6, max_iter=None, time_limit=None, verb
 
 
 def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squared",
-        tol: float = 1e-6, max_iter: int | None = None, time_limit: float | None = None,
+        tol: float | None = None, max_iter: int | None = None, time_limit: float | None = None,
         max_patterns: float = DEFAULT_MAX_PATTERNS, warm_start: TwoLayerReLU | None = None,
-        random_state=None, verbose: int = 0, callback=None) -> SolveResult:
+        random_state=None, verbose: int | None = None, callback=None) -> SolveResult:
     r"""Train a two-layer ReLU network to its global optimum, with a certificate.
 
     Solves the convex program equivalent to training (paper eq. 12) and returns the
@@ -118,8 +153,8 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``"huber"``, ``"absolute"`` or a :class:`~convexrelu.losses.Loss`; the other losses
         are solved by ``cg`` (master through CVXPY/Clarabel) and take labels or one-hot
         targets where they are classification losses.
-    tol : float, default 1e-6
-        Target relative duality gap.
+    tol : float, optional
+        Target relative duality gap (default 1e-6).
     max_iter : int, optional
         Iterations (default: 100 for ``cg``, 20000 Frank–Wolfe steps for ``frank-wolfe``,
         20000 epochs for ``sgd``).
@@ -130,10 +165,14 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         Start from this network (``cg``).
     random_state : None, int or Generator
         For sampled patterns.
-    verbose : int, default 0
-        One log line per iteration (``logging``, INFO).
+    verbose : int, optional
+        One log line per iteration (``logging``, INFO); default 0.
     callback : callable, optional
         Called with a dict after each iteration.
+
+    With a solver *object*, ``tol``, ``max_iter``, ``time_limit``, ``verbose`` and
+    ``callback`` are the object's own settings: leave them out of ``fit``, or give the same
+    values; a different value raises ``ValueError`` (it is never dropped silently).
 
     Returns
     -------
@@ -149,7 +188,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     if loss.name == "squared":
         X, Y = check_XY(X, Y)
     beta = check_beta(beta)
-    tol = check_tol(tol)
+    tol = None if tol is None else check_tol(tol)
     if loss.name != "squared":
         name = solver if isinstance(solver, str) else getattr(solver, "name", "")
         if name not in ("auto", "cg", "frank-wolfe", "sgd"):
@@ -181,9 +220,9 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
 
 
 def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",
-                        tol: float = 1e-6, max_iter: int | None = None,
+                        tol: float | None = None, max_iter: int | None = None,
                         max_patterns: float = DEFAULT_MAX_PATTERNS, random_state=None,
-                        verbose: int = 0) -> list[SolveResult]:
+                        verbose: int | None = None) -> list[SolveResult]:
     """Fit a sequence of ``beta`` values, largest first, each warm-started from the last.
 
     The oracle (and its sign patterns) is built once and shared. Returns the results in

@@ -39,7 +39,8 @@ from scipy.spatial import cKDTree
 
 from ._validation import check_max_patterns, check_positive_int, check_X
 
-__all__ = ["SignPatterns", "pattern_bound", "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
+__all__ = ["SignPatterns", "Reduction", "reduce_rank", "rank_reduce", "pattern_bound",
+           "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +67,39 @@ def pattern_bound(n: int, r: int) -> float:
     return 2.0 * r * (math.e * (n - 1) / r) ** r
 
 
-def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
-    r"""Orthonormal basis ``V_r`` (shape ``(d, r)``) of the row space of ``X`` and ``r``.
+@dataclass(frozen=True)
+class Reduction:
+    r"""The rank reduction of ``X`` and the whitened directions of its rows, from one SVD.
 
-    Sign patterns do not change when a column of ``X`` is rescaled
-    (:math:`X u = (X C^{-1})(C u)` for a positive diagonal ``C``), so the rank is decided
-    on the *equilibrated* matrix :math:`X C^{-1}` whose nonzero columns have unit norm:
-    a column of size 1e-8 next to one of size 1e8 is a genuine direction, not rounding
-    noise. Singular values of the equilibrated matrix below ``rtol * s_max`` count as
-    zero (default: numpy's ``matrix_rank`` rule, ``max(n, d) * eps``). The basis is then
-    that of ``span(C V_e)``, orthonormalised, which is the row space of ``X`` in its own
+    Attributes
+    ----------
+    basis : ndarray, shape (d, r)
+        Orthonormal basis ``V_r`` of the row space of ``X`` (the identity when ``r = d``).
+    rank : int
+    whitening : tuple or None
+        ``(live, U, S, Vt, col)`` of the SVD :math:`N = U S V^\top` of the row-normalised,
+        column-equilibrated matrix :math:`N = D^{-1} X C^{-1}` (rows ``live`` with a
+        nonzero norm): the rows of ``U`` are the rows' unit normals in whitened
+        coordinates, which the pattern enumeration uses directly when ``r = d`` (then it
+        needs no second factorisation); None when ``X`` is zero.
+    """
+
+    basis: np.ndarray
+    rank: int
+    whitening: tuple | None = field(default=None, repr=False)
+
+
+def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
+    r"""The :class:`Reduction` of ``X``: one SVD of the row-normalised, column-equilibrated
+    matrix :math:`N = D^{-1} X C^{-1}`.
+
+    Sign patterns do not change when a row or a column of ``X`` is rescaled by a positive
+    factor (:math:`X u = D (D^{-1} X C^{-1}) (C u)`), so the rank is decided on ``N``, whose
+    nonzero rows and columns have comparable sizes: a column of size 1e-8 next to one of
+    size 1e8, or a direction carried only by small rows, is a genuine direction, not
+    rounding noise. Singular values of ``N`` below ``rtol * s_max`` count as zero (default:
+    numpy's ``matrix_rank`` rule, ``max(n, d) * eps``). The basis is then that of
+    ``span(C V_N)``, orthonormalised, which is the row space of ``X`` in its own
     coordinates.
 
     What truncation leaves out is measured, not ignored: :func:`rank_residual` gives
@@ -86,23 +110,33 @@ def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, i
     n, d = X.shape
     if rtol is None:
         rtol = max(n, d) * np.finfo(float).eps
-    col = np.linalg.norm(X, axis=0)
-    live = col > 0
+    rn = np.linalg.norm(X, axis=1)
+    live = rn > 0
     if not np.any(live):
-        return np.zeros((d, 0)), 0
-    Xe = X[:, live] / col[live]
-    _, s, Vt = np.linalg.svd(Xe, full_matrices=False)
+        return Reduction(np.zeros((d, 0)), 0, None)
+    Nr = X[live] / rn[live, None]
+    col = np.linalg.norm(Nr, axis=0)
+    col = np.where(col > 0, col, 1.0)
+    U, s, Vt = np.linalg.svd(Nr / col, full_matrices=False)
     r = int(np.sum(s > rtol * s[0]))
     if r == 0:
-        return np.zeros((d, 0)), 0
+        return Reduction(np.zeros((d, 0)), 0, None)
     if r == d:
-        return np.eye(d), d  # full rank: no rotation (it would mix badly scaled columns)
-    M = np.zeros((d, r))
-    # row space of X = C * (row space of X C^-1); scale each basis vector back
-    M[live] = Vt[:r].T * col[live, None]
+        # full rank: no rotation (it would mix badly scaled columns)
+        return Reduction(np.eye(d), d, (live, U, s, Vt, col))
+    # row space of X = C * (row space of N); scale each basis vector back
+    M = Vt[:r].T * col[:, None]
     M /= np.linalg.norm(M, axis=0)
     Q, _ = np.linalg.qr(M)
-    return Q, r
+    return Reduction(Q, r, None)
+
+
+def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
+    r"""Orthonormal basis ``V_r`` (shape ``(d, r)``) of the row space of ``X`` and ``r``:
+    ``(reduction.basis, reduction.rank)`` of :func:`reduce_rank` (see there for how the
+    rank is decided). A :class:`~convexrelu.Problem` computes it once and keeps it."""
+    red = reduce_rank(X, rtol)
+    return red.basis, red.rank
 
 
 def rank_residual(X: np.ndarray, basis: np.ndarray) -> float:
@@ -318,7 +352,8 @@ def _cells_general(reps: np.ndarray, tol: float, chunk: int = 20000) -> np.ndarr
     return np.array([found[key] for key in sorted(found)])
 
 
-def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None):
+def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None,
+                       whitening: tuple | None = None):
     """Patterns (rows of ``A``) and unit witnesses of every cell of ``{a_k^T u = 0}``.
 
     ``A`` has shape ``(n, k)``; an arrangement whose rows span fewer than ``k``
@@ -327,7 +362,9 @@ def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None
     coordinates of the row-normalised, column-equilibrated ``A`` (``A_e = U S V^T``: the
     rows of ``U`` define the same arrangement up to a linear map), so that nearly
     parallel rows of a badly scaled ``A`` are told apart whatever the sizes of its rows
-    and columns; witnesses are mapped back to the coordinates of ``A``.
+    and columns; witnesses are mapped back to the coordinates of ``A``. ``whitening``:
+    that SVD when it is already known (:attr:`Reduction.whitening`, for the rows ``live``
+    of ``A``; used only when they are exactly the rows this call takes).
     """
     n, k = A.shape
     rn = np.linalg.norm(A, axis=1)
@@ -340,9 +377,13 @@ def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None
         # (A u = (A C^-1)(C u)): the SVD of a matrix whose rows or columns differ in size
         # by many decades loses the small directions.
         An = A[live] / rn[live, None]
-        col = np.linalg.norm(An, axis=0)
-        col = np.where(col > 0, col, 1.0)
-        U, S, Vt = np.linalg.svd(An / col, full_matrices=False)
+        if whitening is not None and np.array_equal(whitening[0], live) \
+                and whitening[3].shape == (k, k):
+            _, U, S, Vt, col = whitening  # the Problem's one factorisation of X
+        else:
+            col = np.linalg.norm(An, axis=0)
+            col = np.where(col > 0, col, 1.0)
+            U, S, Vt = np.linalg.svd(An / col, full_matrices=False)
         r_eff = int(np.sum(S > max(An.shape) * np.finfo(float).eps * S[0])) if S.size else 0
         if r_eff < k:
             # not essential (the rows span fewer than k dimensions, e.g. a row that was
@@ -477,6 +518,8 @@ class SignPatterns:
         tol: float = DEFAULT_TIE_TOL,
         rank_tol: float | None = None,
         verbose: int = 0,
+        reduction: Reduction | None = None,
+        x_fingerprint: str | None = None,
     ) -> "SignPatterns":
         r"""Every sign pattern of ``X`` (the cells of its hyperplane arrangement).
 
@@ -496,6 +539,9 @@ class SignPatterns:
             Relative singular-value threshold for the rank (default: numpy's rule).
         verbose : int, default 0
             If > 0, log the count and time at INFO level (``logging`` only, no prints).
+        reduction, x_fingerprint : optional
+            ``X``'s :class:`Reduction` and :func:`fingerprint` when already computed (a
+            :class:`~convexrelu.Problem` passes its own, so that ``X`` is factorised once).
 
         Returns
         -------
@@ -506,7 +552,9 @@ class SignPatterns:
         max_patterns = check_max_patterns(max_patterns)
         t0 = time.perf_counter()
         n, d = X.shape
-        basis, r = rank_reduce(X, rank_tol)
+        red = reduce_rank(X, rank_tol) if reduction is None else reduction
+        fp = fingerprint(X) if x_fingerprint is None else x_fingerprint
+        basis, r = red.basis, red.rank
         bound = pattern_bound(n, r)
         if bound > max_patterns:
             raise TooManyPatternsError(
@@ -519,18 +567,19 @@ class SignPatterns:
         if r == 0:
             W = np.zeros((1, d))
             W[0, 0] = 1.0
-            return cls(np.ones((1, n), dtype=bool), W, "exact", 0, basis, tol, fingerprint(X))
+            return cls(np.ones((1, n), dtype=bool), W, "exact", 0, basis, tol, fp)
         Xr = X @ basis
-        pats, W = _arrangement_cells(Xr, tol, zero_rows(X, basis))
+        pats, W = _arrangement_cells(Xr, tol, zero_rows(X, basis), red.whitening)
         dirs = W @ basis.T
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
                    "enumerated %d sign patterns (n=%d, rank=%d, bound %.3g) in %.3fs",
                    pats.shape[0], n, r, bound, time.perf_counter() - t0)
-        return cls(pats, dirs, "exact", r, basis, tol, fingerprint(X))
+        return cls(pats, dirs, "exact", r, basis, tol, fp)
 
     @classmethod
-    def sample(cls, X, n_samples: int, random_state=None) -> "SignPatterns":
+    def sample(cls, X, n_samples: int, random_state=None, *, reduction: Reduction | None = None,
+               x_fingerprint: str | None = None) -> "SignPatterns":
         """Patterns of ``n_samples`` Gaussian directions, de-duplicated (``scope="sampled"``).
 
         Parameters
@@ -539,13 +588,17 @@ class SignPatterns:
         n_samples : int >= 1
             Number of random directions drawn.
         random_state : None, int or numpy Generator
+        reduction, x_fingerprint : optional
+            As in :meth:`enumerate`.
         """
         X = check_X(X)
         n_samples = check_positive_int(n_samples, "n_samples")
         rng = np.random.default_rng(random_state)
-        basis, r = rank_reduce(X)
+        red = reduce_rank(X) if reduction is None else reduction
+        basis, r = red.basis, red.rank
         U = rng.standard_normal((n_samples, X.shape[1]))
         U /= np.linalg.norm(U, axis=1, keepdims=True)
         pats = (U @ X.T) >= 0
         first = np.sort(_unique_rows(np.packbits(pats, axis=1)))
-        return cls(pats[first], U[first], "sampled", r, basis, fingerprint=fingerprint(X))
+        return cls(pats[first], U[first], "sampled", r, basis,
+                   fingerprint=fingerprint(X) if x_fingerprint is None else x_fingerprint)

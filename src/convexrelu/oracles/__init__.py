@@ -51,7 +51,7 @@ from ._common import (  # noqa: F401
     _whitened_values,
     row_groups,
 )
-from .base import ORACLE_KINDS, CandidateOracle, Oracle, OracleResult
+from .base import ORACLE_KINDS, CandidateOracle, Oracle, OracleBase, OracleResult
 from .exact import _FLOAT_CACHE_BYTES, ExactOracle, _Sweep2D  # noqa: F401
 from .factory import make_oracle, omega
 from .heuristic import HeuristicOracle
@@ -61,7 +61,7 @@ from .spike_free import SpikeFreeOracle
 
 __all__ = [
     "OracleResult",
-    "Oracle",
+    "Oracle", "OracleBase",
     "CandidateOracle",
     "ExactOracle",
     "SDPOracle",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_Z
-from ..patterns import fingerprint, rank_residual, zero_rows
 
 __all__: list[str] = []  # private helpers; imported by name by the oracle modules
 
@@ -143,19 +142,19 @@ class _Evaluator:
     ``residual``: :math:`\|X - X V V^\top\|_2`, what the rank reduction left out.
     """
 
-    def __init__(self, X, basis):
-        self.X = X
-        self.basis = basis
-        self.Xr = X @ basis
+    def __init__(self, problem):
+        X = self.X = problem.X
+        self.basis = problem.basis
+        self.Xr = problem.Xr
         self.s = np.linalg.norm(self.Xr, axis=0)
-        self.zero = zero_rows(X, basis)
+        self.zero = problem.zero_rows
         W = self.Xr / np.where(self.s > 0, self.s, 1.0)
         W[self.zero] = 0.0
         self.W = W
         self.wn = np.linalg.norm(W, axis=1)
         self.xn = np.linalg.norm(X, axis=1)
-        self.fingerprint = fingerprint(X)
-        self.residual = rank_residual(X, basis)
+        self.fingerprint = problem.fingerprint
+        self.residual = problem.residual
         self.group, self.gsign, first = row_groups(X, self.zero)
         G = self.Xr[first] * self.gsign[first, None]
         nrm = np.linalg.norm(G, axis=1, keepdims=True)

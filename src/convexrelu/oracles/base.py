@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["OracleResult", "Oracle", "CandidateOracle", "ORACLE_KINDS"]
+__all__ = ["OracleResult", "Oracle", "OracleBase", "CandidateOracle", "ORACLE_KINDS"]
 
 #: The values ``kind`` takes, on an oracle and on its results: ``"exact"`` (an upper
 #: bound within ``margin`` of :math:`\Omega(Z)`), ``"upper_bound"`` (a proven upper
@@ -99,18 +99,11 @@ class Oracle(Protocol):
 
     Notes
     -----
-    Optional members, which callers look for with ``hasattr``:
-
-    ``candidates(Z, threshold, kmax=50) -> (values, U)``
-        Several unit directions ``U`` (shape ``(k, d)``, best first, at most ``kmax``)
-        with :math:`\|Z^\top (Xu)_+\| >` ``threshold``, so that column generation and
-        cutting planes can add several atoms per oracle call (``ExactOracle``,
-        ``HeuristicOracle``; see :class:`CandidateOracle`).
-    ``arrangement_2d()``
-        ``ExactOracle`` only: the angular sweep of rank-2 ``X``, used by the solvers to
-        slide atoms inside their cells.
-    ``patterns``
-        The :class:`~convexrelu.patterns.SignPatterns` searched, when there are any.
+    The package's oracles inherit from :class:`OracleBase`, which also gives the members
+    the solvers use beyond these (``candidates``, ``arrangement_2d``, ``patterns``) with
+    defaults, so that no solver probes an oracle with ``hasattr``;
+    :func:`~convexrelu.oracles.make_oracle` wraps any other object that has the members
+    above in an :class:`OracleBase`.
     """
 
     kind: str
@@ -127,3 +120,74 @@ class CandidateOracle(Oracle, Protocol):
     """An :class:`Oracle` that also returns several good directions per call."""
 
     def candidates(self, Z, threshold: float, kmax: int = 50) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class OracleBase:
+    r"""Base class of the package's oracles: the full contract the solvers rely on.
+
+    A subclass sets ``kind`` and ``problem`` (the :class:`~convexrelu.Problem` it was built
+    for) and implements ``__call__``; the other members have defaults that it overrides
+    when it can do better.
+
+    Attributes
+    ----------
+    kind : {"exact", "upper_bound", "heuristic"}
+    problem : Problem
+    patterns : SignPatterns or None
+        The sign patterns searched, when there are any (default None).
+    """
+
+    kind: str = "heuristic"
+    patterns = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the ``X`` the oracle was built for."""
+        return self.problem.fingerprint
+
+    @property
+    def n_patterns(self) -> int | None:
+        """Number of top-level sign patterns searched (None: no patterns are searched)."""
+        return None if self.patterns is None else self.patterns.n_patterns
+
+    def __call__(self, Z) -> OracleResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def candidates(self, Z, threshold: float, kmax: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        r"""Unit directions ``U`` (shape ``(k, d)``, best first, at most ``kmax``) with
+        :math:`\|Z^\top (Xu)_+\| >` ``threshold``, so that column generation and cutting
+        planes can add several atoms per oracle call. Default: the one direction of
+        ``self(Z)``, when it clears the threshold."""
+        res = self(Z)
+        if res.attained > threshold and kmax >= 1:
+            return np.array([res.attained]), np.asarray(res.u, dtype=float)[None, :]
+        return np.zeros(0), np.zeros((0, self.problem.d))
+
+    def arrangement_2d(self):
+        """The angular sweep of rank-2 ``X`` (:meth:`ExactOracle.arrangement_2d
+        <convexrelu.oracles.ExactOracle.arrangement_2d>`), which lets the solvers slide
+        atoms inside their cells; None when the oracle has none (the default)."""
+        return None
+
+
+class _Wrapped(OracleBase):
+    """An oracle object from outside the package (it has ``kind``, ``__call__`` and
+    perhaps ``fingerprint``) given the full :class:`OracleBase` contract."""
+
+    def __init__(self, inner, problem):
+        self.inner, self.problem, self.kind = inner, problem, inner.kind
+        self.patterns = getattr(inner, "patterns", None)
+
+    def __call__(self, Z) -> OracleResult:
+        return self.inner(Z)
+
+    def candidates(self, Z, threshold: float, kmax: int = 50):
+        own = getattr(self.inner, "candidates", None)  # the one place an oracle is probed
+        return own(Z, threshold, kmax) if own is not None else super().candidates(Z, threshold, kmax)
+
+    def arrangement_2d(self):
+        own = getattr(self.inner, "arrangement_2d", None)
+        return own() if own is not None else None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)

@@ -24,7 +24,6 @@ import time
 
 import numpy as np
 
-from .._validation import check_X
 from ..patterns import (
     DEFAULT_MAX_PATTERNS,
     DEFAULT_TIE_TOL,
@@ -32,16 +31,15 @@ from ..patterns import (
     _arrangement_cells,
     _null_vector,
     _unique_hyperplanes,
-    fingerprint,
-    rank_reduce,
 )
+from ..problem import as_problem
 from ._common import (
     _best_in_regions,
     _Evaluator,
     _region_candidates,
     _whitened_values,
 )
-from .base import OracleResult
+from .base import OracleBase, OracleResult
 
 __all__ = ["ExactOracle"]
 
@@ -205,7 +203,7 @@ class _Sweep2D:
         return vals[keep], Yw[keep]
 
 
-class ExactOracle:
+class ExactOracle(OracleBase):
     r"""Exact :math:`\Omega(Z)` over all sign patterns of ``X`` (``kind="exact"``).
 
     Parameters
@@ -249,9 +247,9 @@ class ExactOracle:
 
     def __init__(self, X, patterns: SignPatterns | None = None, *, max_patterns=DEFAULT_MAX_PATTERNS,
                  tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
-        X = check_X(X)
         t0 = time.perf_counter()
-        fp = fingerprint(X)
+        self.problem = prob = as_problem(X)
+        X, fp = prob.X, prob.fingerprint
         if patterns is not None:
             if not isinstance(patterns, SignPatterns):
                 raise ValueError(
@@ -268,16 +266,18 @@ class ExactOracle:
                 )
             if patterns.fingerprint and patterns.fingerprint != fp:
                 raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
-            basis, r = patterns.basis, patterns.rank
+            # the patterns' own rank reduction (they may have been enumerated with another
+            # rank_tol) is the one their cells live in
+            prob = prob.with_basis(patterns.basis, patterns.rank)
+            r = patterns.rank
         else:
-            basis, r = rank_reduce(X)
+            r = prob.rank
             if r >= 3:
-                patterns = SignPatterns.enumerate(X, max_patterns=max_patterns, tol=tol)
+                patterns = prob.patterns(max_patterns=max_patterns, tol=tol)
         self.patterns = patterns
         self.tol = float(tol)
         self.chunk = int(chunk)
-        self._ev = _Evaluator(X, basis)
-        self.fingerprint = fp
+        self._ev = _Evaluator(prob)
         self._last = None
         self.rank = r
         ev = self._ev

@@ -7,15 +7,16 @@ import time
 
 import numpy as np
 
-from .._validation import check_positive_int, check_X
+from .._validation import check_positive_int
 from ..patterns import DEFAULT_TIE_TOL, SignPatterns
 from ._common import _ascent, _best_in_regions, _Evaluator, _relu_values
-from .base import OracleResult
+from ..problem import as_problem
+from .base import OracleBase, OracleResult
 
 __all__ = ["HeuristicOracle"]
 
 
-class HeuristicOracle:
+class HeuristicOracle(OracleBase):
     r"""Heuristic :math:`\Omega(Z)`: sampled patterns plus multi-start ascent (``kind="heuristic"``).
 
     The value is attained by the returned ``u``, so it is a *lower* estimate of
@@ -42,12 +43,13 @@ class HeuristicOracle:
     def __init__(self, X, patterns: SignPatterns | None = None, *, n_samples: int = 2000,
                  n_starts: int = 20, n_iter: int = 100, random_state=None, chunk: int = 4096,
                  cell_budget: float = 2e8):
-        X = check_X(X)
+        self.problem = prob = as_problem(X)
+        X = prob.X
         n_samples = check_positive_int(n_samples, "n_samples")
         self.n_starts = check_positive_int(n_starts, "n_starts")
         self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
         if patterns is None:
-            patterns = SignPatterns.sample(X, n_samples, random_state=random_state)
+            patterns = prob.sample_patterns(n_samples, random_state=random_state)
         elif not isinstance(patterns, SignPatterns):
             raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
         if patterns.n_samples != X.shape[0]:
@@ -56,10 +58,9 @@ class HeuristicOracle:
             )
         self.patterns = patterns
         self.chunk = chunk
-        self._ev = _Evaluator(X, patterns.basis)
-        if patterns.fingerprint and patterns.fingerprint != self._ev.fingerprint:
+        if patterns.fingerprint and patterns.fingerprint != prob.fingerprint:
             raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
-        self.fingerprint = self._ev.fingerprint
+        self._ev = _Evaluator(prob.with_basis(patterns.basis, patterns.rank))
         self.cell_budget = float(cell_budget)
         self._last = None
         st = patterns.directions @ patterns.basis  # (P, r)

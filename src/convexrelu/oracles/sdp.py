@@ -9,15 +9,15 @@ import time
 
 import numpy as np
 
-from .._validation import check_choice, check_X
-from ..patterns import rank_reduce
+from .._validation import check_choice
+from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
-from .base import OracleResult
+from .base import OracleBase, OracleResult
 
 __all__ = ["SDPOracle"]
 
 
-class SDPOracle:
+class SDPOracle(OracleBase):
     r"""Proven upper bound on :math:`\Omega(Z)` from a semidefinite relaxation (``kind="upper_bound"``).
 
     With ``w = (1, u, a)``, ``a = (X_r u)_+`` and the lifted matrix
@@ -59,17 +59,16 @@ class SDPOracle:
     kind = "upper_bound"
 
     def __init__(self, X, *, solver: str = "CLARABEL", max_n: int = 120):
-        X = check_X(X)
+        self.problem = prob = as_problem(X)
+        X = prob.X
         check_choice(solver, ("CLARABEL", "SCS"), "solver")
         if X.shape[0] > max_n:
             raise ValueError(
                 f"SDPOracle is meant for moderate n: X has n={X.shape[0]} rows, above "
                 f"max_n={max_n} (the relaxation has O(n^2) constraints); raise max_n to try anyway"
             )
-        basis, r = rank_reduce(X)
-        self._ev = _Evaluator(X, basis)
+        self._ev = _Evaluator(prob)
         self.solver = solver
-        self.fingerprint = self._ev.fingerprint
 
     n_patterns = None
 

@@ -8,9 +8,8 @@ import time
 
 import numpy as np
 
-from .._validation import check_X
-from ..patterns import fingerprint
-from .base import OracleResult
+from ..problem import as_problem
+from .base import OracleBase, OracleResult
 
 __all__ = ["SpectralOracle"]
 
@@ -25,7 +24,7 @@ def _spectral_norm(X):
     return float(s[0]) * (1 + 1e-12)  # ARPACK converges from below: a hair of margin
 
 
-class SpectralOracle:
+class SpectralOracle(OracleBase):
     r"""Upper bound :math:`\Omega(Z) \le \sigma_{\max}(Z)\,\sigma_{\max}(X)` (``kind="upper_bound"``).
 
     Valid for every ``X`` (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le \|Z\|_2 \|X\|_2`)
@@ -38,11 +37,10 @@ class SpectralOracle:
     kind = "upper_bound"
 
     def __init__(self, X):
-        self.X = check_X(X)
-        self.fingerprint = fingerprint(self.X)
+        self.problem = as_problem(X)
+        self.X = self.problem.X
         self.x_norm = _spectral_norm(self.X)
         self.patterns = None
-        self.n_patterns = None
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from .._validation import check_X
-from ..patterns import fingerprint
-from .base import OracleResult
+from ..problem import as_problem
+from .base import OracleBase, OracleResult
 
 __all__ = ["SpikeFreeOracle", "is_spike_free"]
 
@@ -80,7 +80,7 @@ def _orthogonal_rows(X, rtol=1e-8):
     return worst <= rtol, worst
 
 
-class SpikeFreeOracle:
+class SpikeFreeOracle(OracleBase):
     r""":math:`\Omega(Z)` for spike-free ``X`` with orthogonal rows (e.g. whitened, ``n <= d``).
 
     For such ``X`` every neuron is represented by the single pattern ``D = I`` (paper
@@ -101,8 +101,11 @@ class SpikeFreeOracle:
     Raises ``ValueError`` when ``X`` is not proven spike-free with orthogonal rows.
     """
 
+    n_patterns = 1  # the single pattern D = I
+
     def __init__(self, X, *, max_exact_n=12, n_starts=64, random_state=0):
-        self.X = check_X(X)
+        self.problem = as_problem(X)
+        self.X = self.problem.X
         ok, worst = _orthogonal_rows(self.X)
         if not ok:
             _, why = is_spike_free(self.X, return_reason=True)
@@ -110,14 +113,12 @@ class SpikeFreeOracle:
                              f"n <= d): the largest |cos| between two rows is {worst:.3g} > 1e-8; "
                              f"is_spike_free: {why}")
         self.s = np.einsum("ij,ij->i", self.X, self.X)
-        self.fingerprint = fingerprint(self.X)
         n = self.X.shape[0]
         self.exact = n <= max_exact_n
         self.kind = "exact" if self.exact else "heuristic"
         self.n_starts = n_starts
         self.rng = np.random.default_rng(random_state)
         self.patterns = None
-        self.n_patterns = 1
         if self.exact:
             masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
             self._by_size = [masks[masks.sum(axis=1) == k] for k in range(1, n + 1)]

@@ -15,7 +15,7 @@ Properties
     the best neuron along the reference maximiser of its residual) or from scratch.
 
 The generators and references live in ``tests/adversarial.py`` (shared with
-``benchmarks/bench_certificate_sweep.py``). Hypothesis runs derandomized (the same
+``convexrelu bench --suite certificate-sweep``). Hypothesis runs derandomized (the same
 examples on every machine); the larger sweeps are marked ``slow``.
 """
 
@@ -31,7 +31,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import adversarial as adv  # noqa: E402
+from convexrelu.experiments import adversarial as adv  # noqa: E402
 
 RTOL = 1e-9
 #: A clear refusal (ambiguous numerical rank, too many patterns) is allowed; a wrong

@@ -36,7 +36,7 @@ def test_agreeing_or_absent_options_run_with_the_objects_settings(data):
     assert r.status == "optimal" and r.certificate.tol == 1e-5
 
 
-def test_option_the_object_does_not_have_is_refused(data):
+def test_an_object_outside_the_solver_contract_is_refused(data):
     X, Y = data
 
     class Bare:
@@ -45,8 +45,18 @@ def test_option_the_object_does_not_have_is_refused(data):
         def solve(self, *a, **k):  # pragma: no cover - never reached
             raise AssertionError
 
-    with pytest.raises(ValueError, match="has no 'tol' setting"):
+    with pytest.raises(ValueError, match=r"convexrelu\.solvers\.Solver"):
         cr.fit(X, Y, 1e-2, solver=Bare(), tol=1e-3)
+
+
+def test_an_option_a_solver_has_no_use_for_is_refused(data):
+    X, Y = data
+    from convexrelu.solvers import CopositiveRelaxation
+
+    with pytest.raises(ValueError, match="no iteration limit"):
+        cr.fit(X, Y, 1e-2, solver="copositive", max_iter=5)
+    with pytest.raises(ValueError, match="no iteration limit"):
+        CopositiveRelaxation(max_iter=5)
 
 
 def test_named_solver_defaults_unchanged(data):

@@ -266,3 +266,34 @@ def check_tol(tol, name: str = "tol") -> float:
     if not np.isfinite(t) or t < 0:
         raise ValueError(f"{name} must be a non-negative finite number; got {tol!r}")
     return t
+
+
+def check_time_limit(value, name: str = "time_limit") -> float | None:
+    """None (no limit) or a positive number of seconds (wall time, set-up included)."""
+    if value is None:
+        return None
+    return check_positive_float(value, name, "None or a positive number of seconds")
+
+
+def check_verbose(value, name: str = "verbose") -> int:
+    """A verbosity level: an integer >= 0 (a bool counts as 0/1)."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return check_positive_int(value, name, minimum=0)
+
+
+def check_callback(value, name: str = "callback"):
+    """None or a callable."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be None or a callable; got {type(value).__name__}")
+    return value
+
+
+def check_random_state(value, name: str = "random_state"):
+    """None, a non-negative integer or a ``numpy.random.Generator``."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be None, a non-negative integer or a numpy Generator; "
+                         f"got {value!r}")
+    return int(value)

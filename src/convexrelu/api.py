@@ -8,24 +8,21 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_beta, check_choice, check_tol, check_X, check_XY
+from ._validation import check_beta, check_choice, check_tol
 from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, SpectralOracle, make_oracle
-from .solvers.base import SolveResult
+from .problem import Problem
+from .solvers import SOLVER_CLASSES
+from .solvers.base import Solver, SolveResult, check_init
 
 __all__ = ["fit", "regularization_path", "certify", "lambda_max", "SOLVERS", "make_solver"]
 
 logger = logging.getLogger(__name__)
 
 #: Solver names accepted by ``fit(solver=...)``.
-SOLVERS = ("auto", "cg", "frank-wolfe", "copositive", "copositive-fo", "cutting-plane",
-           "closed-form", "sgd")
-
-
-#: The option names a solver object may carry under another name.
-_OPTION_ALIASES = {"max_iter": ("max_iter", "max_epochs", "max_outer")}
+SOLVERS = ("auto",) + tuple(SOLVER_CLASSES)
 
 
 def _refuse_conflicts(solver, options: dict) -> None:
@@ -35,77 +32,36 @@ def _refuse_conflicts(solver, options: dict) -> None:
     for key, value in options.items():
         if value is None:
             continue  # not given: the object's own setting applies
-        attrs = _OPTION_ALIASES.get(key, (key,))
-        have = next((a for a in attrs if hasattr(solver, a)), None)
-        if have is None:
-            raise ValueError(
-                f"fit(solver={name}(...), {key}={value!r}): this solver object has no {key!r} "
-                f"setting; leave {key} out of fit")
-        current = getattr(solver, have)
+        current = getattr(solver, key)
         same = current is value or (
             isinstance(current, numbers.Number) and isinstance(value, numbers.Number)
             and not isinstance(value, bool) and float(current) == float(value))
         if not same:
             raise ValueError(
                 f"fit(solver={name}(...), {key}={value!r}) conflicts with the solver object's "
-                f"{have}={current!r}: set it on the object ({name}({have}={value!r}, ...)) or "
-                f"pass the solver by name (solver={getattr(solver, 'name', name)!r})")
+                f"{key}={current!r}: set it on the object ({name}({key}={value!r}, ...)) or "
+                f"pass the solver by name (solver={solver.name!r})")
 
 
 def make_solver(solver="auto", *, tol=None, max_iter=None, time_limit=None, verbose=None,
-                callback=None):
+                callback=None, random_state=None) -> Solver:
     """A solver object from its name (``"auto"`` is ``"cg"``), or a solver object passed
-    through; ``None`` options mean the defaults (a name) or the object's own settings
-    (an object), and an option given with an object must agree with it (else
-    ``ValueError``)."""
+    through. The options are the shared ones of :class:`~convexrelu.solvers.Solver`, with
+    one meaning for every solver; ``None`` means the solver's default (a name) or the
+    object's own setting (an object), and an option given with an object must agree with
+    it (else ``ValueError``). A solver that has no use for an option refuses it (e.g.
+    ``max_iter`` for ``"copositive"``, one conic solve)."""
+    options = dict(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                   callback=callback, random_state=random_state)
     if not isinstance(solver, str):
-        if hasattr(solver, "solve") and hasattr(solver, "name"):
-            _refuse_conflicts(solver, dict(tol=tol, max_iter=max_iter, time_limit=time_limit,
-                                           verbose=verbose, callback=callback))
+        if isinstance(solver, Solver):
+            _refuse_conflicts(solver, options)
             return solver
         raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))} or a solver "
-                         f"object; got {solver!r}")
+                         f"object (a convexrelu.solvers.Solver); got {solver!r}")
     check_choice(solver, SOLVERS, "solver")
-    tol = 1e-6 if tol is None else tol
-    verbose = 0 if verbose is None else verbose
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
-                                 or max_iter < 1):
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-    if time_limit is not None:
-        try:
-            time_limit = float(time_limit)
-        except (TypeError, ValueError):
-            raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}") from None
-        if not time_limit > 0:
-            raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
-    common = dict(tol=tol, time_limit=time_limit, verbose=verbose, callback=callback)
-    if solver in ("auto", "cg"):
-        from .solvers.cg import ConditionalGradient
-
-        return ConditionalGradient(max_iter=max_iter or 100, **common)
-    if solver == "copositive":
-        from .solvers.copositive import CopositiveRelaxation
-
-        return CopositiveRelaxation(**common)
-    if solver == "closed-form":
-        from .solvers.closed_form import ClosedForm
-
-        return ClosedForm(max_iter=max_iter, **common)
-    if solver == "copositive-fo":
-        from .solvers.copositive_fo import CopositiveFO
-
-        return CopositiveFO(max_iter=max_iter, **common)
-    if solver == "cutting-plane":
-        from .solvers.cutting_plane import CuttingPlane
-
-        return CuttingPlane(max_iter=max_iter or 500, **common)
-    if solver == "sgd":
-        from .solvers.sgd import SGD
-
-        return SGD(max_epochs=max_iter or 20000, **common)
-    from .solvers.frank_wolfe import FrankWolfe
-
-    return FrankWolfe(max_iter=max_iter or 20000, **common)
+    cls = SOLVER_CLASSES["cg" if solver == "auto" else solver]
+    return cls(**{k: v for k, v in options.items() if v is not None})
 
 
 def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squared",
@@ -185,38 +141,28 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``"interrupted"``) with its certificate.
     """
     loss = get_loss(loss)
-    if loss.name == "squared":
-        X, Y = check_XY(X, Y)
-    beta = check_beta(beta)
     tol = None if tol is None else check_tol(tol)
-    if loss.name != "squared":
-        name = solver if isinstance(solver, str) else getattr(solver, "name", "")
-        if name not in ("auto", "cg", "frank-wolfe", "sgd"):
-            raise ValueError(f"loss={loss.name!r} is supported by solver='cg' (and 'frank-wolfe' "
-                             f"for smooth losses) only: the copositive and closed forms and the "
-                             f"cutting plane are squared-loss methods; got solver={name!r}")
-        from .certificates import _check_XY_for
-
-        # X first (densified, checked), so that the targets' check sees a plain array
-        X, Y = _check_XY_for(loss, check_X(X), Y)
-    if warm_start is not None:
-        if not isinstance(warm_start, TwoLayerReLU):
-            raise ValueError(f"warm_start must be a TwoLayerReLU; got {type(warm_start).__name__}")
-        if warm_start.n_features != X.shape[1] or warm_start.n_outputs != Y.shape[1]:
-            raise ValueError(
-                f"warm_start has shape (d={warm_start.n_features}, c={warm_start.n_outputs}) but "
-                f"the data have d={X.shape[1]}, c={Y.shape[1]}"
-            )
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
-                      verbose=verbose, callback=callback)
-    if getattr(slv, "name", None) == "closed-form" and isinstance(oracle, str) and oracle == "auto" \
-            and getattr(slv, "fallback", None) is None:
+                      verbose=verbose, callback=callback, random_state=random_state)
+    slv.check_supported(loss)  # before any work on the data
+    prob = Problem(X, Y, loss)
+    beta = check_beta(beta)
+    return _fit(prob, beta, slv, oracle, patterns, max_patterns, warm_start, random_state)
+
+
+def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns, warm_start,
+         random_state) -> SolveResult:
+    """``fit`` on a prepared problem with a solver object (shared with the path)."""
+    if warm_start is not None:
+        check_init(warm_start, prob)
+    if slv.name == "closed-form" and isinstance(oracle, str) and oracle == "auto" \
+            and slv.fallback is None:
         # Theorem 2 is certified by the spectral bound; building patterns would cost more
-        orc = SpectralOracle(X)
+        orc = SpectralOracle(prob)
     else:
-        orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns,
+        orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
                           random_state=random_state)
-    return slv.solve(X, Y, beta, orc, loss, init=warm_start)
+    return slv.solve(prob, beta=beta, oracle=orc, init=warm_start)
 
 
 def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",
@@ -228,19 +174,20 @@ def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="
     The oracle (and its sign patterns) is built once and shared. Returns the results in
     the order of ``betas`` as given.
     """
-    X, Y = check_XY(X, Y)
+    prob = Problem(X, Y)
     betas = np.asarray(betas, dtype=float).ravel()
     if betas.size == 0:
         raise ValueError("betas must contain at least one value")
     for b in betas:
         check_beta(b, "betas")
-    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    slv = make_solver(solver, tol=None if tol is None else check_tol(tol), max_iter=max_iter,
+                      verbose=verbose)
+    orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
     order = np.argsort(-betas, kind="stable")
     results: dict[int, SolveResult] = {}
     prev = None
     for i in order:
-        res = fit(X, Y, float(betas[i]), solver=solver, oracle=orc, tol=tol, max_iter=max_iter,
-                  warm_start=prev, verbose=verbose)
+        res = _fit(prob, float(betas[i]), slv, orc, patterns, max_patterns, prev, random_state)
         results[int(i)] = res
         prev = res.network if res.network.n_neurons else None
     return [results[i] for i in range(betas.size)]

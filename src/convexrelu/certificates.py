@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_beta, check_tol, check_X, check_XY
+from ._validation import check_beta, check_tol
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
+from .problem import as_problem, prepare_data
 
 __all__ = ["Certificate", "certify", "lambda_max", "dual_point", "certificate_from_oracle"]
 
@@ -178,8 +179,8 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     t0 = time.perf_counter()
     if not isinstance(network, TwoLayerReLU):
         raise ValueError(f"network must be a TwoLayerReLU; got {type(network).__name__}")
-    loss = get_loss(loss)
-    X, Y = _check_XY_for(loss, X, Y)
+    prob = as_problem(X, Y, loss)
+    X, Y, loss = prob.X, prob.Y, prob.loss
     beta = check_beta(beta)
     tol = check_tol(tol)
     if X.shape[1] != network.n_features:
@@ -190,7 +191,7 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
         raise ValueError(
             f"Y has {Y.shape[1]} output columns but the network has {network.n_outputs} outputs"
         )
-    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
     F = network.predict(X)
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
@@ -205,18 +206,9 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
 
 
 def _check_XY_for(loss, X, Y):
-    """Validated ``X`` and the targets in the loss's ``(n, c)`` form (labels -> one-hot or
-    +-1 for the classification losses)."""
-    if getattr(loss, "name", "squared") == "squared" or not hasattr(loss, "prepare_targets"):
-        return check_XY(X, Y)
-    X = check_X(X)  # densifies scipy.sparse, refuses complex/huge values, before anything else
-    Yp = loss.prepare_targets(Y)  # refuses NaN/inf, complex and continuous labels, naming Y
-    if Yp.shape[0] != X.shape[0]:
-        raise ValueError(f"X and Y must have the same number of rows; X has {X.shape[0]} rows, "
-                         f"Y has {Yp.shape[0]}")
-    if not np.all(np.isfinite(Yp)):  # a custom loss's prepare_targets may not check
-        raise ValueError("Y must contain only finite values (after the loss's prepare_targets)")
-    return X, Yp
+    """Validated ``X`` and the loss's targets (kept for older callers; see
+    :func:`convexrelu.problem.prepare_data`)."""
+    return prepare_data(loss, X, Y)
 
 
 def scaled_dual(G, Y, beta, loss, omega_value):
@@ -292,9 +284,9 @@ def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
     an upper bound (the zero network is certified for every ``beta`` above it); the
     heuristic oracle is refused, since its value would only be a lower estimate.
     """
-    loss = get_loss(loss)
-    X, Y = _check_XY_for(loss, X, Y)
-    orc = make_oracle(X, oracle, patterns, max_patterns=max_patterns)
+    prob = as_problem(X, Y, loss)
+    X, Y, loss = prob.X, prob.Y, prob.loss
+    orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns)
     if getattr(orc, "kind", None) == "heuristic":
         raise ValueError(
             "lambda_max needs an exact or upper-bounding oracle; only the heuristic oracle "

@@ -221,6 +221,20 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    extra = list(args.extra or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if args.suite != "default":
+        from .experiments.suites import SUITES, run_suite
+
+        _, has_quick, _ = SUITES[args.suite]
+        if args.quick and not has_quick:
+            raise ValueError(f"the {args.suite!r} suite has no --quick sizes; see "
+                             f"'convexrelu bench --suite {args.suite} -- --help'")
+        argv = ["--out", args.out] + (["--quick"] if args.quick else []) + extra
+        return run_suite(args.suite, argv)
+    if extra:
+        raise ValueError(f"the default suite takes no extra arguments; got {' '.join(extra)}")
     from .experiments.bench import run_bench
 
     res = run_bench(args.out, quick=args.quick, progress=lambda line: print(line, flush=True))
@@ -358,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "0 certified global, 1 not certified, 2 bad input.")
     f.add_argument("data", help="data: .npz with X and Y (or y), or CSV with --target")
     f.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
-    f.add_argument("--solver", choices=["auto", "cg", "frank-wolfe", "copositive", "copositive-fo",
-                                           "cutting-plane", "closed-form", "sgd"],
-                   default="auto")
+    from .api import SOLVERS
+
+    f.add_argument("--solver", choices=list(SOLVERS), default="auto")
     f.add_argument("--tol", type=_nonneg_float, default=1e-6, help="target relative gap")
     f.add_argument("--loss", default="squared",
                    choices=["squared", "cross_entropy", "logistic", "multiclass_hinge", "huber",
@@ -404,8 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
                         description="cg vs frank-wolfe vs CVXPY vs PyTorch GD/Adam (and pyscnn "
                                     "when installed) in one run; writes bench.json, bench.md and "
                                     "bench.png into --out.")
+    from .experiments.suites import SUITES
+
+    bn.add_argument("--suite", default="default", choices=["default", *SUITES],
+                    help="which benchmark: default (the side-by-side run above); "
+                         + "; ".join(f"{k}: {v[2]}" for k, v in SUITES.items()))
     bn.add_argument("--quick", action="store_true", help="reduced grid (minutes)")
     bn.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
+    bn.add_argument("extra", nargs=argparse.REMAINDER,
+                    help="after --: the suite's own options (see --suite NAME -- --help)")
     bn.set_defaults(func=_cmd_bench)
     return p
 

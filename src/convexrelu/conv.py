@@ -25,6 +25,7 @@ import numpy as np
 
 from ._validation import check_beta, check_positive_int, check_tol
 from .losses import get_loss
+from .problem import Problem
 
 __all__ = ["PatchSpec", "extract_patches", "TwoLayerReLUConv", "ConvFeatures", "fit_conv"]
 
@@ -218,11 +219,9 @@ def fit_conv(X, Y, beta, *, kernel_size, stride=1, padding=0, oracle="auto", tol
     max_iter = check_positive_int(max_iter, "max_iter")
     beta = check_beta(beta)
     P, spec = extract_patches(X, kernel_size, stride, padding)
-    Y = np.asarray(Y, dtype=float)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    if Y.shape[0] != P.shape[0] or not np.all(np.isfinite(Y)):
-        raise ValueError(f"Y must be finite with {P.shape[0]} rows; got shape {Y.shape}")
     feats = ConvFeatures(P, spec)
-    orc = make_oracle(feats.M, oracle, random_state=random_state)
+    # the oracle's rows are the patches; the targets are one per image
+    prob = Problem(feats.M, Y, "squared", samples=P.shape[0])
+    orc = make_oracle(prob, oracle, random_state=random_state)
     solver = ConditionalGradient(tol=tol, max_iter=max_iter, max_add=max_add, verbose=verbose)
-    return solver.solve(feats.M, Y, beta, orc, get_loss("squared"), features=feats)
+    return solver.solve(prob, beta=beta, oracle=orc, features=feats)

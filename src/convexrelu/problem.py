@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_X, check_XY
+from ._validation import check_X, check_XY, check_Y
 from .losses import Loss, get_loss
 from .patterns import (
     DEFAULT_MAX_PATTERNS,
@@ -38,22 +38,29 @@ from .patterns import (
     zero_rows,
 )
 
-__all__ = ["Problem", "as_problem", "prepare_data"]
+__all__ = ["Problem", "as_problem", "prepare_data", "prepare_targets"]
 
 
-def prepare_data(loss: Loss, X, Y) -> tuple[np.ndarray, np.ndarray]:
-    """Validated ``X`` and the targets in the loss's ``(n, c)`` form (labels -> one-hot or
-    +-1 for the classification losses)."""
+def prepare_targets(loss: Loss, Y, n: int) -> np.ndarray:
+    """The targets in the loss's ``(n, c)`` form (labels -> one-hot or +-1 for the
+    classification losses), checked to have ``n`` rows of finite values."""
     if getattr(loss, "name", "squared") == "squared" or not hasattr(loss, "prepare_targets"):
-        return check_XY(X, Y)
-    X = check_X(X)  # densifies scipy.sparse, refuses complex/huge values, before anything else
+        return check_Y(Y, n)
     Yp = loss.prepare_targets(Y)  # refuses NaN/inf, complex and continuous labels, naming Y
-    if Yp.shape[0] != X.shape[0]:
-        raise ValueError(f"X and Y must have the same number of rows; X has {X.shape[0]} rows, "
+    if Yp.shape[0] != n:
+        raise ValueError(f"X and Y must have the same number of rows; X has {n} rows, "
                          f"Y has {Yp.shape[0]}")
     if not np.all(np.isfinite(Yp)):  # a custom loss's prepare_targets may not check
         raise ValueError("Y must contain only finite values (after the loss's prepare_targets)")
-    return X, Yp
+    return Yp
+
+
+def prepare_data(loss: Loss, X, Y) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``X`` and the targets in the loss's ``(n, c)`` form."""
+    if getattr(loss, "name", "squared") == "squared" or not hasattr(loss, "prepare_targets"):
+        return check_XY(X, Y)
+    X = check_X(X)  # densifies scipy.sparse, refuses complex/huge values, before anything else
+    return X, prepare_targets(loss, Y, X.shape[0])
 
 
 class Problem:
@@ -67,6 +74,10 @@ class Problem:
         Targets (class labels for the classification losses). A problem without
         targets serves the oracles only (``make_oracle(X)``, ``omega``).
     loss : str or Loss, default "squared"
+    samples : int, optional
+        The number of training samples when ``X`` does not have one row per sample: the
+        rows of a feature map (the convolutional fit's patch matrix, ``samples * K``
+        rows). ``Y`` must then have ``samples`` rows. Default: ``n``.
 
     Attributes
     ----------
@@ -77,20 +88,18 @@ class Problem:
     n, d, c : int
     """
 
-    def __init__(self, X, Y=None, loss="squared"):
+    def __init__(self, X, Y=None, loss="squared", *, samples: int | None = None):
         self.loss = get_loss(loss)
         if Y is None:
             X, self.Y = check_X(X), None
-        else:
+        elif samples is None:
             X, self.Y = prepare_data(self.loss, X, Y)
+        else:
+            X = check_X(X)
+            self.Y = prepare_targets(self.loss, Y, int(samples))
         # one memory layout, so that results do not depend on how the caller stored X
         self.X = np.ascontiguousarray(X)
-        self._fingerprint: str | None = None
-        self._reduction: Reduction | None = None
-        self._Xr: np.ndarray | None = None
-        self._residual: float | None = None
-        self._zero: np.ndarray | None = None
-        self._patterns: dict = {}
+        self._data = _Derived()  # what is derived from X alone (shared by with_targets)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -115,16 +124,18 @@ class Problem:
     @property
     def fingerprint(self) -> str:
         """:func:`~convexrelu.patterns.fingerprint` of ``X`` (hashed once)."""
-        if self._fingerprint is None:
-            self._fingerprint = fingerprint(self.X)
-        return self._fingerprint
+        dd = self._data
+        if dd.fingerprint is None:
+            dd.fingerprint = fingerprint(self.X)
+        return dd.fingerprint
 
     @property
     def reduction(self) -> Reduction:
         """The rank reduction of ``X`` (its one SVD; :func:`~convexrelu.patterns.reduce_rank`)."""
-        if self._reduction is None:
-            self._reduction = reduce_rank(self.X)
-        return self._reduction
+        dd = self._data
+        if dd.reduction is None:
+            dd.reduction = reduce_rank(self.X)
+        return dd.reduction
 
     @property
     def basis(self) -> np.ndarray:
@@ -137,38 +148,42 @@ class Problem:
 
     @property
     def Xr(self) -> np.ndarray:
-        """``X V_r``: the rows in rank-reduced coordinates, shape ``(n, r)``."""
-        if self._Xr is None:
-            b = self.basis
-            self._Xr = self.X if b.shape[1] == self.d and self.reduction.whitening is not None \
-                else self.X @ b
-        return self._Xr
+        """``X V_r``: the rows in rank-reduced coordinates, shape ``(n, r)`` (``X`` itself
+        when the basis is the identity)."""
+        dd = self._data
+        if dd.Xr is None:
+            red = self.reduction
+            dd.Xr = self.X if red.whitening is not None else self.X @ red.basis
+        return dd.Xr
 
     @property
     def residual(self) -> float:
         r""":math:`\|X - X V_r V_r^\top\|_2` (:func:`~convexrelu.patterns.rank_residual`)."""
-        if self._residual is None:
-            self._residual = rank_residual(self.X, self.basis)
-        return self._residual
+        dd = self._data
+        if dd.residual is None:
+            dd.residual = rank_residual(self.X, self.basis)
+        return dd.residual
 
     @property
     def zero_rows(self) -> np.ndarray:
         """Rows that define no hyperplane (:func:`~convexrelu.patterns.zero_rows`)."""
-        if self._zero is None:
-            self._zero = zero_rows(self.X, self.basis)
-        return self._zero
+        dd = self._data
+        if dd.zero is None:
+            dd.zero = zero_rows(self.X, self.basis)
+        return dd.zero
 
     def patterns(self, *, max_patterns: float = DEFAULT_MAX_PATTERNS,
                  tol: float = DEFAULT_TIE_TOL, verbose: int = 0) -> SignPatterns:
         """Every sign pattern of ``X`` (:meth:`SignPatterns.enumerate
         <convexrelu.patterns.SignPatterns.enumerate>`), enumerated on the first call for a
-        given ``tol`` and kept (a larger ``max_patterns`` only matters before that)."""
+        given ``tol`` and kept (``max_patterns`` only matters for that first call)."""
         key = float(tol)
-        if key not in self._patterns:
-            self._patterns[key] = SignPatterns.enumerate(
+        dd = self._data
+        if key not in dd.patterns:
+            dd.patterns[key] = SignPatterns.enumerate(
                 self.X, max_patterns=max_patterns, tol=tol, verbose=verbose,
                 reduction=self.reduction, x_fingerprint=self.fingerprint)
-        return self._patterns[key]
+        return dd.patterns[key]
 
     def sample_patterns(self, n_samples: int, random_state=None) -> SignPatterns:
         """Sampled sign patterns (:meth:`SignPatterns.sample
@@ -176,26 +191,36 @@ class Problem:
         return SignPatterns.sample(self.X, n_samples, random_state, reduction=self.reduction,
                                    x_fingerprint=self.fingerprint)
 
+    def _copy(self) -> "Problem":
+        new = object.__new__(Problem)
+        new.__dict__.update(self.__dict__)
+        return new
+
     def with_basis(self, basis: np.ndarray, rank: int) -> "Problem":
         """This problem (itself when ``basis`` is its own) with another rank reduction, e.g.
         that of patterns enumerated with another ``rank_tol``."""
         if basis.shape == self.basis.shape and np.array_equal(basis, self.basis):
             return self
-        new = object.__new__(Problem)
-        new.__dict__.update(self.__dict__)
-        new._reduction = Reduction(basis, int(rank), None)
-        new._Xr = new._residual = new._zero = None
-        new._patterns = {}
+        new = self._copy()
+        new._data = _Derived(fingerprint=self.fingerprint,
+                             reduction=Reduction(basis, int(rank), None))
         return new
 
     def with_targets(self, Y, loss=None) -> "Problem":
-        """The same ``X`` (and everything derived from it, shared) with other targets."""
-        new = object.__new__(Problem)
-        new.__dict__.update(self.__dict__)
+        """The same ``X``, with everything derived from it shared, and other targets."""
+        new = self._copy()
         new.loss = self.loss if loss is None else get_loss(loss)
-        _, new.Y = prepare_data(new.loss, self.X, Y)
-        new._patterns = self._patterns  # shared on purpose: same X, same cells
+        new.Y = prepare_targets(new.loss, Y, self.n if self.Y is None else self.Y.shape[0])
         return new
+
+
+class _Derived:
+    """What a :class:`Problem` derives from ``X`` alone, filled in on first use."""
+
+    def __init__(self, fingerprint=None, reduction=None):
+        self.fingerprint, self.reduction = fingerprint, reduction
+        self.Xr = self.residual = self.zero = None
+        self.patterns: dict = {}
 
 
 def as_problem(X, Y=None, loss=None) -> Problem:

@@ -5,12 +5,32 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import platform
 
 import numpy as np
 
 __all__ = ["machine_info", "write_text", "write_json", "save_figure", "first_time_within",
            "import_pyplot", "require_torch"]
+
+
+def git_revision() -> str:
+    """Commit of the checkout convexrelu is imported from (``+dirty`` when it has changes),
+    or says that it is an installed copy."""
+    import subprocess
+
+    pkg = Path(__file__).resolve().parents[1]
+    repo = pkg.parents[1]  # src/convexrelu -> the repository, for an editable install
+    if not (repo / ".git").exists():
+        return f"n/a (convexrelu imported from {pkg}, not a git checkout)"
+    try:
+        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (rev or "unknown") + ("+dirty(src)" if dirty else "")
+    except Exception:  # noqa: BLE001 - git missing: the record says so
+        return "unknown (git not available)"
 
 
 def machine_info() -> dict:

@@ -1,4 +1,5 @@
-"""What every solver shares: the result type, the history, stopping, progress, warnings."""
+"""What every solver shares: the :class:`Solver` contract (shared options, the losses and
+oracles it supports, ``solve``), the result type, the history, stopping, progress, warnings."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import (
+    check_beta,
+    check_callback,
+    check_positive_int,
+    check_random_state,
+    check_time_limit,
+    check_tol,
+    check_verbose,
+)
 from ..certificates import Certificate, certificate_from_oracle, scaled_dual
-from ..verify import check_omega
+from ..losses import get_loss
 from ..network import TwoLayerReLU
+from ..oracles import ORACLE_KINDS, make_oracle
+from ..problem import Problem, as_problem
+from ..verify import check_omega
 
-__all__ = ["SolveResult", "STATUSES", "IterationLog"]
+__all__ = ["Solver", "SolveResult", "STATUSES", "IterationLog", "COMMON_OPTIONS"]
+
+#: The options every solver takes, with one meaning each (:meth:`Solver._set_common`).
+COMMON_OPTIONS = ("tol", "max_iter", "time_limit", "verbose", "callback", "random_state")
 
 logger = logging.getLogger("convexrelu.solvers")
 
@@ -36,6 +52,148 @@ def converged_status(cert: Certificate) -> str:
     """The status of a solve whose gap met ``tol``: ``"optimal"`` only when the certificate
     is a proof (``is_global``), else ``"estimate_converged"`` (the estimate met tol)."""
     return "optimal" if cert.is_global else "estimate_converged"
+
+
+class Solver:
+    r"""The contract every solver honours.
+
+    A solver is configured at construction and run by :meth:`solve`. The options below are
+    shared, validated here once, and mean the same for every solver:
+
+    ``tol``
+        Target relative duality gap of the certificate (:math:`\ge 0`).
+    ``max_iter``
+        The solver's outer iterations: conditional-gradient iterations (``cg``),
+        Frank–Wolfe steps (``frank-wolfe``), cutting planes, augmented-Lagrangian rounds
+        (``copositive-fo``), epochs (``sgd``). ``None`` at construction means the
+        solver's ``default_max_iter``. A solver without iterations (one conic solve:
+        ``copositive``) has ``default_max_iter = None`` and refuses the option.
+    ``time_limit``
+        Wall-clock seconds for the whole solve, set-up included; None for no limit.
+    ``verbose``
+        0: quiet; 1 or more: one log line per iteration (``logging``, INFO).
+    ``callback``
+        Called with a dict after each iteration (``iter``, ``objective``, ``dual``,
+        ``rel_gap``, ``network``, ``certificate``, ...).
+    ``random_state``
+        None, an int or a ``numpy.random.Generator``, for whatever the solver draws.
+
+    What a solver supports is declared in two class attributes, the only place where
+    compatibility is decided (:meth:`unsupported` reads them; ``fit`` and :meth:`solve`
+    call it before any work):
+
+    ``losses``
+        ``"any"``; ``"smooth"`` (a loss with a finite ``smoothness``); ``"cvxpy"`` or
+        ``"torch"`` (a loss that gives that form: ``cvxpy_value`` / ``torch_value``); or a
+        tuple of loss names.
+    ``oracle_kinds``
+        The oracle kinds (:data:`~convexrelu.oracles.ORACLE_KINDS`) it can be driven by.
+
+    A subclass sets ``name``, the declarations and ``default_max_iter``, calls
+    :meth:`_set_common` in its ``__init__``, and implements
+    ``_solve(problem, beta, oracle, init)``, which receives a validated
+    :class:`~convexrelu.Problem`, ``beta``, a compatible oracle built for that problem and
+    a checked initial network (or None), and returns a :class:`SolveResult` (normally
+    through :class:`IterationLog`).
+    """
+
+    name: str = ""
+    losses: str | tuple = ("squared",)
+    oracle_kinds: tuple = ORACLE_KINDS
+    default_max_iter: int | None = 100
+
+    def _set_common(self, *, tol=1e-6, max_iter=None, time_limit=None, verbose=0,
+                    callback=None, random_state=None) -> None:
+        """Validate and store the shared options (see the class docstring)."""
+        self.tol = check_tol(tol)
+        if self.default_max_iter is None:
+            if max_iter is not None:
+                raise ValueError(f"solver={self.name!r} has no iteration limit (it is one "
+                                 f"{self._no_iter_reason}); leave max_iter out")
+            self.max_iter = None
+        else:
+            self.max_iter = check_positive_int(self.default_max_iter if max_iter is None
+                                               else max_iter, "max_iter")
+        self.time_limit = check_time_limit(time_limit)
+        self.verbose = check_verbose(verbose)
+        self.callback = check_callback(callback)
+        self.random_state = check_random_state(random_state)
+
+    _no_iter_reason = "solve"
+
+    # ------------------------------------------------------------------ compatibility
+    def unsupported(self, loss=None, oracle=None) -> str | None:
+        """Why this solver cannot run ``loss`` with ``oracle`` (None when it can); decided
+        from the declarations ``losses`` and ``oracle_kinds`` only."""
+        if loss is not None:
+            decl, name = self.losses, getattr(loss, "name", repr(loss))
+            if decl == "any":
+                pass
+            elif decl == "smooth":
+                if not np.isfinite(getattr(loss, "smoothness", np.inf)):
+                    return (f"solver={self.name!r} needs a smooth loss (it does not converge "
+                            f"with subgradients); got loss={name!r}: use solver='cg'")
+            elif decl in ("cvxpy", "torch"):
+                if getattr(loss, f"{decl}_value", None) is None:
+                    return (f"solver={self.name!r} needs the loss's "
+                            f"{'CVXPY' if decl == 'cvxpy' else 'PyTorch'} form "
+                            f"({decl}_value), which loss={name!r} does not give")
+            elif name not in decl:
+                if decl == ("squared",):
+                    return (f"solver={self.name!r} supports the squared loss only; got "
+                            f"loss={name!r}: other losses are supported by solver='cg' (and "
+                            "'frank-wolfe' for smooth losses)")
+                return (f"solver={self.name!r} supports loss={' or '.join(map(repr, decl))} "
+                        f"only; got loss={name!r}")
+        if oracle is not None and getattr(oracle, "kind", None) not in self.oracle_kinds:
+            return (f"solver={self.name!r} cannot be driven by a {oracle.kind!r} oracle; it "
+                    f"takes {', '.join(map(repr, self.oracle_kinds))}")
+        return None
+
+    def check_supported(self, loss=None, oracle=None) -> None:
+        """Raise ``ValueError`` naming the reason when :meth:`unsupported` gives one."""
+        why = self.unsupported(loss, oracle)
+        if why is not None:
+            raise ValueError(why)
+
+    # ------------------------------------------------------------------ running
+    def solve(self, X, Y=None, beta=None, oracle=None, loss=None, init=None,
+              **options) -> "SolveResult":
+        """Solve for data ``X`` (an array or a :class:`~convexrelu.Problem`), targets ``Y``,
+        weight decay ``beta``, with ``oracle`` (an oracle object built for ``X``, a name for
+        :func:`~convexrelu.oracles.make_oracle`, or None for ``"auto"``), ``loss``
+        (default: the problem's, else ``"squared"``) and an optional initial network
+        ``init``. ``options``: solver-specific keywords of ``_solve``."""
+        if loss is not None:  # refuse an unsupported loss before any work on the data
+            self.check_supported(get_loss(loss) if isinstance(loss, str) else loss)
+        prob = as_problem(X, Y, loss)
+        if prob.Y is None:
+            raise ValueError(f"solver={self.name!r}: solve needs the targets Y")
+        self.check_supported(prob.loss)
+        beta = check_beta(beta)
+        orc = make_oracle(prob, "auto" if oracle is None else oracle)
+        self.check_supported(oracle=orc)
+        if init is not None:
+            check_init(init, prob)
+        return self._solve(prob, beta, orc, init, **options)
+
+    def _solve(self, problem: Problem, beta: float, oracle, init=None, **options):
+        raise NotImplementedError  # pragma: no cover
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in COMMON_OPTIONS
+                          if hasattr(self, k) and k != "callback")
+        return f"{type(self).__name__}({shown})"
+
+
+def check_init(init, problem: Problem) -> None:
+    """``init`` must be a network with the problem's input and output sizes."""
+    if not isinstance(init, TwoLayerReLU):
+        raise ValueError(f"warm_start must be a TwoLayerReLU; got {type(init).__name__}")
+    if init.n_features != problem.d or init.n_outputs != problem.c:
+        raise ValueError(
+            f"warm_start has shape (d={init.n_features}, c={init.n_outputs}) but the data "
+            f"have d={problem.d}, c={problem.c}")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import numpy as np
 
 from .._validation import check_positive_int, check_tol
 from ..network import TwoLayerReLU
-from .base import IterationLog, SolveResult
+from .base import IterationLog, SolveResult, Solver
 from .engine import (DenseFeatures, group_lasso, group_lasso_general, has_direction,
                      initial_outputs, merge_cells, prune, refine, slide_2d, split_network)
 
@@ -82,7 +82,7 @@ class _Clock:
         return dict(self.seconds, other=max(0.0, total - sum(self.seconds.values())))
 
 
-class ConditionalGradient:
+class ConditionalGradient(Solver):
     """Fully-corrective conditional gradient with local refinement (``solver="cg"``).
 
     Parameters
@@ -97,7 +97,7 @@ class ConditionalGradient:
         L-BFGS on the training objective. ``"auto"`` refines only for rank >= 3: in rank 2
         the oracle lists the best direction of every violated cell, and the exact master
         over those converges faster without sliding (measured in
-        ``benchmarks/bench_solvers.py``).
+        ``convexrelu bench --suite solvers``).
     refine_max_iter : int, default 1000
     merge : bool, default True
         Merge atoms that share a sign pattern (SVD of their sum) when valid.
@@ -119,11 +119,14 @@ class ConditionalGradient:
     """
 
     name = "cg"
+    losses = "cvxpy"  # squared: its own master; any other loss: through its CVXPY form
+    default_max_iter = 100
 
-    def __init__(self, *, tol=1e-6, max_iter=100, refine="auto", refine_max_iter=1000, merge=True,
-                 max_add=20, gl_tol=1e-10, time_limit=None, verbose=0, callback=None):
-        self.tol = check_tol(tol)
-        self.max_iter = check_positive_int(max_iter, "max_iter")
+    def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
+                 max_add=20, gl_tol=1e-10, time_limit=None, verbose=0, callback=None,
+                 random_state=None):
+        self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                         callback=callback, random_state=random_state)
         if refine not in ("auto", True, False):
             raise ValueError(f"refine must be 'auto', True or False, got {refine!r}")
         self.refine = refine
@@ -131,12 +134,9 @@ class ConditionalGradient:
         self.merge = bool(merge)
         self.max_add = check_positive_int(max_add, "max_add")
         self.gl_tol = check_tol(gl_tol, "gl_tol")
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
 
-    def solve(self, X, Y, beta, oracle, loss, init: TwoLayerReLU | None = None, *,
-              features=None) -> SolveResult:
+    def _solve(self, problem, beta, oracle, init: TwoLayerReLU | None = None, *,
+               features=None) -> SolveResult:
         """Run the loop on ``oracle`` (built on ``X``) from ``init`` (or no neuron).
 
         ``features``: the feature map (see :class:`~convexrelu.solvers.engine.DenseFeatures`,
@@ -144,6 +144,7 @@ class ConditionalGradient:
         the oracle was built on. The result's ``info["time_breakdown"]`` says where the
         time went (``oracle``, ``master``, ``merge``, ``refine``, ``other``, in seconds).
         """
+        X, Y, loss = problem.X, problem.Y, problem.loss
         fmap = DenseFeatures(X) if features is None else features
         name = self.name if fmap.name is None else f"{self.name}-{fmap.name}"
         self._loss, self._loss_name = loss, getattr(loss, "name", None)
@@ -159,7 +160,7 @@ class ConditionalGradient:
         status, k = "max_iter", 0
         deadline = None if self.time_limit is None else log.t0 + float(self.time_limit)
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
-        if getattr(oracle, "kind", None) == "heuristic":
+        if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
         try:
@@ -177,7 +178,7 @@ class ConditionalGradient:
                     status = stop
                     break
                 arr = None
-                if fmap.local_moves and hasattr(oracle, "arrangement_2d"):
+                if fmap.local_moves:
                     with clock("oracle"):
                         arr = oracle.arrangement_2d()
                 slide = arr is not None and self.refine is True and self._loss_name == "squared"
@@ -222,7 +223,7 @@ class ConditionalGradient:
         the best direction of every other violated cell (at most ``max_add``); ``Z`` is the
         point the oracle was called on, ``X`` its rows."""
         cand = [res.u] if res.value > beta else []
-        if self.max_add > 1 and hasattr(oracle, "candidates") and res.value > beta:
+        if self.max_add > 1 and res.value > beta:
             with self._clock("oracle"):
                 _, more = oracle.candidates(Z, beta, self.max_add)
             cand.extend(list(more))

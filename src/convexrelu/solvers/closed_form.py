@@ -38,7 +38,7 @@ import numpy as np
 from .._validation import check_beta, check_choice, check_tol, check_XY
 from ..network import TwoLayerReLU
 from ..oracles.spectral import SpectralOracle
-from .base import IterationLog
+from .base import IterationLog, Solver
 
 __all__ = ["ClosedForm", "ClosedFormNotApplicable", "closed_form_solution", "fit_linear",
            "LinearResult"]
@@ -172,7 +172,7 @@ def closed_form_solution(X, Y, beta, *, whiten_check="probe", whiten_rtol=1e-8, 
                             float(margin if np.isfinite(margin) else 0.0), time.perf_counter() - t0)
 
 
-class ClosedForm:
+class ClosedForm(Solver):
     """Theorem 2 as a solver (``solver="closed-form"``).
 
     Parameters
@@ -185,24 +185,23 @@ class ClosedForm:
 
     name = "closed-form"
 
+    losses = ("squared",)
+    default_max_iter = 100  # the fallback's (cg) iterations; the closed form has none
+
     def __init__(self, *, fallback=None, whiten_check="probe", whiten_rtol=1e-8, cone_tol=1e-10,
-                 tol=1e-6, time_limit=None, verbose=0, callback=None, max_iter=None):
+                 tol=1e-6, time_limit=None, verbose=0, callback=None, max_iter=None,
+                 random_state=None):
+        self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                         callback=callback, random_state=random_state)
         if fallback not in (None, "cg"):
             raise ValueError(f"fallback must be None or 'cg'; got {fallback!r}")
         self.fallback = fallback
         self.whiten_check = check_choice(whiten_check, ("probe", "full", "none"), "whiten_check")
         self.whiten_rtol = check_tol(whiten_rtol, "whiten_rtol")
         self.cone_tol = float(cone_tol)
-        self.tol = check_tol(tol)
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
-        self.max_iter = max_iter
 
-    def solve(self, X, Y, beta, oracle, loss, init=None):
-        if getattr(loss, "name", None) != "squared":
-            raise ValueError("solver='closed-form' supports the squared loss only; got "
-                             f"loss={getattr(loss, 'name', loss)!r}")
+    def _solve(self, problem, beta, oracle, init=None):
+        X, Y, loss = problem.X, problem.Y, problem.loss
         try:
             cf = closed_form_solution(X, Y, beta, whiten_check=self.whiten_check,
                                       whiten_rtol=self.whiten_rtol, cone_tol=self.cone_tol)
@@ -212,9 +211,9 @@ class ClosedForm:
             from .cg import ConditionalGradient
 
             logger.warning("closed-form: %s -- running cg instead (fallback='cg')", exc)
-            res = ConditionalGradient(tol=self.tol, max_iter=self.max_iter or 100,
+            res = ConditionalGradient(tol=self.tol, max_iter=self.max_iter,
                                       time_limit=self.time_limit, verbose=self.verbose,
-                                      callback=self.callback).solve(X, Y, beta, oracle, loss, init)
+                                      callback=self.callback)._solve(problem, beta, oracle, init)
             from dataclasses import replace
 
             return replace(res, info=dict(res.info, closed_form="not applicable",
@@ -224,7 +223,7 @@ class ClosedForm:
         net = cf.network
         F = net.predict(X)
         # the spectral bound is rigorous for any X and tight at this solution
-        orc = oracle if getattr(oracle, "kind", None) in ("exact", "upper_bound") else SpectralOracle(X)
+        orc = oracle if oracle.kind in ("exact", "upper_bound") else SpectralOracle(problem)
         log.record(net, F, orc(loss.gradient(F, Y)))
         info = dict(closed_form="applied", n_active=cf.n_active, whiten_error=cf.whiten_error,
                     cone_margin=cf.cone_margin, closed_form_time=cf.time,

@@ -46,7 +46,7 @@ import numpy as np
 
 from .._validation import check_choice
 from ..patterns import SignPatterns
-from .base import IterationLog
+from .base import IterationLog, Solver
 
 __all__ = ["CopositiveRelaxation", "RelaxationResult", "solve_relaxation", "cones_simplicial",
            "is_whitened_spike_free"]
@@ -364,7 +364,7 @@ def _atoms_from_blocks(X, rel: RelaxationResult, rank_tol=1e-6, tol=1e-7):
     return np.array(dirs).T, exact
 
 
-class CopositiveRelaxation:
+class CopositiveRelaxation(Solver):
     """The copositive relaxation (``solver="copositive"``), with network recovery.
 
     Parameters
@@ -393,24 +393,24 @@ class CopositiveRelaxation:
     """
 
     name = "copositive"
+    losses = ("squared",)
+    default_max_iter = None  # one conic solve
+    _no_iter_reason = "conic solve (CVXPY); its solver's own limits go in **solver_options"
 
     def __init__(self, *, form="auto", formulation="lifted", cvx_solver="CLARABEL", tol=1e-6,
-                 time_limit=None, verbose=0, callback=None, **solver_options):
+                 time_limit=None, verbose=0, callback=None, random_state=None, max_iter=None,
+                 **solver_options):
+        self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                         callback=callback, random_state=random_state)
         self.form = check_choice(form, FORMS, "form")
         self.formulation = check_choice(formulation, ("lifted", "schur"), "formulation")
         self.cvx_solver = check_choice(cvx_solver, ("CLARABEL", "SCS"), "cvx_solver")
-        self.tol = tol
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
         self.solver_options = solver_options
 
-    def solve(self, X, Y, beta, oracle, loss, init=None):
+    def _solve(self, problem, beta, oracle, init=None):
         from .engine import network_from_atoms
 
-        if getattr(loss, "name", None) != "squared":
-            raise ValueError("solver='copositive' supports the squared loss only; got "
-                             f"loss={getattr(loss, 'name', loss)!r}")
+        X, Y, loss = problem.X, problem.Y, problem.loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         form = self.form
@@ -419,9 +419,9 @@ class CopositiveRelaxation:
             form = "eq20" if spike_free else "eq19"
         patterns, exhaustive = None, False
         if form == "eq19":
-            patterns = getattr(oracle, "patterns", None)
+            patterns = oracle.patterns
             if patterns is None:  # rank <= 2 exact oracle sweeps instead of storing them
-                patterns = SignPatterns.enumerate(X)
+                patterns = problem.patterns()
             exhaustive = patterns.scope == "exact"
         rel = solve_relaxation(X, Y, beta, form=form, patterns=patterns,
                                formulation=self.formulation, solver=self.cvx_solver,

@@ -35,8 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .._validation import check_choice, check_positive_int, check_tol
-from ..patterns import SignPatterns
-from .base import IterationLog
+from .base import IterationLog, Solver
 from .copositive import FORMS, _cone_rows, _whiten, is_whitened_spike_free
 
 __all__ = ["CopositiveFO"]
@@ -44,7 +43,7 @@ __all__ = ["CopositiveFO"]
 logger = logging.getLogger(__name__)
 
 
-class CopositiveFO:
+class CopositiveFO(Solver):
     """Burer–Monteiro + augmented Lagrangian for eq. 19/20 (``solver="copositive-fo"``).
 
     Parameters
@@ -71,26 +70,32 @@ class CopositiveFO:
 
     name = "copositive-fo"
 
-    def __init__(self, *, form="auto", rank=None, tol=1e-6, feas_tol=1e-6, max_outer=30,
+    losses = ("squared",)
+    default_max_iter = 30
+
+    def __init__(self, *, form="auto", rank=None, tol=1e-6, feas_tol=1e-6, max_outer=None,
                  inner_iter=500, random_state=0, time_limit=None, verbose=0, callback=None,
                  max_iter=None):
+        if max_outer is not None and max_iter is not None and max_outer != max_iter:
+            raise ValueError(f"max_outer is another name for max_iter; got max_iter={max_iter!r} "
+                             f"and max_outer={max_outer!r}")
+        self._set_common(tol=tol, max_iter=max_iter if max_iter is not None else max_outer,
+                         time_limit=time_limit, verbose=verbose, callback=callback,
+                         random_state=random_state)
         self.form = check_choice(form, FORMS, "form")
         self.rank = None if rank is None else check_positive_int(rank, "rank")
-        self.tol = check_tol(tol)
         self.feas_tol = check_tol(feas_tol, "feas_tol")
-        self.max_outer = check_positive_int(max_iter or max_outer, "max_outer")
         self.inner_iter = check_positive_int(inner_iter, "inner_iter")
-        self.random_state = random_state
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
 
-    def solve(self, X, Y, beta, oracle, loss, init=None):
+    @property
+    def max_outer(self) -> int:
+        """Augmented-Lagrangian rounds: the same as ``max_iter``."""
+        return self.max_iter
+
+    def _solve(self, problem, beta, oracle, init=None):
         from .engine import network_from_atoms
 
-        if getattr(loss, "name", None) != "squared":
-            raise ValueError("solver='copositive-fo' supports the squared loss only; got "
-                             f"loss={getattr(loss, 'name', loss)!r}")
+        X, Y, loss = problem.X, problem.Y, problem.loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         t0 = time.perf_counter()
@@ -103,9 +108,9 @@ class CopositiveFO:
         if form == "eq20":
             pats, scope = np.ones((1, n), dtype=bool), "exact"
         else:
-            P_obj = getattr(oracle, "patterns", None)
-            if P_obj is None:
-                P_obj = SignPatterns.enumerate(X)
+            P_obj = oracle.patterns
+            if P_obj is None:  # rank <= 2 exact oracle sweeps instead of storing them
+                P_obj = problem.patterns()
             pats, scope = P_obj.patterns, P_obj.scope
         nb = pats.shape[0]
         k = self.rank or (r + c)

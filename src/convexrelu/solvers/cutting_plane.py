@@ -43,8 +43,8 @@ import logging
 import numpy as np
 import scipy.linalg as sla
 
-from .._validation import check_positive_int, check_tol
-from .base import IterationLog
+from .._validation import check_positive_int
+from .base import IterationLog, Solver
 from .engine import has_direction, network_from_atoms
 
 __all__ = ["CuttingPlane"]
@@ -59,7 +59,7 @@ def _dual_value(Z, Y):
     return 0.5 * float(np.vdot(Y, Y)) - 0.5 * float(np.sum((Z - Y) ** 2))
 
 
-class CuttingPlane:
+class CuttingPlane(Solver):
     """Analytic-center cutting-plane method on the dual (``solver="cutting-plane"``).
 
     Parameters
@@ -80,27 +80,25 @@ class CuttingPlane:
 
     name = "cutting-plane"
 
-    def __init__(self, *, tol=1e-6, max_iter=500, max_add=20, newton_iter=60, time_limit=None,
-                 verbose=0, callback=None):
-        self.tol = check_tol(tol)
-        self.max_iter = check_positive_int(max_iter, "max_iter")
+    losses = ("squared",)
+    default_max_iter = 500
+
+    def __init__(self, *, tol=1e-6, max_iter=None, max_add=20, newton_iter=60, time_limit=None,
+                 verbose=0, callback=None, random_state=None):
+        self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                         callback=callback, random_state=random_state)
         self.max_add = check_positive_int(max_add, "max_add")
         self.newton_iter = check_positive_int(newton_iter, "newton_iter")
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
 
-    def solve(self, X, Y, beta, oracle, loss, init=None):
-        if getattr(loss, "name", None) != "squared":
-            raise ValueError("solver='cutting-plane' supports the squared loss only; got "
-                             f"loss={getattr(loss, 'name', loss)!r}")
+    def _solve(self, problem, beta, oracle, init=None):
+        X, Y, loss = problem.X, problem.Y, problem.loss
         n, c = Y.shape
         if n * c > MAX_DUAL_SIZE:
             raise ValueError(f"cutting-plane factors an (n c) x (n c) Newton system; n * c = "
                              f"{n * c} exceeds {MAX_DUAL_SIZE}. Use solver='cg'.")
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
-        rigorous = getattr(oracle, "kind", None) in ("exact", "upper_bound")
+        rigorous = oracle.kind in ("exact", "upper_bound")
         d = X.shape[1]
         Ucut = np.zeros((d, 0))
         # a strictly feasible start: Y scaled well inside the dual feasible set
@@ -135,8 +133,7 @@ class CuttingPlane:
                 if rigorous and lc > lower:
                     lower, Zf = lc, sc * Zc
                 if res.value > beta:
-                    _, new = oracle.candidates(-Zc, beta, self.max_add) if hasattr(
-                        oracle, "candidates") else (None, res.u[None, :])
+                    _, new = oracle.candidates(-Zc, beta, self.max_add)
                     if new.shape[0] == 0:
                         new = res.u[None, :]
                     Ucut = _add_cuts(X, Ucut, new)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._validation import check_positive_float, check_positive_int, check_tol
 from ..network import TwoLayerReLU
-from .base import IterationLog, SolveResult
+from .base import IterationLog, SolveResult, Solver
 
 __all__ = ["FrankWolfe"]
 
@@ -66,7 +66,7 @@ class _Atoms:
         return TwoLayerReLU(self.U[:, keep] * r, self.G[keep] * r[:, None])
 
 
-class FrankWolfe:
+class FrankWolfe(Solver):
     r"""The paper's Algorithm 1 (``solver="frank-wolfe"``).
 
     Parameters
@@ -95,26 +95,23 @@ class FrankWolfe:
     """
 
     name = "frank-wolfe"
+    losses = "smooth"
+    default_max_iter = 20000
 
-    def __init__(self, *, tol=1e-6, max_iter=20000, inner_tol=1e-4, inner_max_iter=500,
-                 n_outer=40, t=None, time_limit=None, verbose=0, callback=None):
+    def __init__(self, *, tol=1e-6, max_iter=None, inner_tol=1e-4, inner_max_iter=500,
+                 n_outer=40, t=None, time_limit=None, verbose=0, callback=None,
+                 random_state=None):
+        self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
+                         callback=callback, random_state=random_state)
         if t is not None:
             t = check_positive_float(t, "t", "None or a positive number")
         self.t = t
-        self.tol = check_tol(tol)
-        self.max_iter = check_positive_int(max_iter, "max_iter")
         self.inner_tol = check_tol(inner_tol, "inner_tol")
         self.inner_max_iter = check_positive_int(inner_max_iter, "inner_max_iter")
         self.n_outer = check_positive_int(n_outer, "n_outer")
-        self.time_limit = time_limit
-        self.verbose = verbose
-        self.callback = callback
 
-    def solve(self, X, Y, beta, oracle, loss, init=None) -> SolveResult:
-        if not np.isfinite(getattr(loss, "smoothness", np.inf)):
-            raise ValueError(f"solver='frank-wolfe' needs a smooth loss (Frank-Wolfe does not "
-                             f"converge with subgradients); got loss={loss.name!r}. Use "
-                             "solver='cg'.")
+    def _solve(self, problem, beta, oracle, init=None) -> SolveResult:
+        X, Y, loss = problem.X, problem.Y, problem.loss
         self._loss = loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)

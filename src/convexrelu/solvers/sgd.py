@@ -45,15 +45,14 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import time
 
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int, check_tol
+from .._validation import check_positive_float, check_positive_int
 from ..losses import torch_loss  # noqa: F401  (kept here for compatibility)
 from ..network import TwoLayerReLU, _import_torch
-from .base import IterationLog, SolveResult
+from .base import IterationLog, SolveResult, Solver
 
 __all__ = ["SGD", "torch_loss"]
 
@@ -62,7 +61,7 @@ logger = logging.getLogger(__name__)
 _DIVERGE_FACTOR = 1e3
 
 
-class SGD:
+class SGD(Solver):
     """Non-convex training of the two-layer ReLU network by full-batch GD with momentum or Adam.
 
     Parameters
@@ -74,8 +73,8 @@ class SGD:
     lr : "auto" or float, default "auto"
         Initial learning rate; ``"auto"`` searches for the largest that does not diverge.
     momentum : float, default 0.95
-    max_epochs : int, default 20000
-        Full-batch steps.
+    max_iter : int, default 20000
+        Epochs (full-batch steps); ``max_epochs`` is another name for it.
     plateau_patience : int, default 200
         Epochs without a relative improvement of ``plateau_threshold`` before halving.
     plateau_threshold : float, default 1e-7
@@ -87,8 +86,8 @@ class SGD:
     dtype : {"float64", "float32"}, default "float64"
     device : str, default "cpu"
         A PyTorch device (``"cuda"`` for the GPU back end).
-    random_state : None or int
-        Seed of the initialisation.
+    random_state : None, int or Generator
+        Seed of the initialisation (a Generator gives one seed).
     tol : float, default 1e-6
         Stop when the certificate's relative gap is at most ``tol``.
     time_limit : float, optional
@@ -101,11 +100,22 @@ class SGD:
     """
 
     name = "sgd"
+    losses = "torch"
+    default_max_iter = 20000
 
     def __init__(self, n_neurons=100, *, optimizer="sgd", lr="auto", momentum=0.95,
-                 max_epochs=20000, plateau_patience=200, plateau_threshold=1e-7, min_lr=None,
+                 max_epochs=None, plateau_patience=200, plateau_threshold=1e-7, min_lr=None,
                  lr_max=1.0, probe_epochs=50, dtype="float64", device="cpu", random_state=None,
-                 tol=1e-6, time_limit=None, verbose=0, log_every=1000, callback=None):
+                 tol=1e-6, time_limit=None, verbose=0, log_every=1000, callback=None,
+                 max_iter=None):
+        if max_epochs is not None and max_iter is not None and max_epochs != max_iter:
+            raise ValueError(f"max_epochs is another name for max_iter; got max_iter={max_iter!r} "
+                             f"and max_epochs={max_epochs!r}")
+        if max_epochs is not None:
+            max_epochs = check_positive_int(max_epochs, "max_epochs")
+        self._set_common(tol=tol, max_iter=max_iter if max_iter is not None else max_epochs,
+                         time_limit=time_limit, verbose=verbose, callback=callback,
+                         random_state=random_state)
         self.n_neurons = check_positive_int(n_neurons, "n_neurons")
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {optimizer!r}")
@@ -117,7 +127,6 @@ class SGD:
         if momentum >= 1:
             raise ValueError(f"momentum must be a number in [0, 1); got {momentum!r}")
         self.momentum = momentum
-        self.max_epochs = check_positive_int(max_epochs, "max_epochs")
         self.plateau_patience = check_positive_int(plateau_patience, "plateau_patience")
         self.plateau_threshold = check_positive_float(plateau_threshold, "plateau_threshold", "a positive number")
         self.min_lr = None if min_lr is None else check_positive_float(min_lr, "min_lr", "a positive number")
@@ -127,16 +136,12 @@ class SGD:
             raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
         self.dtype = dtype
         self.device = device
-        if random_state is not None and (isinstance(random_state, bool)
-                                         or not isinstance(random_state, numbers.Integral)):
-            raise ValueError(f"random_state must be None or an int; got {random_state!r}")
-        self.random_state = random_state
-        self.tol = check_tol(tol)
-        self.time_limit = None if time_limit is None else check_positive_float(time_limit, "time_limit",
-                                                                    "a positive number of seconds")
-        self.verbose = int(verbose)
         self.log_every = check_positive_int(log_every, "log_every")
-        self.callback = callback
+
+    @property
+    def max_epochs(self) -> int:
+        """Epochs: the same as ``max_iter``."""
+        return self.max_iter
 
     # -- set-up ------------------------------------------------------------------------
     def _torch(self):
@@ -150,9 +155,10 @@ class SGD:
         if init is not None and init.n_neurons:
             return (torch.tensor(np.asarray(init.W1), dtype=dt, device=dev),
                     torch.tensor(np.asarray(init.W2), dtype=dt, device=dev))
-        g = torch.Generator().manual_seed(
-            int(self.random_state) if self.random_state is not None
-            else int(np.random.SeedSequence().generate_state(1)[0]))
+        rs = self.random_state
+        seed = (int(rs.integers(2**63 - 1)) if isinstance(rs, np.random.Generator)
+                else int(rs) if rs is not None else int(np.random.SeedSequence().generate_state(1)[0]))
+        g = torch.Generator().manual_seed(seed)
         m = self.n_neurons
         W1 = (torch.rand((d, m), generator=g, dtype=torch.float64) * 2 - 1) * math.sqrt(6.0 / d)
         W2 = (torch.rand((m, c), generator=g, dtype=torch.float64) * 2 - 1) * math.sqrt(3.0 / m)
@@ -164,7 +170,8 @@ class SGD:
         return torch.optim.SGD(params, lr=lr, momentum=self.momentum)
 
     # -- solve ---------------------------------------------------------------------------
-    def solve(self, X, Y, beta, oracle, loss, init=None) -> SolveResult:
+    def _solve(self, problem, beta, oracle, init=None) -> SolveResult:
+        X, Y, loss = problem.X, problem.Y, problem.loss
         torch, dev, dt = self._torch()
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, time_limit=self.time_limit)
         Xt = torch.tensor(X, dtype=dt, device=dev)
@@ -210,7 +217,7 @@ class SGD:
             return cert
 
         try:
-            for epoch in range(self.max_epochs):
+            for epoch in range(self.max_iter):
                 opt.zero_grad(set_to_none=True)
                 obj = objective(W1, W2)
                 val = float(obj.detach())

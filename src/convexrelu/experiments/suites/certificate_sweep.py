@@ -1,7 +1,7 @@
 """Adversarial sweep of the exact oracle and the certificate (issue 12, item 7; not CI).
 
 For each of ``--n-problems`` problems (default 10,000), drawn round-robin from the
-adversarial generators of ``tests/adversarial.py`` (duplicates, opposite rows, integer
+adversarial generators of :mod:`convexrelu.experiments.adversarial` (duplicates, opposite rows, integer
 grids in 2-D and 3-D, collinear points, points on a circle, an intercept column,
 near-parallel rows, column scales 1e-8..1e8, low rank embedded in d = 5..10, Gaussian as
 a control) plus the fixed cases of the issue:
@@ -30,7 +30,7 @@ progress on stderr; exit status 1 when any false claim or false certificate was 
 
 Usage::
 
-    python benchmarks/bench_certificate_sweep.py [--n-problems 10000] [--seed 0]
+    convexrelu bench --suite certificate-sweep [--n-problems 10000] [--seed 0]
         [--out bench_out] [--n-fit N] [--max-n 30] [--jobs 2] [--generators a,b,...]
 
 Problem ``i`` is drawn from ``numpy.random.default_rng([seed, i])`` whatever ``--jobs``,
@@ -44,7 +44,6 @@ import json
 import os
 import pathlib
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +54,8 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
-import adversarial as adv  # noqa: E402
+from convexrelu.experiments import adversarial as adv  # noqa: E402
 
 import convexrelu as cr  # noqa: E402
 
@@ -343,7 +340,7 @@ def _markdown(meta, orows, frows):
              f"{ft['refused']} | {ft['errors']} | {ft['time_fit']:.2f} | {ft['time_check']:.2f} |")
     L += ["", "Failing examples (X, Z, values, directions) are in the JSON; problem `i` of "
           "generator `g` replays with `problem(seed, i, max_n, generators)` / "
-          "`fit_problem(...)` in `benchmarks/bench_certificate_sweep.py`.", ""]
+          "`fit_problem(...)` in `convexrelu.experiments.suites.certificate_sweep`.", ""]
     return "\n".join(L), tot, ft
 
 
@@ -363,19 +360,9 @@ def _write_atomic(path, text):
 
 
 def _git_rev():
-    """Commit of this repository, ``+dirty(src)`` when src/ has changes; says so when the
-    imported convexrelu is not this repository's."""
-    pkg = pathlib.Path(cr.__file__).resolve().parent
-    if REPO not in pkg.parents:
-        return f"n/a (convexrelu imported from {pkg}, outside {REPO})"
-    try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + ("+dirty(src)" if dirty else "")
-    except Exception:  # noqa: BLE001
-        return "unknown"
+    from convexrelu.experiments._common import git_revision
+
+    return git_revision()
 
 
 def main(argv=None):
@@ -419,7 +406,7 @@ def main(argv=None):
     orows = _summarise_oracle(ores, names)
     frows = _summarise_fit(fres, names)
     meta = dict(
-        command="python benchmarks/bench_certificate_sweep.py " + " ".join(
+        command="convexrelu bench --suite certificate-sweep " + " ".join(
             argv if argv is not None else sys.argv[1:]),
         n_problems=a.n_problems, n_fit=n_fit, seed=a.seed, max_n=a.max_n, max_n_fit=a.max_n_fit,
         jobs=a.jobs, generators=gens, rtol=RTOL, atol_scale=ATOL_SCALE,

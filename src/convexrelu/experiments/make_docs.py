@@ -4,7 +4,7 @@ Usage (the commands the page says regenerate it)::
 
     convexrelu reproduce all --quick --out docs/figures
     convexrelu bench --quick --out docs/bench
-    python benchmarks/make_docs.py [--figures docs/figures] [--bench docs/bench]
+    python -m convexrelu.experiments.make_docs [--figures docs/figures] [--bench docs/bench]
 
 The hand-written summary lives in ``docs/experiments_summary.md`` and is included as is;
 everything else (figures, findings, tables, machine) is copied from the run's files.

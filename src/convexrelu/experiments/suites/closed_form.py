@@ -6,7 +6,7 @@ whitening probe, ``X^T Y``, a thin SVD, the cone check, the network), its floor 
 plus the thin SVD alone), the ratio, and, separately, the certificate (spectral bound,
 which needs ``|X|_2``). Median of ``--repeat`` runs. Writes JSON and a Markdown table.
 
-Usage: python benchmarks/bench_closed_form.py [--quick] [--out DIR] [--repeat R]
+Usage: convexrelu bench --suite closed-form [--quick] [--out DIR] [--repeat R]
 """
 
 from __future__ import annotations

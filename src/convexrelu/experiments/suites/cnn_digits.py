@@ -8,7 +8,7 @@ matrix: not a certificate, flagged) and a PyTorch CNN of the same width (Conv2d,
 average pool, Linear; squared loss on one-hot targets plus the same weight decay; full-
 batch Adam), 3 seeds. Writes JSON and a Markdown table.
 
-Usage: python benchmarks/cnn_digits.py [--n-train N] [--beta B] [--out DIR]
+Usage: convexrelu bench --suite cnn-digits [--n-train N] [--beta B] [--out DIR]
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ Two sections, each comparing the exact method with its cheap alternative in the 
 Writes ``<out>/foundation.json`` and ``<out>/foundation.md`` (default ``bench_out/``)
 and prints the Markdown tables. Usage::
 
-    python benchmarks/bench_foundation.py            # full sizes
-    python benchmarks/bench_foundation.py --quick    # smaller sizes
-    python benchmarks/bench_foundation.py --out DIR --seed 0
+    convexrelu bench --suite foundation            # full sizes
+    convexrelu bench --suite foundation --quick    # smaller sizes
+    convexrelu bench --suite foundation --out DIR --seed 0
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 import scipy
 
 import convexrelu
+from convexrelu.experiments._common import git_revision
 from convexrelu.oracles import ExactOracle, HeuristicOracle
 from convexrelu.patterns import SignPatterns, pattern_bound
 
@@ -152,18 +152,6 @@ def _med(ts):
     return float(statistics.median(ts))
 
 
-def _git_info(repo: Path) -> dict:
-    info = {}
-    try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                                        text=True, timeout=10).stdout.strip() or None
-        st = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
-                            text=True, timeout=10).stdout
-        info["dirty"] = bool(st.strip())
-    except Exception as exc:  # git missing or not a repository
-        info["error"] = repr(exc)
-    return info
-
 
 def machine_info() -> dict:
     info = {
@@ -177,7 +165,7 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "convexrelu": getattr(convexrelu, "__version__", None),
-        "git": _git_info(Path(__file__).resolve().parent.parent),
+        "git": git_revision(),
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
     try:

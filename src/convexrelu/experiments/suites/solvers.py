@@ -9,7 +9,7 @@ Side by side in one run, on the paper's §5.1 planted problem (3 seeds, beta = 1
   cg's 1e-6 time;
 * ratios, machine info; writes JSON, a Markdown table and a plot.
 
-Usage: python benchmarks/bench_solvers.py [--quick] [--out DIR] [--fw-cap SECONDS]
+Usage: convexrelu bench --suite solvers [--quick] [--out DIR] [--fw-cap SECONDS]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Time to a certified optimum per loss on the 3-class spiral (n = 60), cg, one run.
 
-Usage: python benchmarks/bench_losses.py [--out DIR] [--beta B]
+Usage: convexrelu bench --suite losses [--out DIR] [--beta B]
 """
 
 from __future__ import annotations

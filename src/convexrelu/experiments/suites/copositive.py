@@ -14,7 +14,7 @@ Side by side in one run:
    is a lower bound), and 100 x 64 ("the same shape as the output", the issue's size;
    ``n > d`` so the data are not spike-free and eq. 20 bounds nothing, reported so).
 
-Usage: python benchmarks/bench_copositive.py [--quick] [--out DIR]
+Usage: convexrelu bench --suite copositive [--quick] [--out DIR]
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 r"""Adversarial problems for the exact oracle and the certificate, and independent references.
 
-Importable by the tests (``from adversarial import ...``; ``tests/`` is on ``sys.path``
-under pytest) and by ``benchmarks/bench_certificate_sweep.py`` (which puts ``tests/`` on
-the path). Nothing here uses :mod:`convexrelu`: the references are written from the
-definitions only, so they can judge the library.
+Used by the tests (``tests/test_adversarial.py``) and by the certificate sweep
+(``convexrelu bench --suite certificate-sweep``). Nothing here uses the rest of
+:mod:`convexrelu`: the references are written from the definitions only, so they can
+judge the library.
 
 Contents
 --------

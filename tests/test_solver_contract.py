@@ -1,0 +1,121 @@
+"""One solver contract: shared options validated once, compatibility declared once."""
+
+import numpy as np
+import pytest
+
+import convexrelu as cr
+from convexrelu.datasets import planted
+from convexrelu.losses import LOSSES, get_loss
+from convexrelu.solvers import COMMON_OPTIONS, SOLVER_CLASSES, Solver
+
+BAD = {
+    "tol": [-1.0, float("nan"), "small"],
+    "max_iter": [0, -3, 2.5, True],
+    "time_limit": [0, -1.0, float("inf"), "soon"],
+    "verbose": [-1, 1.5, "loud"],
+    "callback": [3, "print"],
+    "random_state": [-1, 1.5, "seed"],
+}
+
+
+def _make(cls, **kw):
+    return cls(**kw)
+
+
+@pytest.mark.parametrize("name", sorted(SOLVER_CLASSES))
+def test_every_solver_takes_the_common_options_with_one_meaning(name):
+    cls = SOLVER_CLASSES[name]
+    assert issubclass(cls, Solver) and cls.name == name
+    s = _make(cls)
+    for opt in COMMON_OPTIONS:
+        assert hasattr(s, opt), (name, opt)
+    assert s.max_iter == cls.default_max_iter
+    assert s.tol == 1e-6 and s.time_limit is None and s.verbose == 0
+    for opt, values in BAD.items():
+        if opt == "max_iter" and cls.default_max_iter is None:
+            continue
+        for v in values:
+            with pytest.raises(ValueError, match=opt):
+                _make(cls, **{opt: v})
+    if cls.default_max_iter is not None:
+        assert _make(cls, max_iter=7).max_iter == 7
+    else:
+        with pytest.raises(ValueError, match="no iteration limit"):
+            _make(cls, max_iter=7)
+    assert _make(cls, time_limit=2).time_limit == 2.0
+    assert _make(cls, random_state=np.random.default_rng(0)).random_state is not None
+
+
+def test_old_names_of_max_iter_are_the_same_setting():
+    from convexrelu.solvers import SGD, CopositiveFO
+
+    assert SGD(max_epochs=12).max_iter == 12 and SGD(max_iter=12).max_epochs == 12
+    assert CopositiveFO(max_outer=4).max_iter == 4 and CopositiveFO(max_iter=4).max_outer == 4
+    with pytest.raises(ValueError, match="another name for max_iter"):
+        SGD(max_epochs=3, max_iter=4)
+    with pytest.raises(ValueError, match="another name for max_iter"):
+        CopositiveFO(max_outer=3, max_iter=4)
+
+
+def _expected_support(cls, loss):
+    decl = cls.losses
+    if decl == "any":
+        return True
+    if decl == "smooth":
+        return bool(np.isfinite(loss.smoothness))
+    if decl in ("cvxpy", "torch"):
+        return hasattr(loss, f"{decl}_value")
+    return loss.name in decl
+
+
+@pytest.mark.parametrize("name", sorted(SOLVER_CLASSES))
+def test_the_declaration_alone_decides_loss_support_and_fit_follows_it(name):
+    cls = SOLVER_CLASSES[name]
+    s = cls()
+    X, Y, _ = planted(n=12, d=2, c=1, seed=0)
+    labels = (Y[:, 0] > np.median(Y[:, 0])).astype(int)
+    for lname in LOSSES:
+        loss = get_loss(lname)
+        ok = _expected_support(cls, loss)
+        assert (s.unsupported(loss) is None) == ok, (name, lname)
+        if not ok:
+            targets = labels if lname in ("cross_entropy", "logistic", "multiclass_hinge") else Y
+            with pytest.raises(ValueError, match=f"solver='{name}'"):
+                cr.fit(X, targets, 0.1, solver=name, loss=lname)
+            with pytest.raises(ValueError, match=f"solver='{name}'"):
+                s.solve(X, targets, 0.1, loss=lname)
+
+
+def test_a_loss_is_refused_before_the_data_are_looked_at():
+    # the data are invalid too; the solver's refusal comes first and names the solver
+    with pytest.raises(ValueError, match="solver='copositive'"):
+        cr.fit(np.full((3, 2), np.nan), np.ones(3), 0.1, solver="copositive", loss="huber")
+
+
+def test_solve_accepts_a_problem_or_arrays_with_the_same_result():
+    from convexrelu.problem import Problem
+    from convexrelu.solvers import ConditionalGradient
+
+    X, Y, _ = planted(n=20, d=2, c=2, seed=3)
+    a = ConditionalGradient().solve(X, Y, 1e-2)
+    b = ConditionalGradient().solve(Problem(X, Y), beta=1e-2, oracle="exact")
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
+    with pytest.raises(ValueError, match="warm_start must be a TwoLayerReLU"):
+        ConditionalGradient().solve(X, Y, 1e-2, init="net")
+    with pytest.raises(ValueError, match="beta"):
+        ConditionalGradient().solve(X, Y, -1.0)
+
+
+def test_random_state_of_fit_must_agree_with_the_solver_object():
+    from convexrelu.solvers import SGD
+
+    X, Y, _ = planted(n=10, d=2, c=1, seed=0)
+    with pytest.raises(ValueError, match="random_state"):
+        cr.fit(X, Y, 0.1, solver=SGD(5, random_state=1, max_iter=3), random_state=2)
+
+
+def test_fit_passes_random_state_to_a_solver_named_by_string():
+    X, Y, _ = planted(n=10, d=2, c=1, seed=0)
+    a = cr.fit(X, Y, 0.1, solver="sgd", max_iter=30, random_state=4)
+    b = cr.fit(X, Y, 0.1, solver="sgd", max_iter=30, random_state=4)
+    assert a.objective == b.objective

@@ -38,7 +38,33 @@ from .patterns import (
     zero_rows,
 )
 
-__all__ = ["Problem", "as_problem", "prepare_data", "prepare_targets"]
+__all__ = ["Problem", "as_problem", "prepare_data", "prepare_targets", "gram_error",
+           "thin_whitening"]
+
+
+def gram_error(A: np.ndarray, scale: float | None = None) -> tuple[float, float]:
+    r"""How far :math:`A A^\top` is from :math:`s I`: returns ``(s, err)`` with
+    :math:`err = \max_{ij} |(A A^\top)_{ij} / s - \delta_{ij}|` and ``s`` the mean squared
+    row norm (or ``scale``). The one test of "whitened rows" (:math:`X X^\top = s I`) used
+    by the copositive solvers, the closed form and the linear model; ``err`` is ``inf``
+    when ``s`` is not positive."""
+    A = np.asarray(A, dtype=float)
+    G = A @ A.T
+    s = float(np.trace(G)) / max(A.shape[0], 1) if scale is None else float(scale)
+    if not s > 0:
+        return s, float("inf")
+    return s, float(np.max(np.abs(G / s - np.eye(A.shape[0])))) if A.shape[0] else 0.0
+
+
+def thin_whitening(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``X = W diag(s) V^T`` (thin SVD, numerical rank ``r``); returns ``(W, s, A)`` with
+    ``A = V diag(1/s)``, so that ``u = A y`` maps whitened coordinates ``y`` (in which
+    ``X u = W y``) back. The copositive relaxations work in these coordinates."""
+    Wf, s, Vt = np.linalg.svd(X, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        raise ValueError("X is zero: there is no relaxation to solve")
+    r = int(np.sum(s > max(X.shape) * np.finfo(float).eps * s[0]))
+    return Wf[:, :r], s[:r], Vt[:r].T / s[:r]
 
 
 def prepare_targets(loss: Loss, Y, n: int) -> np.ndarray:
@@ -185,6 +211,22 @@ class Problem:
                 reduction=self.reduction, x_fingerprint=self.fingerprint)
         return dd.patterns[key]
 
+    @property
+    def whitening(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`thin_whitening` of ``X`` (the copositive solvers' coordinates), once."""
+        dd = self._data
+        if dd.whitening is None:
+            dd.whitening = thin_whitening(self.X)
+        return dd.whitening
+
+    @property
+    def gram_error(self) -> tuple[float, float]:
+        """:func:`gram_error` of ``X`` (is ``X X^T = s I``?), once."""
+        dd = self._data
+        if dd.gram is None:
+            dd.gram = gram_error(self.X)
+        return dd.gram
+
     def sample_patterns(self, n_samples: int, random_state=None) -> SignPatterns:
         """Sampled sign patterns (:meth:`SignPatterns.sample
         <convexrelu.patterns.SignPatterns.sample>`), using this problem's reduction."""
@@ -219,7 +261,7 @@ class _Derived:
 
     def __init__(self, fingerprint=None, reduction=None):
         self.fingerprint, self.reduction = fingerprint, reduction
-        self.Xr = self.residual = self.zero = None
+        self.Xr = self.residual = self.zero = self.whitening = self.gram = None
         self.patterns: dict = {}
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from .._validation import check_beta, check_choice, check_tol, check_XY
 from ..network import TwoLayerReLU
 from ..oracles.spectral import SpectralOracle
+from ..problem import gram_error
 from .base import IterationLog, Solver
 
 __all__ = ["ClosedForm", "ClosedFormNotApplicable", "closed_form_solution", "fit_linear",
@@ -119,9 +120,7 @@ def closed_form_solution(X, Y, beta, *, whiten_check="probe", whiten_rtol=1e-8, 
                      / max(scale, np.finfo(float).tiny))
         what = f"|X X^T p - s p| / (s |p|) over {n_probes} random p"
     elif whiten_check == "full":
-        G = X @ X.T
-        scale = float(np.trace(G)) / n
-        werr = float(np.max(np.abs(G / max(scale, np.finfo(float).tiny) - np.eye(n))))
+        scale, werr = gram_error(X)
         what = "max |X X^T / s - I|"
     else:
         scale, werr, what = float(np.vdot(X, X)) / n, 0.0, ""
@@ -275,8 +274,7 @@ def fit_linear(X, Y, beta, *, tol=1e-10, max_iter=20000) -> LinearResult:
     def obj(W):
         return 0.5 * float(np.sum((X @ W - Y) ** 2)) + beta * float(np.sum(np.linalg.svd(W, compute_uv=False)))
 
-    small = X @ X.T if n <= d else X.T @ X
-    if np.max(np.abs(small - np.eye(small.shape[0]))) <= 1e-10:
+    if gram_error(X if n <= d else X.T, scale=1.0)[1] <= 1e-10:  # X X^T = I or X^T X = I
         W, _ = _svt(X.T @ Y, beta)
         return LinearResult(W, obj(W), "closed form", 0, time.perf_counter() - t0)
     L = float(np.linalg.norm(X, 2)) ** 2

@@ -46,6 +46,7 @@ import numpy as np
 
 from .._validation import check_choice
 from ..patterns import SignPatterns
+from ..problem import Problem, gram_error, thin_whitening
 from .base import IterationLog, Solver
 
 __all__ = ["CopositiveRelaxation", "RelaxationResult", "solve_relaxation", "cones_simplicial",
@@ -63,27 +64,27 @@ FORMS = ("auto", "eq19", "eq20")
 
 
 def is_whitened_spike_free(X, rtol=1e-8) -> bool:
-    r"""Sufficient spike-free test: ``X X^T = s I`` for some ``s > 0`` (so ``n <= d``).
+    r"""Sufficient spike-free test: ``X X^T = s I`` for some ``s > 0`` (so ``n <= d``), to
+    ``rtol`` (:func:`~convexrelu.problem.gram_error`; ``X`` may be a ``Problem``).
 
     Then for every ``u``, :math:`u' = X^\top (Xu)_+ / s` has :math:`X u' = (Xu)_+` and
     :math:`\|u'\| \le \|u\|`, so :math:`\{(Xu)_+\} = \{Xu : Xu \ge 0\}` on the unit ball.
     """
-    X = np.asarray(X, dtype=float)
-    n = X.shape[0]
-    if n > X.shape[1]:
-        return False
-    G = X @ X.T
-    s = float(np.trace(G)) / n
-    return bool(s > 0 and np.linalg.norm(G - s * np.eye(n)) <= rtol * s * np.sqrt(n))
+    if isinstance(X, Problem):
+        if X.n > X.d:
+            return False
+        s, err = X.gram_error
+    else:
+        X = np.asarray(X, dtype=float)
+        if X.shape[0] > X.shape[1]:
+            return False
+        s, err = gram_error(X)
+    return bool(s > 0 and err <= rtol)
 
 
 def _whiten(X):
-    """``X = W diag(s) Vt`` (thin SVD, rank r); returns ``W, s, A`` with ``u = A y``."""
-    Wf, s, Vt = np.linalg.svd(X, full_matrices=False)
-    if s.size == 0 or s[0] == 0:
-        raise ValueError("X is zero: there is no relaxation to solve")
-    r = int(np.sum(s > max(X.shape) * np.finfo(float).eps * s[0]))
-    return Wf[:, :r], s[:r], Vt[:r].T / s[:r]
+    """:func:`~convexrelu.problem.thin_whitening` (``X`` may be a ``Problem``: its own)."""
+    return X.whitening if isinstance(X, Problem) else thin_whitening(np.asarray(X, dtype=float))
 
 
 def cones_simplicial(X, patterns: SignPatterns) -> np.ndarray:
@@ -97,7 +98,8 @@ def cones_simplicial(X, patterns: SignPatterns) -> np.ndarray:
     from scipy.optimize import linprog
     from scipy.spatial import ConvexHull, QhullError
 
-    W, _, _ = _whiten(np.asarray(X, dtype=float))
+    W, _, _ = _whiten(X)
+    X = X.X if isinstance(X, Problem) else X
     n, r = W.shape
     out = np.zeros(patterns.n_patterns, dtype=bool)
     if r <= 2:
@@ -175,9 +177,9 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
     check_choice(formulation, ("lifted", "schur"), "formulation")
     check_choice(solver, ("CLARABEL", "SCS"), "solver")
     t0 = time.perf_counter()
-    X = np.asarray(X, dtype=float)
+    W, s, A = _whiten(X)  # X may be a Problem: its whitening, computed once
+    X = X.X if isinstance(X, Problem) else np.asarray(X, dtype=float)
     Y = np.asarray(Y, dtype=float)
-    W, s, A = _whiten(X)
     n, r = W.shape
     c = Y.shape[1]
     if form == "eq20":
@@ -414,7 +416,7 @@ class CopositiveRelaxation(Solver):
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         form = self.form
-        spike_free = is_whitened_spike_free(X)
+        spike_free = is_whitened_spike_free(problem)
         if form == "auto":
             form = "eq20" if spike_free else "eq19"
         patterns, exhaustive = None, False
@@ -423,7 +425,7 @@ class CopositiveRelaxation(Solver):
             if patterns is None:  # rank <= 2 exact oracle sweeps instead of storing them
                 patterns = problem.patterns()
             exhaustive = patterns.scope == "exact"
-        rel = solve_relaxation(X, Y, beta, form=form, patterns=patterns,
+        rel = solve_relaxation(problem, Y, beta, form=form, patterns=patterns,
                                formulation=self.formulation, solver=self.cvx_solver,
                                **self.solver_options)
         info = dict(relaxation_value=rel.value, relaxation_status=rel.status, form=form,
@@ -459,7 +461,7 @@ class CopositiveRelaxation(Solver):
         p_net = cert.primal
         info["recovery_gap"] = (p_net - rel.value) / max(abs(p_net), np.finfo(float).tiny)
         lb = info["lower_bound"]
-        if lb is not None and form == "eq19" and bool(np.all(cones_simplicial(X, patterns))):
+        if lb is not None and form == "eq19" and bool(np.all(cones_simplicial(problem, patterns))):
             info["relaxation_exact"], info["exact_reason"] = True, "every cone is simplicial"
         elif lb is not None and cert.is_rigorous and p_net <= lb + self.tol * abs(p_net):
             info["relaxation_exact"] = True

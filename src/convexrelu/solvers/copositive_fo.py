@@ -99,9 +99,9 @@ class CopositiveFO(Solver):
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit)
         t0 = time.perf_counter()
-        spike_free = is_whitened_spike_free(X)
+        spike_free = is_whitened_spike_free(problem)
         form = self.form if self.form != "auto" else ("eq20" if spike_free else "eq19")
-        W, s, A = _whiten(X)
+        W, s, A = _whiten(problem)
         Wsc = W * s[None, :]
         n, r = Wsc.shape
         c = Y.shape[1]

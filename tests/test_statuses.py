@@ -48,9 +48,12 @@ def _log_with(oracle, X, Y, beta, tol=1e-6):
 
 def test_log_converged_on_an_estimate_never_says_optimal():
     X, Y = _problem()
-    big = 10 * cr.lambda_max(X, Y)  # the zero network is optimal: gap 0
+    # the zero network is optimal (gap 0), but the spectral bound cannot prove it
+    big = 1.05 * cr.lambda_max(X, Y)
+    assert np.linalg.norm(Y, 2) * np.linalg.norm(X, 2) > 1.01 * big
     log = _log_with(make_oracle(X, "heuristic", random_state=0), X, Y, big)
     assert log.converged() and not log.best_cert.is_global
+    assert log.best_cert.rel_gap_estimate <= 1e-12 < log.best_cert.rel_gap
     assert log.stop_status(0, 10) == "estimate_converged"
     assert log.converged_status() == "estimate_converged"
     with warnings.catch_warnings():
@@ -93,13 +96,15 @@ def test_cg_heuristic_converges_to_estimate_converged_never_optimal():
     beta = _beta(X, Y)
     res = cr.fit(X, Y, beta, oracle="heuristic", random_state=0)
     c = res.certificate
-    assert c.rel_gap <= 1e-6  # the estimate met tol ...
+    assert c.rel_gap_estimate <= 1e-6  # the estimate met tol ...
     assert res.status == "estimate_converged"  # ... which proves nothing
     assert c.is_global is False and c.is_rigorous is False
+    # the proven bound (spectral) is reported beside it, and is never tighter
+    assert np.isfinite(c.dual) and c.dual <= c.dual_estimate and c.rel_gap > 1e-6
     text = str(res)
     assert "estimate_converged" in text and "rel_gap_estimate" in text and "estimate" in text
     d = res.to_dict()
-    assert d["status"] == "estimate_converged" and d["gap_is_estimate"] is True
+    assert d["status"] == "estimate_converged" and d["rel_gap_estimate"] <= 1e-6 < d["rel_gap"]
 
 
 def test_cg_exact_converges_to_optimal():
@@ -169,7 +174,9 @@ def test_cli_fit_json_carries_estimate_converged(capsys, data3):
     rec = json.loads(out)
     assert code == 1  # not certified
     assert rec["status"] == "estimate_converged"
-    assert rec["is_global"] is False and rec["gap_is_estimate"] is True
+    assert rec["is_global"] is False and rec["is_rigorous"] is False
+    # dual/gap are proven (spectral); the oracle's estimate is reported separately
+    assert rec["gap_is_estimate"] is False and rec["rel_gap"] >= rec["rel_gap_estimate"]
 
 
 def test_cli_fit_human_output_says_estimate(capsys, data3):
@@ -179,8 +186,11 @@ def test_cli_fit_human_output_says_estimate(capsys, data3):
     assert code == 1
     assert "status='estimate_converged'" in out
     assert "status estimate_converged: the gap estimate" in out
-    gap_lines = [ln for ln in out.splitlines() if ln.strip().startswith("gap")]
-    assert gap_lines and all("estimate" in ln for ln in gap_lines)
+    gap_lines = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("gap")]
+    # every gap line says what it is: a proven bound, or an estimate that is not a bound
+    assert any(ln.startswith("gap bound") for ln in gap_lines)
+    assert any(ln.startswith("gap estimate") and "not a bound" in ln for ln in gap_lines)
+    assert all(ln.startswith(("gap bound", "gap estimate")) for ln in gap_lines)
 
 
 def test_cli_fit_json_exact_is_optimal(capsys, tmp_path):
@@ -200,24 +210,23 @@ def test_cli_certify_says_estimate(capsys, tmp_path, data3):
     code, out, _ = _run(capsys, ["certify", str(model), str(path), "--beta", repr(beta),
                                  "--oracle", "heuristic", "--patterns", "sampled", "--seed", "0"])
     assert code == 1
-    gap_lines = [ln for ln in out.splitlines() if ln.strip().startswith("gap")]
-    assert gap_lines and all("estimate" in ln for ln in gap_lines)
+    gap_lines = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("gap")]
+    assert any(ln.startswith("gap estimate") and "not a bound" in ln for ln in gap_lines)
+    assert all(ln.startswith(("gap bound", "gap estimate")) for ln in gap_lines)
     code, out, _ = _run(capsys, ["certify", str(model), str(path), "--beta", repr(beta),
                                  "--oracle", "heuristic", "--patterns", "sampled", "--seed", "0",
                                  "--json"])
     rec = json.loads(out)
-    assert rec["status"] == "not_global" and rec["gap_is_estimate"] is True
+    assert rec["status"] == "not_global" and rec["is_rigorous"] is False
+    assert rec["dual"] <= rec["dual_estimate"]
 
 
-def test_cli_text_relabels_a_plain_gap_line():
-    from convexrelu.cli import _cert_text
-
-    class Fake:
-        is_rigorous = False
-
-        def __str__(self):
-            return "Certificate\n  gap                1.0e-06   (relative 1e-07)\n  oracle   x"
-
-    assert "  gap (estimate)     1.0e-06   (relative 1e-07)" in _cert_text(Fake())
-    Fake.is_rigorous = True
-    assert "gap (estimate)" not in _cert_text(Fake())
+def test_certificate_text_labels_bounds_and_estimates():
+    X, Y = _problem()
+    net = cr.TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
+    c = cr.certify(net, X, Y, _beta(X, Y), oracle="heuristic", random_state=0)
+    text = str(c)
+    assert "dual bound" in text and "proven, from the spectral bound" in text
+    assert "gap estimate" in text and "not a bound" in text
+    exact = cr.certify(cr.TwoLayerReLU.zeros(2, Y.shape[1]), X[:, :2], Y, _beta(X, Y))
+    assert "estimate" not in str(exact)

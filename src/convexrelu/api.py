@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import time
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, SpectralOracle, make_oracle
+from .oracles.factory import DEFAULT_EXACT_BUDGET_S
 from .problem import Problem
 from .solvers import SOLVER_CLASSES
 from .solvers.base import Solver, SolveResult, check_init
@@ -140,6 +142,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         estimate met ``tol``. Ctrl-C returns the best network so far (status
         ``"interrupted"``) with its certificate.
     """
+    t_start = time.perf_counter()  # time_limit counts from here: validation and set-up included
     loss = get_loss(loss)
     tol = None if tol is None else check_tol(tol)
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
@@ -147,11 +150,12 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     slv.check_supported(loss)  # before any work on the data
     prob = Problem(X, Y, loss)
     beta = check_beta(beta)
-    return _fit(prob, beta, slv, oracle, patterns, max_patterns, warm_start, random_state)
+    return _fit(prob, beta, slv, oracle, patterns, max_patterns, warm_start, random_state,
+                t_start)
 
 
 def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns, warm_start,
-         random_state) -> SolveResult:
+         random_state, t_start=None) -> SolveResult:
     """``fit`` on a prepared problem with a solver object (shared with the path)."""
     if warm_start is not None:
         check_init(warm_start, prob)
@@ -160,9 +164,11 @@ def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns
         # Theorem 2 is certified by the spectral bound; building patterns would cost more
         orc = SpectralOracle(prob)
     else:
+        budget = None if slv.time_limit is None else min(0.25 * slv.time_limit,
+                                                         DEFAULT_EXACT_BUDGET_S)
         orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
-                          random_state=random_state)
-    return slv.solve(prob, beta=beta, oracle=orc, init=warm_start)
+                          random_state=random_state, exact_budget=budget)
+    return slv.solve(prob, beta=beta, oracle=orc, init=warm_start, t0=t_start)
 
 
 def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",

@@ -11,10 +11,15 @@ losses), so by weak duality
     d(G') = -L^*(G'; Y) \;\le\; p^* \;\le\; p(W_1, W_2).
 
 The certificate reports ``gap = p(W1, W2) - d(G')``: the network is at most ``gap`` above
-the best network that exists. The bound is **rigorous** only when ``s`` is a proven
-upper bound on :math:`\Omega(G)`: the exact oracle over exhaustively enumerated
-patterns, or the SDP relaxation. With sampled patterns or the heuristic oracle the gap
-is an estimate and ``is_global`` is always False.
+the best network that exists. ``dual`` is **always a proven lower bound** on
+:math:`p^*`: from the oracle's value when the oracle is a bound (the exact oracle over
+exhaustively enumerated patterns, the SDP relaxation, the spectral bound; then
+``is_rigorous``), otherwise from the spectral bound :math:`\Omega(G) \le
+\|G\|_2\|X\|_2`, valid for every ``X`` but often loose. A heuristic oracle's value is a
+lower *estimate* of :math:`\Omega(G)`; the dual and gap it gives are reported
+separately, as ``dual_estimate``, ``gap_estimate`` and ``rel_gap_estimate`` (equal to
+``dual``, ``gap``, ``rel_gap`` when the oracle is a bound). ``is_global`` needs the
+proven ``rel_gap`` to meet ``tol``.
 """
 
 from __future__ import annotations
@@ -45,15 +50,17 @@ class Certificate:
     primal : float
         Objective of the network, paper eq. 5 (``L + beta/2 (|W1|^2 + |W2|^2)``).
     dual : float
-        :math:`-L^*(G')`, a lower bound on the optimum :math:`p^*` when the oracle is a
-        bound (otherwise an estimate).
+        :math:`-L^*(G')`, a proven lower bound on the optimum :math:`p^*`: from the
+        oracle's value when the oracle is a bound (``is_rigorous``), else from the
+        spectral bound ``omega_bound`` (valid, possibly loose); ``-inf`` only when no
+        bound could be computed (no data passed).
     gap : float
-        ``primal - dual``.
+        ``primal - dual``: a proven bound on the distance from the optimum.
     rel_gap : float
         ``gap / max(|primal|, tiny)``.
     is_global : bool
-        True only if the oracle value is a proven upper bound (exact oracle on
-        exhaustive patterns, or the SDP bound) and ``rel_gap <= tol``.
+        True only if ``rel_gap <= tol`` with a proven ``dual`` whose oracle value passed
+        the self-check.
     pattern_scope : {"exact", "sampled"}
     oracle_kind : {"exact", "upper_bound", "heuristic"}
     n_patterns : int or None
@@ -77,7 +84,16 @@ class Certificate:
         oracle's value: then ``is_global`` is False, ``dual`` is recomputed from the
         larger value and is only an estimate (``is_rigorous`` False).
     reason : str
-        Why the certificate is not global although ``rel_gap <= tol`` (empty otherwise).
+        Why the certificate is not global although ``rel_gap_estimate <= tol`` (empty
+        otherwise).
+    dual_estimate, gap_estimate, rel_gap_estimate : float
+        The dual and gaps from the oracle's value: an *estimate* when the oracle is
+        heuristic (its value is a lower estimate of :math:`\Omega`, so the dual is an
+        upper estimate), equal to ``dual``, ``gap``, ``rel_gap`` when it is a bound. The
+        solvers stop when ``rel_gap_estimate <= tol``.
+    omega_bound : float
+        The proven upper bound on :math:`\Omega(G)` behind ``dual``: ``omega`` when the
+        oracle is a bound, else the spectral bound (``inf`` when none was computed).
     """
 
     primal: float
@@ -97,11 +113,17 @@ class Certificate:
     check: str = "not run"
     check_passed: bool | None = None
     reason: str = ""
+    dual_estimate: float = float("nan")
+    gap_estimate: float = float("nan")
+    rel_gap_estimate: float = float("nan")
+    omega_bound: float = float("inf")
 
     @property
     def is_rigorous(self) -> bool:
-        """True when ``dual`` is a proven lower bound on the optimum (a bounding oracle on
-        every pattern, not contradicted by the self-check)."""
+        """True when the oracle itself is a bound (a bounding oracle on every pattern, not
+        contradicted by the self-check), so that ``dual`` is the oracle's dual and the
+        estimates equal the proven values. When False, ``dual`` is still a proven lower
+        bound (from the spectral bound), and ``*_estimate`` are the oracle's estimates."""
         return (self.oracle_kind in ("exact", "upper_bound") and self.pattern_scope == "exact"
                 and self.check_passed is not False)
 
@@ -123,13 +145,20 @@ class Certificate:
                 "gives an estimate, not a bound"
             )
         npat = "n/a (SDP)" if self.n_patterns is None else str(self.n_patterns)
-        est = "" if self.is_rigorous else "  (estimate)"
         lines = [
             "Certificate",
             f"  primal objective   {self.primal:.10g}",
-            ("  dual bound         " if self.is_rigorous else "  dual estimate      ")
-            + f"{self.dual:.10g}",
-            f"  gap                {self.gap:.3e}   (relative {self.rel_gap:.3e}){est}",
+            f"  dual bound         {self.dual:.10g}"
+            + ("" if self.is_rigorous else "   (proven, from the spectral bound)"),
+            f"  gap bound          {self.gap:.3e}   (relative {self.rel_gap:.3e})",
+        ]
+        if not self.is_rigorous:
+            lines += [
+                f"  dual estimate      {self.dual_estimate:.10g}   (not a bound)",
+                f"  gap estimate       {self.gap_estimate:.3e}   (relative "
+                f"{self.rel_gap_estimate:.3e}, not a bound)",
+            ]
+        lines += [
             f"  oracle             {self.oracle_kind} on {self.pattern_scope} patterns ({npat})",
             f"  Omega(Z) / beta    {self.omega:.6g} / {self.beta:.6g}",
             f"  self-check         "
@@ -223,8 +252,25 @@ def scaled_dual(G, Y, beta, loss, omega_value):
     return -loss.conjugate(scale * G, Y), scale
 
 
+def spectral_bound(G, x_norm: float) -> float:
+    r"""A proven upper bound on :math:`\Omega(G)`: :math:`\|G\|_2 \|X\|_2` (``x_norm``
+    must itself bound :math:`\|X\|_2`, e.g. :attr:`Problem.spectral_norm
+    <convexrelu.Problem.spectral_norm>`), with an outward margin for the rounding of
+    :math:`G^\top G` and its eigenvalue (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le
+    \|Z\|_2 \|X\|_2` for every unit ``u``)."""
+    G = np.asarray(G, dtype=float)
+    G = G[:, None] if G.ndim == 1 else G
+    n = G.shape[0]
+    fro2 = float(np.vdot(G, G))
+    if fro2 == 0.0:
+        return 0.0
+    lam = float(np.linalg.eigvalsh(G.T @ G)[-1]) if G.shape[1] > 1 else fro2
+    lam += 2.0 * (n + G.shape[1] + 2) * np.finfo(float).eps * fro2  # rounding, outward
+    return float(np.sqrt(lam)) * float(x_norm) * (1.0 + 4.0 * np.finfo(float).eps)
+
+
 def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf, *,
-                            X=None, check="auto", Zcheck=None) -> Certificate:
+                            X=None, check="auto", Zcheck=None, x_norm=None) -> Certificate:
     """Assemble a :class:`Certificate` from a primal value and an oracle result on ``G``.
 
     Used by :func:`certify` and by the solvers, which call the oracle once per iteration
@@ -232,45 +278,75 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
     (a dual value proven earlier for the same problem) is used when it is larger: every
     dual-feasible point gives a lower bound on ``p*``.
 
-    ``is_global`` needs more than a small gap: the oracle's value must pass the
+    ``dual`` is always proven: from the oracle's value when the oracle is a bound, else
+    from :func:`spectral_bound` with ``x_norm`` (a bound on :math:`\|X\|_2`; computed
+    from ``X`` when not given; without either, ``dual`` is ``-inf``). The oracle's own
+    dual is ``dual_estimate`` (the same number when the oracle is a bound).
+
+    ``is_global`` needs more than a small gap: a bounding oracle's value must pass the
     self-check (:func:`convexrelu.verify.check_omega`, an independent search for a
     direction that beats it) on the data ``X``. ``check="auto"`` runs it only when the
     certificate would otherwise be global (the solvers' per-iteration use), ``"always"``
     whenever the oracle is a bound (:func:`certify`). Without ``X`` no check can run and
-    the certificate is never global. ``Zcheck``: the matrix the oracle was called on when
-    it is not ``G`` (a feature map such as the convolutional patch matrix).
+    a certificate from the oracle's value is never global. ``Zcheck``: the matrix the
+    oracle was called on when it is not ``G`` (a feature map such as the convolutional
+    patch matrix; ``x_norm`` must then bound that map's norm).
     """
     from .verify import check_omega
 
-    dual, scale = scaled_dual(G, Y, beta, loss, res.value)
+    tiny = np.finfo(float).tiny
+    dual_est, scale = scaled_dual(G, Y, beta, loss, res.value)
     omega = float(res.value)
-    if res.is_upper_bound and best_dual > dual:
-        dual = best_dual
-    gap = primal - dual
-    rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
-    candidate = bool(res.is_upper_bound and rel_gap <= tol)
+    rigorous = res.is_upper_bound
     method, passed, reason = "not run", None, ""
-    if res.is_upper_bound and X is not None and (candidate or check == "always"):
+    rel_est = (primal - dual_est) / max(abs(primal), tiny)
+    if rigorous and X is not None and (rel_est <= tol or max(best_dual, dual_est) >= primal
+                                       - tol * abs(primal) or check == "always"):
         chk = check_omega(X, G if Zcheck is None else Zcheck, res.value, res.u)
         method, passed = chk.method, chk.passed
         if not passed:
-            # the oracle's value is refuted: recompute the dual from the larger value,
-            # which is itself only a lower estimate of Omega (so the dual is an estimate)
+            # the oracle's value is refuted: recompute the estimate from the larger value,
+            # which is itself only a lower estimate of Omega
             reason = chk.reason
+            rigorous = False
             omega = max(omega, chk.reference)
-            dual, scale = scaled_dual(G, Y, beta, loss, omega)
-            gap = primal - dual
-            rel_gap = gap / max(abs(primal), np.finfo(float).tiny)
+            dual_est, scale = scaled_dual(G, Y, beta, loss, omega)
             logger.warning("certificate: %s; is_global=False", reason)
-    elif candidate and X is None:
+    elif rigorous and X is None and rel_est <= tol:
         reason = "no self-check could run (the data X was not passed to the certificate)"
-    is_global = bool(candidate and passed is True)
+    if rigorous:
+        omega_bound, dual = omega, dual_est
+    else:
+        if x_norm is None and X is not None:
+            from .oracles.spectral import _spectral_norm
+
+            x_norm = _spectral_norm(X)
+        # the bound is on the point the oracle was called on (Zcheck on a feature map)
+        omega_bound = spectral_bound(G if Zcheck is None else Zcheck, x_norm) \
+            if x_norm is not None else float("inf")
+        dual = scaled_dual(G, Y, beta, loss, omega_bound)[0] if np.isfinite(omega_bound) \
+            else -np.inf
+        scale = min(1.0, beta / omega_bound) if np.isfinite(omega_bound) and omega_bound > 0 \
+            else (1.0 if omega_bound == 0 else 0.0)
+    dual = max(dual, best_dual)
+    dual_est = max(dual_est, dual)  # an estimate below a proven bound is stale
+    gap, gap_est = primal - dual, primal - dual_est
+    rel_gap = gap / max(abs(primal), tiny)
+    rel_est = gap_est / max(abs(primal), tiny)
+    # proven: a bounding oracle's value that passed the self-check, or the spectral bound
+    is_global = bool(rel_gap <= tol and (passed is True if rigorous else dual > -np.inf))
+    if rel_est <= tol and not is_global and not reason:
+        reason = ("only the estimate met tol: the heuristic oracle's value is not a bound, and "
+                  f"the proven gap (spectral bound) is {rel_gap:.2e} relative"
+                  if not rigorous else reason)
     return Certificate(
         primal=float(primal), dual=float(dual), gap=float(gap), rel_gap=float(rel_gap),
         is_global=is_global, pattern_scope=res.pattern_scope, oracle_kind=res.kind,
         n_patterns=res.n_patterns, time=time.perf_counter() - t0, omega=float(omega),
         beta=float(beta), scale=float(scale), tol=float(tol), loss=loss.name,
-        check=method, check_passed=passed, reason=reason,
+        check=method, check_passed=passed, reason=reason, dual_estimate=float(dual_est),
+        gap_estimate=float(gap_est), rel_gap_estimate=float(rel_est),
+        omega_bound=float(omega_bound),
     )
 
 

@@ -9,6 +9,8 @@ multi-start ascent on the sphere (heuristic oracle, rounding of the SDP bound).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .._validation import check_Z
@@ -191,18 +193,21 @@ class _Evaluator:
         return float(np.linalg.norm(Z, 2)) * self.residual * (1.0 + 1e-12)
 
 
-def _ascent(Xr, Z, U, n_iter):
+def _ascent(Xr, Z, U, n_iter, deadline=None):
     r"""Multi-start ascent on the unit sphere with backtracking, one step size per start.
 
     Each step moves along the normalised tangent (sub)gradient of
     :math:`\|Z^\top (X_r u)_+\|^2`; a step is kept only if it increases the value,
     otherwise the step is halved, so the iteration also settles on kinks (boundary
-    rays), where the maximum often lies.
+    rays), where the maximum often lies. Stops early at ``deadline`` (a
+    ``time.perf_counter()`` value).
     """
     U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
     vals = _relu_values(Xr, Z, U)
     step = np.full(U.shape[0], 0.5)
     for _ in range(n_iter):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         A = Xr @ U.T  # (n, q)
         act = A > 0
         grad = (Xr.T @ (act * (Z @ (Z.T @ (act * A))))).T  # (q, r)

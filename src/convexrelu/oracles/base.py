@@ -139,6 +139,10 @@ class OracleBase:
 
     kind: str = "heuristic"
     patterns = None
+    #: A ``time.perf_counter()`` value a searching oracle stops searching at (its value is
+    #: then a weaker estimate); set by the solvers for their ``time_limit``. Exhaustive and
+    #: bounding oracles ignore it (a cut-short search would be no bound).
+    deadline: float | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -162,6 +166,16 @@ class OracleBase:
         if res.attained > threshold and kmax >= 1:
             return np.array([res.attained]), np.asarray(res.u, dtype=float)[None, :]
         return np.zeros(0), np.zeros((0, self.problem.d))
+
+    def hint(self, U) -> None:
+        """Directions (columns of ``U``, shape ``(d, m)``: a solver's current neurons) a
+        searching oracle may start from next; ignored by default (exhaustive oracles need
+        no hints)."""
+
+    def intensify(self) -> bool:
+        """Search harder from now on; False when the oracle cannot (the default: an exact
+        or bounding oracle already searches everything)."""
+        return False
 
     def arrangement_2d(self):
         """The angular sweep of rank-2 ``X`` (:meth:`ExactOracle.arrangement_2d
@@ -188,6 +202,15 @@ class _Wrapped(OracleBase):
     def arrangement_2d(self):
         own = getattr(self.inner, "arrangement_2d", None)
         return own() if own is not None else None
+
+    def hint(self, U) -> None:
+        own = getattr(self.inner, "hint", None)
+        if own is not None:
+            own(U)
+
+    def intensify(self) -> bool:
+        own = getattr(self.inner, "intensify", None)
+        return bool(own()) if own is not None else False
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

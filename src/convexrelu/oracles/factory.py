@@ -3,6 +3,7 @@ r"""Choosing an oracle for ``X``: :func:`make_oracle`, and the one-shot :func:`o
 from __future__ import annotations
 
 import logging
+import math
 
 from .._validation import check_choice, check_max_patterns
 from ..patterns import DEFAULT_MAX_PATTERNS, SignPatterns, pattern_bound
@@ -13,13 +14,35 @@ from .heuristic import HeuristicOracle
 from .sdp import SDPOracle
 from .spike_free import SpikeFreeOracle
 
-__all__ = ["make_oracle", "omega"]
+__all__ = ["make_oracle", "omega", "exact_cost", "DEFAULT_EXACT_BUDGET_S", "DEFAULT_EXACT_MEMORY"]
+
+#: Seconds of estimated exact-oracle work (enumeration, set-up and 20 calls) above which
+#: ``oracle="auto"`` takes the heuristic path (a quarter of ``time_limit`` when less).
+DEFAULT_EXACT_BUDGET_S = 30.0
+#: Bytes of estimated pattern storage above which ``oracle="auto"`` takes the heuristic path.
+DEFAULT_EXACT_MEMORY = 2 << 30
+
+
+def exact_cost(n: int, r: int, c: int = 1) -> dict:
+    r"""Estimated cost of the exact oracle for ``n`` rows of rank ``r`` and ``c`` outputs:
+    ``patterns`` (the general-position count :math:`2\sum_{k<r}\binom{n-1}{k}`, the
+    largest possible), ``memory`` (bytes of pattern storage) and ``seconds`` (enumeration,
+    set-up and 20 oracle calls, from a cost model fitted on a 2-core x86 machine; a rough
+    guide, within a factor of a few). Rank <= 2 is always cheap (a sweep)."""
+    if r <= 2:
+        return dict(patterns=float(2 * max(n, 1)), memory=float(16 * n), seconds=1e-6 * n * (c + 2))
+    P = 2.0 * sum(math.comb(max(n - 1, 0), k) for k in range(r))
+    rays = float(math.comb(n, r - 1))
+    face = 2.0 ** (r - 3)  # the faces of every flat multiply the work with the rank
+    seconds = 3e-7 * rays * n * r + 1e-7 * face * P * n * r + 20 * 5e-8 * face * P * n * (c + r)
+    return dict(patterns=P, memory=P * n * (1 + 8 * min(1.0, (256 << 20) / max(P * n * 8, 1))),
+                seconds=seconds)
 
 logger = logging.getLogger(__name__)
 
 
 def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_PATTERNS,
-                n_samples: int = 2000, random_state=None):
+                n_samples: int = 2000, random_state=None, exact_budget: float | None = None):
     """Build an oracle for ``X``.
 
     Parameters
@@ -43,6 +66,13 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     n_samples : int, default 2000
         Directions drawn for sampled patterns.
     random_state : None, int or Generator
+    exact_budget : float, optional
+        Seconds. With ``oracle="auto"`` and ``patterns="auto"``, the exact oracle is built
+        for rank >= 3 only when its estimated cost (:func:`exact_cost`: enumeration,
+        set-up and 20 calls) is within this budget (default
+        :data:`DEFAULT_EXACT_BUDGET_S`) and its pattern storage within
+        :data:`DEFAULT_EXACT_MEMORY`; otherwise the heuristic path is taken and a warning
+        says so (``oracle="exact"`` or ``patterns="exact"`` enumerate regardless).
 
     Returns
     -------
@@ -91,8 +121,21 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     if oracle == "heuristic":
         return HeuristicOracle(prob, n_samples=n_samples, random_state=random_state)
     r = prob.rank
-    if r <= 2 or patterns == "exact" or pattern_bound(X.shape[0], r) <= max_patterns:
+    n = X.shape[0]
+    budget = DEFAULT_EXACT_BUDGET_S if exact_budget is None else float(exact_budget)
+    cost = exact_cost(n, r, 1 if prob.Y is None else prob.c)
+    affordable = cost["seconds"] <= budget and cost["memory"] <= DEFAULT_EXACT_MEMORY
+    if r <= 2 or patterns == "exact" or (
+            pattern_bound(n, r) <= max_patterns and (oracle == "exact" or affordable)):
         return ExactOracle(prob, max_patterns=max_patterns)  # raises if not enumerable
+    if pattern_bound(n, r) <= max_patterns:
+        logger.warning(
+            "the exact oracle for X (n=%d, rank %d) would cost about %.3g s and %.3g GB "
+            "(up to %.3g sign patterns), above the budget of %.3g s / %.3g GB: using the "
+            "heuristic oracle (results are estimates, beside a proven but loose bound); "
+            "oracle='exact' enumerates anyway", n, r, cost["seconds"], cost["memory"] / 2**30,
+            cost["patterns"], budget, DEFAULT_EXACT_MEMORY / 2**30)
+        return HeuristicOracle(prob, n_samples=n_samples, random_state=random_state)
     if oracle == "exact":
         raise ValueError(
             f"oracle='exact' needs exhaustive patterns, but X (n={X.shape[0]}, rank {r}) may "

@@ -36,6 +36,17 @@ class HeuristicOracle(OracleBase):
     cell_budget : float, default 2e8
         The per-cell eigenvector check costs about ``P n c r`` flops per call; it is
         skipped above this budget (large problems rely on the ascent alone).
+
+    Notes
+    -----
+    Each call draws its starts from four pools, scored by their value and the best
+    ``n_starts`` of each pool refined by ascent: the sampled patterns' directions (fixed),
+    ``n_starts`` *fresh* random directions (new at every call, so that a solver cannot
+    settle where one fixed sample happens to see nothing), the rows ``+-x_i`` with the
+    largest residual ``|z_i|`` (violating directions are correlated with the residual),
+    and the directions given by :meth:`hint` (a solver's current neurons). When a search
+    finds nothing, :meth:`intensify` multiplies the number of starts (up to 64 times) and
+    a solver asks again before it stops on an estimate.
     """
 
     kind = "heuristic"
@@ -63,6 +74,9 @@ class HeuristicOracle(OracleBase):
         self._ev = _Evaluator(prob.with_basis(patterns.basis, patterns.rank))
         self.cell_budget = float(cell_budget)
         self._last = None
+        self._rng = np.random.default_rng(random_state)
+        self._level = 1  # multiplier of the starts (intensify)
+        self._hints = np.zeros((0, self._ev.Xr.shape[1]))
         st = patterns.directions @ patterns.basis  # (P, r)
         self._starts = st / np.maximum(np.linalg.norm(st, axis=1, keepdims=True), 1e-300)
 
@@ -77,25 +91,69 @@ class HeuristicOracle(OracleBase):
             self._last = (Z.copy(),) + self._search(Z)
         return self._last[1], self._last[2]
 
+    def hint(self, U) -> None:
+        """Directions (columns of ``U``, shape ``(d, m)``, e.g. a solver's current neurons)
+        to start the next searches from, besides the oracle's own starts."""
+        U = np.asarray(U, dtype=float)
+        if U.ndim != 2 or U.shape[0] != self._ev.X.shape[1] or U.shape[1] == 0:
+            self._hints = np.zeros((0, self._ev.Xr.shape[1]))
+            return
+        H = (self._ev.basis.T @ U).T  # (m, r) in reduced coordinates
+        nrm = np.linalg.norm(H, axis=1, keepdims=True)
+        self._hints = H[nrm[:, 0] > 0] / nrm[nrm[:, 0] > 0]
+
+    def intensify(self) -> bool:
+        """Search harder from now on: four times the starts (up to 64 times the
+        original). Returns False when already at the limit."""
+        if self._level >= 64:
+            return False
+        self._level *= 4
+        self._last = None
+        return True
+
+    def _pools(self, Z):
+        """The start pools of one call (reduced coordinates, unit rows)."""
+        ev = self._ev
+        Xr = ev.Xr
+        r = Xr.shape[1]
+        k = self.n_starts * self._level
+        fresh = self._rng.standard_normal((k, r))
+        zn = np.linalg.norm(Z, axis=1)
+        top = np.argsort(zn)[::-1][:k]
+        rows = Xr[top]
+        rows = rows[np.linalg.norm(rows, axis=1) > 0]
+        pools = [self._starts, fresh, np.vstack([rows, -rows]), self._hints]
+        out = []
+        for p in pools:
+            if p.shape[0]:
+                out.append(p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-300))
+        return out, k
+
     def _search(self, Z):
         """Candidates (reduced coordinates) with their squared values, best first."""
         ev = self._ev
         Xr = ev.Xr
         n, r = Xr.shape
-        starts = self._starts
-        vals = _relu_values(Xr, Z, starts)
-        S = starts[np.argsort(vals)[::-1][: self.n_starts]]
-        extra = [starts[int(np.argmax(vals))]]
+        pools, k = self._pools(Z)
+        S, extra, floor = [], [], 0.0
+        for starts in pools:
+            vals = _relu_values(Xr, Z, starts)
+            order = np.argsort(vals)[::-1]
+            S.append(starts[order[:k]])
+            extra.append(starts[order[0]])
+            floor = max(floor, float(vals[order[0]]))
+        S = np.vstack(S)
         P = self.patterns.patterns
         if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
             # top eigenvector of each sampled cell's form, when it lies in the cell
             K = ev.kron(Z, ev.Xr)
             _, y, _ = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
-                                    floor=float(vals.max()))
+                                    floor=floor)
             if y is not None:
                 u_cell = y / ev.s
                 extra.append(u_cell / np.linalg.norm(u_cell))
-        U = np.vstack([_ascent(Xr, Z, np.vstack([S] + extra), self.n_iter), np.array(extra)])
+        U = np.vstack([_ascent(Xr, Z, np.vstack([S] + extra), self.n_iter, self.deadline),
+                       np.array(extra)])
         uv = _relu_values(Xr, Z, U)
         order = np.argsort(uv)[::-1]
         return uv[order], U[order]

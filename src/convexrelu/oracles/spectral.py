@@ -15,9 +15,11 @@ __all__ = ["SpectralOracle"]
 
 
 def _spectral_norm(X):
-    """Largest singular value: dense SVD when small, else ARPACK (``svds``, tol 0 = machine)."""
+    """An upper bound on the largest singular value: dense SVD when small, else ARPACK
+    (``svds``, tol 0 = machine precision), with an outward margin for rounding."""
     if min(X.shape) <= 200:
-        return float(np.linalg.norm(X, 2))
+        s = float(np.linalg.norm(X, 2))
+        return s * (1 + 4 * max(X.shape) * np.finfo(float).eps)
     from scipy.sparse.linalg import svds
 
     s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)

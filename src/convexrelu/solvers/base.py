@@ -157,13 +157,19 @@ class Solver:
             raise ValueError(why)
 
     # ------------------------------------------------------------------ running
-    def solve(self, X, Y=None, beta=None, oracle=None, loss=None, init=None,
+    _started = None  # perf_counter() at the start of the current solve (set by solve)
+
+    def solve(self, X, Y=None, beta=None, oracle=None, loss=None, init=None, *, t0=None,
               **options) -> "SolveResult":
         """Solve for data ``X`` (an array or a :class:`~convexrelu.Problem`), targets ``Y``,
         weight decay ``beta``, with ``oracle`` (an oracle object built for ``X``, a name for
         :func:`~convexrelu.oracles.make_oracle`, or None for ``"auto"``), ``loss``
         (default: the problem's, else ``"squared"``) and an optional initial network
-        ``init``. ``options``: solver-specific keywords of ``_solve``."""
+        ``init``. ``t0``: the ``time.perf_counter()`` at which the caller's clock started
+        (``fit`` passes its own start, so that validation and the oracle's set-up count
+        against ``time_limit``); default now. ``options``: solver-specific keywords of
+        ``_solve``."""
+        self._started = time.perf_counter() if t0 is None else float(t0)
         if loss is not None:  # refuse an unsupported loss before any work on the data
             self.check_supported(get_loss(loss) if isinstance(loss, str) else loss)
         prob = as_problem(X, Y, loss)
@@ -175,7 +181,19 @@ class Solver:
         self.check_supported(oracle=orc)
         if init is not None:
             check_init(init, prob)
-        return self._solve(prob, beta, orc, init, **options)
+        before = orc.deadline
+        if self.time_limit is not None:
+            # a searching oracle stops within the overrun allowed past time_limit
+            orc.deadline = self._started + self.time_limit + 0.5 * self.grace()
+        try:
+            return self._solve(prob, beta, orc, init, **options)
+        finally:
+            orc.deadline = before
+
+    def grace(self) -> float:
+        """The overrun allowed past ``time_limit``: 5 % of it or 1 s, whichever is larger
+        (the last iteration's certificate is computed after the limit)."""
+        return 0.0 if self.time_limit is None else max(0.05 * self.time_limit, 1.0)
 
     def _solve(self, problem: Problem, beta: float, oracle, init=None, **options):
         raise NotImplementedError  # pragma: no cover
@@ -248,13 +266,13 @@ class SolveResult:
         elif c.is_rigorous:
             verdict = "not certified: rel_gap is a bound on the distance from the optimum"
         else:
-            verdict = (f"not certified: the {c.oracle_kind} oracle on {c.pattern_scope} patterns "
-                       "gives an estimate, not a bound")
-        # the dual value and the gap are estimates unless the oracle is a proven bound
-        est = "" if c.is_rigorous else "_estimate"
+            verdict = (f"not certified: rel_gap is a proven but loose bound (spectral); the "
+                       f"{c.oracle_kind} oracle on {c.pattern_scope} patterns gives only an "
+                       "estimate")
+        est = "" if c.is_rigorous else f", rel_gap_estimate={c.rel_gap_estimate:.2e}"
         return (
             f"SolveResult(solver={self.solver!r}, status={self.status!r}, objective={self.objective:.10g}, "
-            f"dual{est}={c.dual:.10g}, rel_gap{est}={c.rel_gap:.2e}, n_neurons={self.network.n_neurons}, "
+            f"dual={c.dual:.10g}, rel_gap={c.rel_gap:.2e}{est}, n_neurons={self.network.n_neurons}, "
             f"n_iter={self.n_iter}, time={self.time:.3f}s: {verdict})"
         )
 
@@ -263,7 +281,9 @@ class SolveResult:
         return {
             "solver": self.solver, "status": self.status, "objective": self.objective,
             "dual": c.dual, "gap": c.gap, "rel_gap": c.rel_gap, "is_global": c.is_global,
-            "is_rigorous": c.is_rigorous, "gap_is_estimate": not c.is_rigorous,
+            "dual_estimate": c.dual_estimate, "gap_estimate": c.gap_estimate,
+            "rel_gap_estimate": c.rel_gap_estimate,
+            "is_rigorous": c.is_rigorous, "gap_is_estimate": False,
             "oracle_kind": c.oracle_kind,
             "pattern_scope": c.pattern_scope, "n_patterns": c.n_patterns,
             "n_neurons": self.network.n_neurons, "n_iter": self.n_iter, "time_s": self.time,
@@ -275,13 +295,14 @@ class IterationLog:
     """Collects the history, tracks the best network and best dual bound, logs progress."""
 
     def __init__(self, solver: str, X, Y, beta, loss, tol, verbose=0, callback=None,
-                 time_limit=None):
+                 time_limit=None, t0=None):
         self.solver = solver
         self.X, self.Y, self.beta, self.loss, self.tol = X, Y, beta, loss, tol
         self.verbose = int(verbose)
         self.callback = callback
         self.time_limit = time_limit
-        self.t0 = time.perf_counter()
+        # the clock starts when the fit started (set-up, e.g. the pattern build, counts)
+        self.t0 = time.perf_counter() if t0 is None else float(t0)
         self.rows: list[dict] = []
         self.best_net: TwoLayerReLU | None = None
         self.best_primal = np.inf
@@ -290,6 +311,15 @@ class IterationLog:
         self.last_res = None
         self._dual_src = None  # (Z the oracle saw, its result) behind best_dual
         self._dual_checked = False
+        self._x_norm = None  # a bound on ||X||_2, for the spectral bound (computed once)
+
+    def x_norm(self) -> float:
+        """A proven upper bound on :math:`\|X\|_2` (computed on first use)."""
+        if self._x_norm is None:
+            from ..oracles.spectral import _spectral_norm
+
+            self._x_norm = _spectral_norm(self.X)
+        return self._x_norm
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -313,15 +343,26 @@ class IterationLog:
         Zc = G if Zo is None else Zo
         cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
                                        self.t0, best_dual=self._verified_best_dual(primal),
-                                       X=self.X, Zcheck=Zc)
-        own_dual = scaled_dual(G, self.Y, self.beta, self.loss, cert.omega)[0]
-        if cert.is_rigorous and own_dual > self.best_dual:
+                                       X=self.X, Zcheck=Zc,
+                                       x_norm=None if res.is_upper_bound else self.x_norm())
+        own_dual = scaled_dual(G, self.Y, self.beta, self.loss, cert.omega_bound)[0] \
+            if np.isfinite(cert.omega_bound) else -np.inf
+        if own_dual > self.best_dual:
             self.best_dual = own_dual
-            self._dual_src = (Zc, res)
-            self._dual_checked = cert.check_passed is True
+            if cert.is_rigorous:  # the oracle's value: proven once the self-check passed
+                self._dual_src = (Zc, res)
+                self._dual_checked = cert.check_passed is True
+            else:  # the spectral bound needs no check
+                self._dual_src, self._dual_checked = None, True
         if primal < self.best_primal:
             # one assignment: an interrupt cannot pair a network with another's certificate
             self.best_primal, self.best_net, self.best_cert = primal, net, cert
+        elif (primal == self.best_primal and self.best_cert is not None and not cert.is_rigorous
+              and not self.best_cert.is_rigorous and cert.omega > self.best_cert.omega
+              and cert.dual >= self.best_cert.dual):
+            # the same network, a larger (better) lower estimate of Omega: its estimate of
+            # the gap is the more truthful one
+            self.best_net, self.best_cert = net, cert
         elif self.best_cert is not None and self.best_cert.dual < self.best_dual:
             # a better dual bound tightens the certificate of the best network
             dual = self._verified_best_dual(self.best_primal)
@@ -330,7 +371,8 @@ class IterationLog:
         self.last_res = res
         it = len(self.rows)
         row = dict(iter=it, time=self.elapsed(), objective=primal, dual=cert.dual, gap=cert.gap,
-                   rel_gap=cert.rel_gap, n_neurons=net.n_neurons, omega=res.value, **extra)
+                   rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
+                   n_neurons=net.n_neurons, omega=res.value, **extra)
         self.rows.append(row)
         if self.verbose:
             extras = " ".join(f"{k}={v:.3g}" for k, v in extra.items() if np.isscalar(v))
@@ -350,6 +392,7 @@ class IterationLog:
         own terms). Returns the row."""
         row = dict(iter=len(self.rows) if it is None else it, time=self.elapsed(),
                    objective=objective, dual=np.nan, gap=np.nan, rel_gap=np.nan,
+                   rel_gap_estimate=np.nan,
                    n_neurons=n_neurons, omega=np.nan, **extra)
         self.rows.append(row)
         return row
@@ -369,11 +412,13 @@ class IterationLog:
         if G is None:
             G = self.loss.gradient(F, self.Y)
         cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
-                                       self.t0, X=self.X)
+                                       self.t0, X=self.X,
+                                       x_norm=None if res.is_upper_bound else self.x_norm())
         # one assignment: an interrupt cannot pair a network with another's certificate
         self.best_primal, self.best_net, self.best_cert = primal, net, cert
         self.last_res = res
-        self.rows[-1].update(dual=cert.dual, gap=cert.gap, rel_gap=cert.rel_gap, omega=res.value)
+        self.rows[-1].update(dual=cert.dual, gap=cert.gap, rel_gap=cert.rel_gap,
+                             rel_gap_estimate=cert.rel_gap_estimate, omega=res.value)
         return cert
 
     def _verified_best_dual(self, primal: float) -> float:
@@ -409,10 +454,10 @@ class IterationLog:
         return None
 
     def converged(self) -> bool:
-        """Whether the best network's gap (a bound or an estimate) met ``tol``; see
-        :meth:`converged_status` for what may be claimed."""
+        """Whether the best network's gap met ``tol`` (its estimate: the proven gap when
+        the oracle is a bound); see :meth:`converged_status` for what may be claimed."""
         c = self.best_cert
-        return c is not None and c.rel_gap <= self.tol
+        return c is not None and (c.rel_gap <= self.tol or c.rel_gap_estimate <= self.tol)
 
     def converged_status(self) -> str | None:
         """``"optimal"`` (proven), ``"estimate_converged"`` (the estimate met tol, no proof)
@@ -435,16 +480,16 @@ class IterationLog:
             # "optimal" is a claim: only a proof (is_global) may make it, whatever the solver
             # passed (and a dual bound found after the stop may have proven it); a solver
             # that stopped by its own criterion before the gap met tol has "stalled"
-            status = converged_status(cert) if cert.rel_gap <= self.tol else "stalled"
+            status = converged_status(cert) if self.converged() else "stalled"
         if warn_budget and status in ("max_iter", "time_limit"):
             what = "rel_gap" if cert.is_rigorous else "rel_gap estimate"
             from sklearn.exceptions import ConvergenceWarning  # lazy: sklearn costs ~1 s to import
 
             warnings.warn(
-                f"{self.solver}: stopped on {status} with {what} {cert.rel_gap:.3e} > tol "
-                f"{self.tol:.1e} (gap{'' if cert.is_rigorous else ' estimate'} {cert.gap:.3e}); "
-                "the network may not be optimal. Increase max_iter or time_limit.",
-                ConvergenceWarning, stacklevel=3)
+                f"{self.solver}: stopped on {status} with {what} {cert.rel_gap_estimate:.3e} > "
+                f"tol {self.tol:.1e} (gap{'' if cert.is_rigorous else ' estimate'} "
+                f"{cert.gap_estimate:.3e}); the network may not be optimal. Increase max_iter "
+                "or time_limit.", ConvergenceWarning, stacklevel=3)
         if status == "estimate_converged":
             logger.warning(
                 "%s: status 'estimate_converged': the gap estimate reached tol, but %s does not "
@@ -463,8 +508,12 @@ def _with_dual(cert: Certificate, dual: float, tol: float, checked: bool) -> Cer
 
     gap = cert.primal - dual
     rel = gap / max(abs(cert.primal), np.finfo(float).tiny)
-    is_global = bool(cert.is_rigorous and rel <= tol and checked)
+    is_global = bool(rel <= tol and checked)
+    est = max(cert.dual_estimate, dual)  # an estimate below a proven bound is stale
+    gap_est = cert.primal - est
     return replace(cert, dual=float(dual), gap=float(gap), rel_gap=float(rel), is_global=is_global,
+                   dual_estimate=float(est), gap_estimate=float(gap_est),
+                   rel_gap_estimate=float(gap_est / max(abs(cert.primal), np.finfo(float).tiny)),
                    check="the self-check of the dual bound's oracle value" if checked else cert.check,
                    check_passed=True if checked else cert.check_passed,
                    reason="" if is_global or rel > tol else

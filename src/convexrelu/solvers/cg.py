@@ -45,7 +45,7 @@ import numpy as np
 from .._validation import check_positive_int, check_tol
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult, Solver
-from .engine import (DenseFeatures, group_lasso, group_lasso_general, has_direction,
+from .engine import (DenseFeatures, escape, group_lasso, group_lasso_general, has_direction,
                      initial_outputs, merge_cells, prune, refine, slide_2d, split_network)
 
 # Former homes of the engine's parts, kept importable from here (``from .cg import
@@ -108,9 +108,22 @@ class ConditionalGradient(Solver):
         Seconds; stops with status ``"time_limit"``.
     verbose : int, default 0
         One log line per iteration at INFO level.
+    max_escapes : int, default 3
+        When only an *estimate* says the gap met ``tol`` (heuristic oracle), the solver
+        first asks the oracle to search harder, then tries at most this many times a
+        short non-convex descent (L-BFGS on eq. 5) from the network with added neurons
+        (:func:`~convexrelu.solvers.engine.escape`); if that lowers the objective, the
+        estimate was wrong and the iterations continue from the better network.
+    warm_width : int, default 64
+        With a heuristic oracle (no exact one for ``X``) and no ``init``, the solve starts
+        from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
+        directions of the largest residuals and random directions (0: start from no
+        neuron). The conditional-gradient steps and the certificate then work from there.
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
         ``rel_gap``, ``network``, ``certificate``, ...).
+    random_state : None, int or Generator
+        For the added neurons of the escape descent.
 
     Merging and refinement apply on the dense feature map only (``solve(...,
     features=...)`` with another map, e.g. the convolutional one, skips them). The result's
@@ -119,12 +132,13 @@ class ConditionalGradient(Solver):
     """
 
     name = "cg"
+    _deadline = None  # perf_counter() deadline of the current solve (time_limit)
     losses = "cvxpy"  # squared: its own master; any other loss: through its CVXPY form
     default_max_iter = 100
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
-                 max_add=20, gl_tol=1e-10, time_limit=None, verbose=0, callback=None,
-                 random_state=None):
+                 max_add=20, gl_tol=1e-10, max_escapes=3, warm_width=64, time_limit=None,
+                 verbose=0, callback=None, random_state=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
                          callback=callback, random_state=random_state)
         if refine not in ("auto", True, False):
@@ -134,6 +148,8 @@ class ConditionalGradient(Solver):
         self.merge = bool(merge)
         self.max_add = check_positive_int(max_add, "max_add")
         self.gl_tol = check_tol(gl_tol, "gl_tol")
+        self.max_escapes = check_positive_int(max_escapes, "max_escapes", minimum=0)
+        self.warm_width = check_positive_int(warm_width, "warm_width", minimum=0)
 
     def _solve(self, problem, beta, oracle, init: TwoLayerReLU | None = None, *,
                features=None) -> SolveResult:
@@ -149,20 +165,30 @@ class ConditionalGradient(Solver):
         name = self.name if fmap.name is None else f"{self.name}-{fmap.name}"
         self._loss, self._loss_name = loss, getattr(loss, "name", None)
         self._master_dual = None
+        self._escapes = 0
+        self._rng = np.random.default_rng(self.random_state)
         self._clock = clock = _Clock()
         smooth = np.isfinite(getattr(loss, "smoothness", 1.0))
         log = IterationLog(name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
-        if init is not None and init.n_neurons:
-            U, V = split_network(init)
-        else:
-            U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
+                           self.time_limit, t0=self._started)
         status, k = "max_iter", 0
         deadline = None if self.time_limit is None else log.t0 + float(self.time_limit)
+        self._deadline = deadline
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
+        if init is not None and init.n_neurons:
+            U, V = split_network(init)
+        else:
+            U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
+            if oracle.kind == "heuristic" and fmap.local_moves and self.warm_width:
+                # no exact oracle: start from a short non-convex descent of a network of
+                # warm_width neurons (the conditional-gradient steps then add what it missed)
+                with clock("refine"):
+                    U, V, _ = escape(X, Y, beta, U, V, self._rng, deadline,
+                                     None if self._loss_name == "squared" else loss,
+                                     n_new=self.warm_width, max_iter=refine_iter)
         try:
             for k in range(self.max_iter + 1):
                 net = fmap.network(U, V)
@@ -171,9 +197,20 @@ class ConditionalGradient(Solver):
                 G = loss.gradient(F, Y) if (smooth or self._master_dual is None) else self._master_dual
                 Zo = fmap.pull_back(G)  # the oracle's point (G itself on the dense map)
                 with clock("oracle"):
+                    if fmap.local_moves:
+                        oracle.hint(U)  # a searching oracle also starts from the neurons
                     res = oracle(Zo)
                 cert = log.record(net, F, res, G=G, Zo=Zo)
                 stop = log.stop_status(k, self.max_iter)
+                if stop == "estimate_converged":
+                    # only an estimate met tol: search harder, then try to descend from
+                    # a wider network, before believing it
+                    res, cert, U, V, moved = self._doubt(oracle, fmap, X, Y, beta, U, V, net,
+                                                         F, G, Zo, res, cert, log, deadline)
+                    if moved:
+                        U, V = self._master(fmap, Y, beta, U, V, max(gl_tol, 1e-3 * abs(cert.rel_gap)))
+                        continue
+                    stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
                     status = stop
                     break
@@ -218,6 +255,31 @@ class ConditionalGradient(Solver):
             logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)
         return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
 
+    def _doubt(self, oracle, fmap, X, Y, beta, U, V, net, F, G, Zo, res, cert, log, deadline):
+        """Before stopping on an estimate: ask a searching oracle to search harder (until
+        it finds a violating direction or cannot search harder), then try a short
+        non-convex descent from the network with added neurons (:func:`escape`). Returns
+        ``(res, cert, U, V, moved)``: ``moved`` when the descent lowered the objective
+        (the loop then continues from the new network); a violating direction found by
+        the harder search is in ``res`` (recorded, so the estimate no longer meets tol)."""
+        while not log.out_of_time() and oracle.intensify():
+            with self._clock("oracle"):
+                res = oracle(Zo)
+            if res.value > beta * (1.0 + self.tol):
+                cert = log.record(net, F, res, G=G, Zo=Zo)
+                return res, cert, U, V, False
+        if not fmap.local_moves or self._escapes >= self.max_escapes or log.out_of_time():
+            return res, cert, U, V, False
+        self._escapes += 1
+        with self._clock("refine"):
+            U2, V2, new_obj = escape(X, Y, beta, U, V, self._rng, deadline,
+                                     None if self._loss_name == "squared" else self._loss)
+        if new_obj < cert.primal - max(self.tol, 1e-9) * abs(cert.primal):
+            logger.info("cg: the estimate met tol but a descent from a wider network lowered "
+                        "the objective %.10g -> %.10g; continuing", cert.primal, new_obj)
+            return res, cert, U2, V2, True
+        return res, cert, U, V, False
+
     def _new_atoms(self, X, oracle, Z, res, beta, U):
         """Directions to add: the oracle's maximiser and, when the oracle can list them,
         the best direction of every other violated cell (at most ``max_add``); ``Z`` is the
@@ -242,7 +304,7 @@ class ConditionalGradient(Solver):
             live = np.linalg.norm(H, axis=0) > 0
             U, V, H = U[:, live], V[live], H[:, live]
             if self._loss_name == "squared":
-                V = group_lasso(H, Y, beta, V, tol=tol)
+                V = group_lasso(H, Y, beta, V, tol=tol, deadline=self._deadline)
             else:
                 V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
             keep = np.linalg.norm(V, axis=1) > 0

@@ -210,15 +210,17 @@ class ClosedForm(Solver):
             from .cg import ConditionalGradient
 
             logger.warning("closed-form: %s -- running cg instead (fallback='cg')", exc)
-            res = ConditionalGradient(tol=self.tol, max_iter=self.max_iter,
-                                      time_limit=self.time_limit, verbose=self.verbose,
-                                      callback=self.callback)._solve(problem, beta, oracle, init)
+            cg = ConditionalGradient(tol=self.tol, max_iter=self.max_iter,
+                                     time_limit=self.time_limit, verbose=self.verbose,
+                                     callback=self.callback)
+            cg._started = self._started  # one clock for the whole solve
+            res = cg._solve(problem, beta, oracle, init)
             from dataclasses import replace
 
             return replace(res, info=dict(res.info, closed_form="not applicable",
                                           closed_form_reason=str(exc), fallback="cg"))
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
+                           self.time_limit, t0=self._started)
         net = cf.network
         F = net.predict(X)
         # the spectral bound is rigorous for any X and tight at this solution

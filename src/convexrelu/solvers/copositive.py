@@ -414,7 +414,7 @@ class CopositiveRelaxation(Solver):
 
         X, Y, loss = problem.X, problem.Y, problem.loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
+                           self.time_limit, t0=self._started)
         form = self.form
         spike_free = is_whitened_spike_free(problem)
         if form == "auto":

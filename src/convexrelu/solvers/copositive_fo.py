@@ -97,7 +97,7 @@ class CopositiveFO(Solver):
 
         X, Y, loss = problem.X, problem.Y, problem.loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
+                           self.time_limit, t0=self._started)
         t0 = time.perf_counter()
         spike_free = is_whitened_spike_free(problem)
         form = self.form if self.form != "auto" else ("eq20" if spike_free else "eq19")

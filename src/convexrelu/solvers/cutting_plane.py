@@ -97,7 +97,7 @@ class CuttingPlane(Solver):
             raise ValueError(f"cutting-plane factors an (n c) x (n c) Newton system; n * c = "
                              f"{n * c} exceeds {MAX_DUAL_SIZE}. Use solver='cg'.")
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
+                           self.time_limit, t0=self._started)
         rigorous = oracle.kind in ("exact", "upper_bound")
         d = X.shape[1]
         Ucut = np.zeros((d, 0))

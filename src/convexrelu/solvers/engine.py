@@ -44,7 +44,7 @@ __all__ = [
     "IPM_MAX_NNZ", "IPM_MAX_ROWS", "group_lasso", "group_lasso_general",
     "balanced_network", "split_network", "network_from_atoms",
     "has_direction", "initial_outputs", "prune", "merge_cells",
-    "refine", "slide_2d", "DenseFeatures",
+    "refine", "escape", "slide_2d", "DenseFeatures",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ IPM_MAX_NNZ = 4_000_000
 IPM_MAX_ROWS = 20_000
 
 
-def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
+def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", deadline=None):
     r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
 
     This is scikit-learn's ``MultiTaskLasso`` problem with ``alpha = beta / n`` (the tests
@@ -90,6 +90,10 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
     residual scaled so that :math:`\max_j \|h_j^\top \theta\| \le \beta`); when the gap is
     above ``tol`` times the objective, FISTA continues from it (at most ``min(max_iter,
     2000)`` iterations after the interior point), so its answer is never accepted unchecked.
+
+    ``deadline`` (a ``time.perf_counter()`` value): the interior point gets the time left
+    as its limit and FISTA stops there (the best iterate so far is returned; the
+    certificate measures whatever it is).
     """
     n, m = H.shape
     c = Y.shape[1]
@@ -110,9 +114,9 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
             # H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same problem with
             # m instead of n residual rows and R as well conditioned as H (no Gram matrix)
             Q, R = np.linalg.qr(H)
-            Vi = _group_lasso_ipm(R, Q.T @ Y, beta)
+            Vi = _group_lasso_ipm(R, Q.T @ Y, beta, deadline)
         else:
-            Vi = _group_lasso_ipm(H, Y, beta)
+            Vi = _group_lasso_ipm(H, Y, beta, deadline)
         if Vi is not None:
             gi, pi = _gl_gap(G, B, yy, Vi, beta)
             if V0 is None or pi <= _gl_gap(G, B, yy, V, beta)[1]:
@@ -122,10 +126,10 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto"):
             # a short first-order polish: from the interior point's answer FISTA cannot
             # go much further on these badly conditioned problems
             max_iter = min(max_iter, 2000)
-    return _fista(G, B, yy, L, beta, V, tol, max_iter)
+    return _fista(G, B, yy, L, beta, V, tol, max_iter, deadline)
 
 
-def _group_lasso_ipm(H, Y, beta):
+def _group_lasso_ipm(H, Y, beta, deadline=None):
     """Clarabel on the residual-form SOCP; ``None`` when the solver does not succeed."""
     import clarabel
     import scipy.sparse as sp
@@ -151,6 +155,8 @@ def _group_lasso_ipm(H, Y, beta):
     settings.verbose = False
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-12
     settings.tol_ktratio = 1e-10
+    if deadline is not None:
+        settings.time_limit = max(deadline - time.perf_counter(), 1e-3)
     sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
     status = str(sol.status)
     if status not in ("Solved", "AlmostSolved"):
@@ -164,8 +170,9 @@ def _group_lasso_ipm(H, Y, beta):
     return V
 
 
-def _fista(G, B, yy, L, beta, V, tol, max_iter):
-    """FISTA with adaptive restart on the Gram matrices, stopped by the duality gap."""
+def _fista(G, B, yy, L, beta, V, tol, max_iter, deadline=None):
+    """FISTA with adaptive restart on the Gram matrices, stopped by the duality gap (or at
+    ``deadline``)."""
     Zk, tk, thr = V.copy(), 1.0, beta / L
     for it in range(max_iter):
         W = Zk - (G @ Zk - B) / L
@@ -180,6 +187,8 @@ def _fista(G, B, yy, L, beta, V, tol, max_iter):
         if it % 10 == 0:
             gap, primal = _gl_gap(G, B, yy, V, beta)
             if gap <= tol * max(primal, np.finfo(float).tiny):
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
                 break
     return V
 
@@ -414,6 +423,45 @@ def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
     net = TwoLayerReLU(res.x[: d * m].reshape(d, m), res.x[d * m :].reshape(m, c)).rebalance()
     Un, Vn = split_network(net)
     return Un, Vn, True
+
+
+def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter=300):
+    r"""A short non-convex descent from the network ``(U, V)`` widened by ``n_new`` neurons.
+
+    Used when a heuristic oracle says that no direction violates the dual constraint: if a
+    wider network descends below the current objective, the estimate was wrong. The new
+    neurons start at the unit directions of the rows with the largest residual (half) and
+    at random directions (half), with the single-atom output step of
+    :func:`initial_outputs` (a direction without a useful step gets an output of norm
+    1e-6 in a random direction, so that its penalty barely moves the start); L-BFGS on eq. 5 (eq. 76 for another
+    ``loss``) runs over all weights for at most ``max_iter`` iterations or until
+    ``deadline``. Returns ``(U, V, objective)`` of the result (pruned, balanced).
+    """
+    d, m = U.shape
+    n, c = Y.shape
+    k = int(n_new if n_new is not None else min(max(20, m), 200))
+    F = balanced_network(U, V).predict(X) if m else np.zeros_like(Y)
+    Rt = (Y - F) if loss is None else -loss.gradient(F, Y)
+    top = np.argsort(np.linalg.norm(Rt, axis=1))[::-1][: k // 2]
+    rows = X[top]
+    rows = rows[np.linalg.norm(rows, axis=1) > 0]
+    Unew = np.vstack([rows, rng.standard_normal((k - rows.shape[0], d))]).T
+    Unew /= np.maximum(np.linalg.norm(Unew, axis=0), 1e-300)
+    Vnew = initial_outputs(np.maximum(X @ Unew, 0.0), Y if loss is None else F + Rt, F, beta)
+    vn = np.linalg.norm(Vnew, axis=1)
+    # directions without a useful step get a small random output so that L-BFGS can turn them
+    small = vn == 0
+    if np.any(small):
+        Vr = rng.standard_normal((int(small.sum()), c))
+        Vnew[small] = Vr / np.linalg.norm(Vr, axis=1, keepdims=True) * 1e-6
+    Uw, Vw = np.hstack([U, Unew]), np.vstack([V, Vnew])
+    Un, Vn, _ = refine(X, Y, beta, Uw, Vw, max_iter, deadline, loss)
+    Un, Vn = prune(Un, Vn, rel=1e-9)
+    net = balanced_network(Un, Vn)
+    Fn = net.predict(X)
+    obj = (0.5 * float(np.vdot(Fn - Y, Fn - Y)) if loss is None else loss.value(Fn, Y)) \
+        + beta * net.weight_decay()
+    return Un, Vn, obj
 
 
 def slide_2d(arr, X, Y, beta, U, V, max_iter, deadline=None):

@@ -114,7 +114,7 @@ class FrankWolfe(Solver):
         X, Y, loss = problem.X, problem.Y, problem.loss
         self._loss = loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
-                           self.time_limit)
+                           self.time_limit, t0=self._started)
         self._log, self._steps = log, 0
         d, c = X.shape[1], Y.shape[1]
         status = "max_iter"

@@ -173,7 +173,7 @@ class SGD(Solver):
     def _solve(self, problem, beta, oracle, init=None) -> SolveResult:
         X, Y, loss = problem.X, problem.Y, problem.loss
         torch, dev, dt = self._torch()
-        log = IterationLog(self.name, X, Y, beta, loss, self.tol, time_limit=self.time_limit)
+        log = IterationLog(self.name, X, Y, beta, loss, self.tol, time_limit=self.time_limit, t0=self._started)
         Xt = torch.tensor(X, dtype=dt, device=dev)
         Yt = torch.tensor(Y, dtype=dt, device=dev)
         torch_loss(loss, Yt[:1], Yt[:1])  # refuse a loss without a PyTorch form before any work
@@ -254,7 +254,7 @@ class SGD(Solver):
                 sched.step(val)
                 if opt.param_groups[0]["lr"] < lr_before:
                     cert = certify_best()
-                    if cert.rel_gap <= self.tol:  # a bound or an estimate: decided below
+                    if min(cert.rel_gap, cert.rel_gap_estimate) <= self.tol:  # decided below
                         state["status"] = "converged"
                         break
                 if lr_before <= min_lr * (1 + 1e-12) and since_best >= self.plateau_patience:
@@ -274,7 +274,7 @@ class SGD(Solver):
         train_time = time.perf_counter() - t_train
         cert = certify_best()
         status = state["status"]
-        if status == "converged" or cert.rel_gap <= self.tol:
+        if status == "converged" or min(cert.rel_gap, cert.rel_gap_estimate) <= self.tol:
             # the log decides what may be claimed: "optimal" only with a proof,
             # "estimate_converged" for an estimate that met tol, "stalled" when the gap
             # met tol at a halving but not at the end

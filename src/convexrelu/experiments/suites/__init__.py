@@ -19,6 +19,8 @@ SUITES = {
     "cnn-digits": ("cnn_digits", False, "the convex CNN next to PyTorch on 8x8 digits"),
     "certificate-sweep": ("certificate_sweep", False,
                           "adversarial sweep of the oracle and the certificate (10,000 problems)"),
+    "real": ("real", True, "default fit vs tuned Adam and sgd on scikit-learn datasets and "
+                           "planted data, equal wall time"),
 }
 
 

@@ -119,3 +119,32 @@ def test_fit_passes_random_state_to_a_solver_named_by_string():
     a = cr.fit(X, Y, 0.1, solver="sgd", max_iter=30, random_state=4)
     b = cr.fit(X, Y, 0.1, solver="sgd", max_iter=30, random_state=4)
     assert a.objective == b.objective
+
+
+def test_lambda_max_at_any_d_says_what_it_is():
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data
+    X = (X - X.mean(0)) / X.std(0)
+    Y = np.eye(3)[load_iris().target]
+    lam = cr.lambda_max(X, Y)  # rank 4, n = 150: the exact oracle is not affordable
+    assert lam.kind == "estimate" and 0 < float(lam) <= lam.upper_bound
+    zero = cr.TwoLayerReLU.zeros(4, 3)
+    # above the proven upper bound the zero network is certified optimal by the spectral bound
+    assert cr.certify(zero, X, Y, 1.001 * lam.upper_bound, oracle="heuristic").is_global
+    exact = cr.lambda_max(X[:, :2], Y)
+    assert exact.kind == "exact" and float(exact) == exact.upper_bound
+    assert "kind='exact'" in repr(exact)
+
+
+def test_fit_from_any_network_never_ends_above_it():
+    X, Y, _ = planted(n=30, d=4, c=2, seed=1)
+    rng = np.random.default_rng(0)
+    start = cr.TwoLayerReLU(rng.standard_normal((4, 7)), rng.standard_normal((7, 2)))
+    beta = 0.05 * float(cr.lambda_max(X, Y))
+    p0 = start.objective(X, Y, beta)
+    for kw in (dict(init=start), dict(warm_start=start)):
+        res = cr.fit(X, Y, beta, max_iter=2, **kw)
+        assert res.objective <= p0
+    with pytest.raises(ValueError, match="init or warm_start"):
+        cr.fit(X, Y, beta, init=start, warm_start=start)

@@ -7,7 +7,7 @@ Implements the convex and copositive programs of Sahiner, Ergen, Pauly & Pilanci
 import logging as _logging
 
 from .api import fit, regularization_path
-from .certificates import Certificate, certify, dual_point, lambda_max
+from .certificates import Certificate, LambdaMax, certify, dual_point, lambda_max
 from .conv import TwoLayerReLUConv, extract_patches, fit_conv
 from .losses import Loss, SquaredLoss, get_loss
 from .network import TwoLayerReLU
@@ -39,6 +39,7 @@ __all__ = [
     "certify",
     "dual_point",
     "lambda_max",
+    "LambdaMax",
     "fit",
     "regularization_path",
     "SolveResult",

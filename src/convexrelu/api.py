@@ -68,8 +68,9 @@ def make_solver(solver="auto", *, tol=None, max_iter=None, time_limit=None, verb
 
 def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squared",
         tol: float | None = None, max_iter: int | None = None, time_limit: float | None = None,
-        max_patterns: float = DEFAULT_MAX_PATTERNS, warm_start: TwoLayerReLU | None = None,
-        random_state=None, verbose: int | None = None, callback=None) -> SolveResult:
+        max_patterns: float = DEFAULT_MAX_PATTERNS, init: TwoLayerReLU | None = None,
+        warm_start: TwoLayerReLU | None = None, random_state=None, verbose: int | None = None,
+        callback=None) -> SolveResult:
     r"""Train a two-layer ReLU network to its global optimum, with a certificate.
 
     Solves the convex program equivalent to training (paper eq. 12) and returns the
@@ -119,8 +120,12 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     time_limit : float, optional
         Seconds; the solve stops with status ``"time_limit"``.
     max_patterns : float, default 1e9
+    init : TwoLayerReLU, optional
+        Start from this network, of any width (e.g. one trained in PyTorch and converted
+        with ``TwoLayerReLU.from_torch``): ``cg`` and ``sgd`` start there, and the result's
+        objective is never above the start's (the start is the first network recorded).
     warm_start : TwoLayerReLU, optional
-        Start from this network (``cg``).
+        Another name for ``init`` (kept for older code).
     random_state : None, int or Generator
         For sampled patterns.
     verbose : int, optional
@@ -143,6 +148,9 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         ``"interrupted"``) with its certificate.
     """
     t_start = time.perf_counter()  # time_limit counts from here: validation and set-up included
+    if init is not None and warm_start is not None:
+        raise ValueError("give init or warm_start (another name for it), not both")
+    warm_start = init if init is not None else warm_start
     loss = get_loss(loss)
     tol = None if tol is None else check_tol(tol)
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,

@@ -350,23 +350,55 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
     )
 
 
+class LambdaMax(float):
+    """The value of :func:`lambda_max`, a ``float`` that also says what it is.
+
+    Attributes
+    ----------
+    kind : {"exact", "upper_bound", "estimate"}
+        ``"exact"``: :math:`\lambda_{\max}` itself (exact oracle; its outward rounding
+        margin only); ``"upper_bound"``: at least :math:`\lambda_{\max}` (SDP or spectral
+        bound: the zero network is certified optimal for every ``beta`` above it);
+        ``"estimate"``: a *lower* estimate from the heuristic oracle (the zero network may
+        not be optimal at this ``beta``).
+    upper_bound : float
+        A proven upper bound on :math:`\lambda_{\max}` (the value itself unless the kind is
+        ``"estimate"``, then the spectral bound :math:`\|\nabla L(0, Y)\|_2\|X\|_2`).
+    """
+
+    kind: str
+    upper_bound: float
+
+    def __new__(cls, value, kind, upper_bound):
+        obj = super().__new__(cls, value)
+        obj.kind, obj.upper_bound = kind, float(upper_bound)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"LambdaMax({float(self)!r}, kind={self.kind!r}, upper_bound={self.upper_bound!r})"
+
+
 def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
-               max_patterns: float = DEFAULT_MAX_PATTERNS) -> float:
+               max_patterns: float = DEFAULT_MAX_PATTERNS) -> LambdaMax:
     r"""Smallest ``beta`` whose optimum is the zero network: :math:`\Omega(\nabla L(0, Y))`.
 
     The zero network is optimal iff the dual point at ``F = 0`` is feasible, i.e.
     :math:`\Omega(\nabla_F L(0, Y)) \le \beta` (for the squared loss
-    :math:`\Omega(Y)`). With the exact oracle the value is exact; with the SDP bound it is
-    an upper bound (the zero network is certified for every ``beta`` above it); the
-    heuristic oracle is refused, since its value would only be a lower estimate.
+    :math:`\Omega(Y)`). Available at any ``d``: the result is a ``float`` whose ``kind``
+    says what it is (:class:`LambdaMax`): ``"exact"`` with the exact oracle,
+    ``"upper_bound"`` with the SDP or spectral bound, ``"estimate"`` (a lower estimate,
+    beside a proven ``upper_bound``) when only the heuristic oracle is affordable for
+    ``X``.
     """
     prob = as_problem(X, Y, loss)
     X, Y, loss = prob.X, prob.Y, prob.loss
     orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns)
-    if getattr(orc, "kind", None) == "heuristic":
-        raise ValueError(
-            "lambda_max needs an exact or upper-bounding oracle; only the heuristic oracle "
-            "is available for this X (raise max_patterns, or use oracle='upper_bound' for "
-            "moderate n)"
-        )
-    return float(orc(loss.gradient(np.zeros_like(Y), Y)).value)
+    G = loss.gradient(np.zeros_like(Y), Y)
+    res = orc(G)
+    if res.kind == "heuristic" or not res.is_upper_bound:
+        from .oracles.spectral import _spectral_norm
+
+        bound = spectral_bound(G, _spectral_norm(X))
+        return LambdaMax(res.attained, "estimate", max(bound, res.attained))
+    kind = "exact" if res.kind == "exact" else "upper_bound"
+    return LambdaMax(res.value, kind, res.value)

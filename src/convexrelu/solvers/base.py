@@ -4,6 +4,7 @@ oracles it supports, ``solve``), the result type, the history, stopping, progres
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -312,6 +313,7 @@ class IterationLog:
         self._dual_src = None  # (Z the oracle saw, its result) behind best_dual
         self._dual_checked = False
         self._x_norm = None  # a bound on ||X||_2, for the spectral bound (computed once)
+        self._bar = None  # the progress bar of verbose >= 1 (created on the first line)
 
     def x_norm(self) -> float:
         """A proven upper bound on :math:`\|X\|_2` (computed on first use)."""
@@ -375,13 +377,45 @@ class IterationLog:
                    n_neurons=net.n_neurons, omega=res.value, **extra)
         self.rows.append(row)
         if self.verbose:
-            extras = " ".join(f"{k}={v:.3g}" for k, v in extra.items() if np.isscalar(v))
-            logger.info("%s it %4d  obj %.10g  dual %.10g  rel_gap %.2e  neurons %d  %.3fs %s",
-                        self.solver, it, primal, cert.dual, cert.rel_gap, net.n_neurons,
-                        row["time"], extras)
+            self._progress(it, primal, cert, net.n_neurons, row["time"], extra)
         if self.callback is not None:
             self.callback(dict(row, network=net, certificate=cert))
         return cert
+
+    def _progress(self, it, primal, cert, n_neurons, t, extra) -> None:
+        """``verbose >= 1``: one line per iteration on the terminal (stdout, as
+        scikit-learn's estimators print), under a progress bar on stderr (tqdm, shown once
+        the fit has run a second) with the objective, the gap and the neurons; the same
+        line goes to the ``convexrelu.solvers`` logger at INFO."""
+        est = "" if cert.is_rigorous else f"  rel_gap_est {cert.rel_gap_estimate:.2e}"
+        extras = " ".join(f"{k}={v:.3g}" for k, v in extra.items() if np.isscalar(v))
+        line = (f"{self.solver} it {it:4d}  obj {primal:.10g}  dual {cert.dual:.10g}  "
+                f"rel_gap {cert.rel_gap:.2e}{est}  neurons {n_neurons}  {t:.2f}s"
+                + (f"  {extras}" if extras else ""))
+        logger.info(line)
+        if self._bar is None:
+            self._bar = False
+            if getattr(sys.stderr, "isatty", lambda: False)():  # a bar only on a terminal
+                try:
+                    from tqdm import tqdm
+
+                    self._bar = tqdm(desc=self.solver, unit="it", delay=1.0, leave=False,
+                                     dynamic_ncols=True)
+                except ImportError:  # pragma: no cover - tqdm is a dependency
+                    pass
+        if self._bar is not False:
+            self._bar.set_postfix_str(f"obj={primal:.6g} gap={cert.rel_gap_estimate:.1e} "
+                                      f"neurons={n_neurons}", refresh=False)
+            self._bar.update(1)
+            self._bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        """Close the progress bar, if any."""
+        if self._bar is not None and self._bar is not False:
+            self._bar.close()
+        self._bar = None
 
     def record_step(self, objective: float, n_neurons: int, it: int | None = None,
                     **extra) -> dict:
@@ -471,6 +505,7 @@ class IterationLog:
         has not met ``tol``). ``warn_budget=False``: no ``ConvergenceWarning`` on
         ``"max_iter"``/``"time_limit"`` (``sgd``, a non-convex baseline that reports its
         gap instead)."""
+        self.close()
         if self.best_net is None:
             if status == "interrupted":
                 raise KeyboardInterrupt  # nothing to return yet

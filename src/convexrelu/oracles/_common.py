@@ -14,15 +14,12 @@ import time
 import numpy as np
 
 from .._validation import check_Z
+from ..kernels import relu_values, sphere_gradient
 
 __all__: list[str] = []  # private helpers; imported by name by the oracle modules
 
 
-def _relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
-    r""":math:`\|Z^\top (X_r u)_+\|^2` for each row ``u`` of ``U`` (shape (q, r))."""
-    A = np.maximum(Xr @ U.T, 0.0)  # (n, q)
-    G = Z.T @ A  # (c, q)
-    return np.einsum("cq,cq->q", G, G)
+_relu_values = relu_values  # the kernel (convexrelu.kernels), under its old name
 
 
 def _whitened_values(Wm: np.ndarray, s: np.ndarray, Z: np.ndarray, Yw: np.ndarray) -> np.ndarray:
@@ -208,10 +205,7 @@ def _ascent(Xr, Z, U, n_iter, deadline=None):
     for _ in range(n_iter):
         if deadline is not None and time.perf_counter() >= deadline:
             break
-        A = Xr @ U.T  # (n, q)
-        act = A > 0
-        grad = (Xr.T @ (act * (Z @ (Z.T @ (act * A))))).T  # (q, r)
-        grad -= np.sum(grad * U, axis=1, keepdims=True) * U
+        grad = sphere_gradient(Xr, Z, U)
         gn = np.linalg.norm(grad, axis=1)
         live = (gn > 0) & (step > 1e-14)
         if not np.any(live):

@@ -8,22 +8,14 @@ import time
 
 import numpy as np
 
+from ..kernels import spectral_norm
 from ..problem import as_problem
 from .base import OracleBase, OracleResult
 
 __all__ = ["SpectralOracle"]
 
 
-def _spectral_norm(X):
-    """An upper bound on the largest singular value: dense SVD when small, else ARPACK
-    (``svds``, tol 0 = machine precision), with an outward margin for rounding."""
-    if min(X.shape) <= 200:
-        s = float(np.linalg.norm(X, 2))
-        return s * (1 + 4 * max(X.shape) * np.finfo(float).eps)
-    from scipy.sparse.linalg import svds
-
-    s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)
-    return float(s[0]) * (1 + 1e-12)  # ARPACK converges from below: a hair of margin
+_spectral_norm = spectral_norm  # the kernel (convexrelu.kernels), under its old name
 
 
 class SpectralOracle(OracleBase):

@@ -38,6 +38,7 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from ..kernels import objective_and_gradient
 from ..network import TwoLayerReLU
 
 __all__ = [
@@ -398,20 +399,8 @@ def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
         return U, V, False
 
     def fun(x):
-        W1 = x[: d * m].reshape(d, m)
-        W2 = x[d * m :].reshape(m, c)
-        Zp = X @ W1
-        A = np.maximum(Zp, 0.0)
-        if loss is None:
-            R = A @ W2 - Y
-            val = 0.5 * np.vdot(R, R)
-        else:
-            Fp = A @ W2
-            R = loss.gradient(Fp, Y)
-            val = loss.value(Fp, Y)
-        val += 0.5 * beta * (np.vdot(W1, W1) + np.vdot(W2, W2))
-        gW2 = A.T @ R + beta * W2
-        gW1 = X.T @ ((R @ W2.T) * (Zp > 0)) + beta * W1
+        val, gW1, gW2 = objective_and_gradient(X, Y, beta, x[: d * m].reshape(d, m),
+                                               x[d * m :].reshape(m, c), loss)
         return val, np.concatenate([gW1.ravel(), gW2.ravel()])
 
     x0 = np.concatenate([net0.W1.ravel(), net0.W2.ravel()])

@@ -136,7 +136,12 @@ class HeuristicOracle(OracleBase):
         n, r = Xr.shape
         pools, k = self._pools(Z)
         S, extra, floor = [], [], 0.0
+        # on large data, score at most cell_budget / (n (r + c)) starts per pool (a random
+        # subset) and cap the ascent's iterations likewise, so that one call stays cheap
+        cap = max(k, int(self.cell_budget / max(n * (r + Z.shape[1]), 1)))
         for starts in pools:
+            if starts.shape[0] > cap:
+                starts = starts[self._rng.choice(starts.shape[0], cap, replace=False)]
             vals = _relu_values(Xr, Z, starts)
             order = np.argsort(vals)[::-1]
             S.append(starts[order[:k]])
@@ -152,8 +157,10 @@ class HeuristicOracle(OracleBase):
             if y is not None:
                 u_cell = y / ev.s
                 extra.append(u_cell / np.linalg.norm(u_cell))
-        U = np.vstack([_ascent(Xr, Z, np.vstack([S] + extra), self.n_iter, self.deadline),
-                       np.array(extra)])
+        U0 = np.vstack([S] + extra)
+        n_iter = min(self.n_iter, max(5, int(20 * self.cell_budget
+                                             / max(U0.shape[0] * n * (r + Z.shape[1]), 1))))
+        U = np.vstack([_ascent(Xr, Z, U0, n_iter, self.deadline), np.array(extra)])
         uv = _relu_values(Xr, Z, U)
         order = np.argsort(uv)[::-1]
         return uv[order], U[order]

@@ -185,12 +185,17 @@ class ConditionalGradient(Solver):
             if oracle.kind == "heuristic" and fmap.local_moves and self.warm_width:
                 # no exact oracle: start from a short non-convex descent of a network of
                 # warm_width neurons (the conditional-gradient steps then add what it missed)
+                # at most a quarter of the time limit, so that the loop and its
+                # certificate get the rest
+                warm_deadline = None if deadline is None else \
+                    log.t0 + 0.25 * float(self.time_limit)
                 with clock("refine"):
-                    U, V, _ = escape(X, Y, beta, U, V, self._rng, deadline,
+                    U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
                                      None if self._loss_name == "squared" else loss,
                                      n_new=self.warm_width, max_iter=refine_iter)
         try:
             for k in range(self.max_iter + 1):
+                t_rec = time.perf_counter()
                 net = fmap.network(U, V)
                 F = fmap.predict(net)
                 # non-smooth loss: the master's multiplier is the subgradient to certify with
@@ -201,12 +206,18 @@ class ConditionalGradient(Solver):
                         oracle.hint(U)  # a searching oracle also starts from the neurons
                     res = oracle(Zo)
                 cert = log.record(net, F, res, G=G, Zo=Zo)
+                if deadline is not None:
+                    # the inner steps stop early enough for the next oracle call and
+                    # certificate (as long as this one took) to end by the time limit
+                    self._deadline = deadline - 1.5 * (time.perf_counter() - t_rec)
                 stop = log.stop_status(k, self.max_iter)
+                if stop is None and deadline is not None and time.perf_counter() >= self._deadline:
+                    stop = "time_limit"  # another iteration would end past the limit
                 if stop == "estimate_converged":
                     # only an estimate met tol: search harder, then try to descend from
                     # a wider network, before believing it
                     res, cert, U, V, moved = self._doubt(oracle, fmap, X, Y, beta, U, V, net,
-                                                         F, G, Zo, res, cert, log, deadline)
+                                                         F, G, Zo, res, cert, log, self._deadline)
                     if moved:
                         U, V = self._master(fmap, Y, beta, U, V, max(gl_tol, 1e-3 * abs(cert.rel_gap)))
                         continue
@@ -234,7 +245,7 @@ class ConditionalGradient(Solver):
                     # rank 2: slide the atoms inside their cells jointly with the outputs
                     iters = refine_iter if cert.rel_gap < 1e-3 else min(refine_iter, 200)
                     with clock("refine"):
-                        U, V, slid = slide_2d(arr, X, Y, beta, U, V, iters, deadline)
+                        U, V, slid = slide_2d(arr, X, Y, beta, U, V, iters, self._deadline)
                     if slid:
                         # the directions moved: re-solve the outputs exactly for them (the
                         # certificate is first order in the residual's error)
@@ -246,7 +257,7 @@ class ConditionalGradient(Solver):
                         U, V = merge_cells(X, U, V)
                 if do_refine:
                     with clock("refine"):
-                        U, V, improved = refine(X, Y, beta, U, V, refine_iter, deadline,
+                        U, V, improved = refine(X, Y, beta, U, V, refine_iter, self._deadline,
                                                 None if self._loss_name == "squared" else loss)
                     if improved:
                         U, V = self._master(fmap, Y, beta, U, V, tol_k)

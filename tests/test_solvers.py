@@ -410,8 +410,10 @@ def test_scale_sampled_patterns_honest_and_shrinking():
         res = fit(X, Y, beta, time_limit=55, random_state=0)
     assert time.perf_counter() - t0 < 60
     assert res.certificate.oracle_kind == "heuristic" and not res.certificate.is_global
-    gaps = res.history["rel_gap_estimate"]  # the estimate shrinks; the proven gap is loose
-    assert gaps[-1] < 0.1 * gaps[0]
+    # the estimate shrinks (the first network is already the 64-neuron warm start, not the
+    # zero network, whose estimate is ~0.9 here); the proven gap is the loose spectral one
+    gaps = res.history["rel_gap_estimate"]
+    assert gaps[-1] < 0.1 and gaps[-1] < gaps[0]
     assert np.all(res.history["rel_gap"] >= gaps - 1e-12)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 * 1024 * 1024  # KiB: < 2 GiB
 

@@ -11,9 +11,7 @@ import importlib
 import json
 import logging
 import platform
-
 import sys
-import time
 
 import numpy as np
 

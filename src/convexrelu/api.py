@@ -116,7 +116,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         Target relative duality gap (default 1e-6).
     max_iter : int, optional
         Iterations (default: 100 for ``cg``, 20000 Frank–Wolfe steps for ``frank-wolfe``,
-        20000 epochs for ``sgd``).
+        20000 epochs for ``sgd``; no limit when ``time_limit`` is given).
     time_limit : float, optional
         Seconds; the solve stops with status ``"time_limit"``.
     max_patterns : float, default 1e9

@@ -30,6 +30,9 @@ from ..verify import check_omega
 __all__ = ["Solver", "SolveResult", "STATUSES", "IterationLog", "COMMON_OPTIONS"]
 
 #: The options every solver takes, with one meaning each (:meth:`Solver._set_common`).
+#: ``max_iter`` when it is left out and a ``time_limit`` is given (the time is the budget).
+UNLIMITED_ITER = 2**62
+
 COMMON_OPTIONS = ("tol", "max_iter", "time_limit", "verbose", "callback", "random_state")
 
 logger = logging.getLogger("convexrelu.solvers")
@@ -67,7 +70,9 @@ class Solver:
         The solver's outer iterations: conditional-gradient iterations (``cg``),
         Frank–Wolfe steps (``frank-wolfe``), cutting planes, augmented-Lagrangian rounds
         (``copositive-fo``), epochs (``sgd``). ``None`` at construction means the
-        solver's ``default_max_iter``. A solver without iterations (one conic solve:
+        solver's ``default_max_iter`` without a ``time_limit``, and no iteration limit
+        with one (the time is then the budget: a fit given 60 s does not stop after 100
+        iterations with time left). A solver without iterations (one conic solve:
         ``copositive``) has ``default_max_iter = None`` and refuses the option.
     ``time_limit``
         Wall-clock seconds for the whole solve, set-up included; None for no limit.
@@ -113,8 +118,10 @@ class Solver:
                                  f"{self._no_iter_reason}); leave max_iter out")
             self.max_iter = None
         else:
-            self.max_iter = check_positive_int(self.default_max_iter if max_iter is None
-                                               else max_iter, "max_iter")
+            self.time_limit = check_time_limit(time_limit)
+            if max_iter is None:
+                max_iter = self.default_max_iter if self.time_limit is None else UNLIMITED_ITER
+            self.max_iter = check_positive_int(max_iter, "max_iter")
         self.time_limit = check_time_limit(time_limit)
         self.verbose = check_verbose(verbose)
         self.callback = check_callback(callback)

@@ -89,7 +89,7 @@ class ConditionalGradient(Solver):
     ----------
     tol : float, default 1e-6
         Stop when the certificate's relative gap is at most ``tol``.
-    max_iter : int, default 100
+    max_iter : int, default 100 (no limit when ``time_limit`` is given)
         Outer iterations (one oracle call each).
     refine : {"auto", True, False}, default "auto"
         Polish the neurons locally after each master solve: for rank-2 data slide every
@@ -175,6 +175,7 @@ class ConditionalGradient(Solver):
         deadline = None if self.time_limit is None else log.t0 + float(self.time_limit)
         self._deadline = deadline
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
+        self._heuristic = oracle.kind == "heuristic"
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
@@ -219,7 +220,7 @@ class ConditionalGradient(Solver):
                     res, cert, U, V, moved = self._doubt(oracle, fmap, X, Y, beta, U, V, net,
                                                          F, G, Zo, res, cert, log, self._deadline)
                     if moved:
-                        U, V = self._master(fmap, Y, beta, U, V, max(gl_tol, 1e-3 * abs(cert.rel_gap)))
+                        U, V = self._master(fmap, Y, beta, U, V, max(gl_tol, 1e-3 * abs(cert.rel_gap_estimate)))
                         continue
                     stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
@@ -239,11 +240,11 @@ class ConditionalGradient(Solver):
                 # Before a sliding solve (which re-optimises the outputs too) the group
                 # lasso only selects atoms, so 1e-8 suffices there.
                 floor = max(gl_tol, 1e-8) if slide else gl_tol
-                tol_k = max(floor, 1e-3 * min(abs(cert.rel_gap), 1.0))
+                tol_k = max(floor, 1e-3 * min(abs(cert.rel_gap_estimate), 1.0))
                 U, V = self._master(fmap, Y, beta, U, V, tol_k)
                 if slide:
                     # rank 2: slide the atoms inside their cells jointly with the outputs
-                    iters = refine_iter if cert.rel_gap < 1e-3 else min(refine_iter, 200)
+                    iters = refine_iter if cert.rel_gap_estimate < 1e-3 else min(refine_iter, 200)
                     with clock("refine"):
                         U, V, slid = slide_2d(arr, X, Y, beta, U, V, iters, self._deadline)
                     if slid:
@@ -315,7 +316,11 @@ class ConditionalGradient(Solver):
             live = np.linalg.norm(H, axis=0) > 0
             U, V, H = U[:, live], V[live], H[:, live]
             if self._loss_name == "squared":
-                V = group_lasso(H, Y, beta, V, tol=tol, deadline=self._deadline)
+                # no certificate can be proven on the heuristic path: no interior point
+                # that costs more than a few oracle calls (FISTA's answer is then kept and
+                # the L-BFGS moves re-optimise the outputs)
+                V = group_lasso(H, Y, beta, V, tol=tol, deadline=self._deadline,
+                                max_ipm_time=0.05 if self._heuristic else None)
             else:
                 V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
             keep = np.linalg.norm(V, axis=1) > 0

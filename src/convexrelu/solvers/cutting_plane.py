@@ -66,7 +66,7 @@ class CuttingPlane(Solver):
     ----------
     tol : float, default 1e-6
         Stop when ``(upper - lower) / upper <= tol``.
-    max_iter : int, default 500
+    max_iter : int, default 500 (no limit when ``time_limit`` is given)
         Analytic centers (one oracle call each).
     max_add : int, default 20
         Cuts added per center: the most violated direction and the best direction of other

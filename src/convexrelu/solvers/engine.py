@@ -60,7 +60,8 @@ IPM_MAX_NNZ = 4_000_000
 IPM_MAX_ROWS = 20_000
 
 
-def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", deadline=None):
+def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", deadline=None,
+                max_ipm_time=None):
     r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
 
     This is scikit-learn's ``MultiTaskLasso`` problem with ``alpha = beta / n`` (the tests
@@ -91,7 +92,8 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
         start; the interior point about 18 factorisations of a KKT system whose output
         block is dense, :math:`O((kc)^3)` with ``k = min(n, m)``. When :math:`H^\top H`
         is singular and the interior point is cheap (estimated <= 50 ms) the interior
-        point runs; otherwise FISTA runs first, for at most three
+        point runs (after a probe of 11 FISTA steps from ``V0``, which ends the solve
+        when the warm start is already within ``tol``); otherwise FISTA runs first, for at most three
         times its estimate and a quarter of the interior point's estimated time, and the
         interior point (if it fits, below) takes over when it has not met ``tol``. On the heuristic path of ``cg`` (planted
         2000 x 20, c = 10, about 130 atoms) this is the difference between 1.4–1.9 s and
@@ -104,6 +106,12 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
     residual scaled so that :math:`\max_j \|h_j^\top \theta\| \le \beta`); when the gap is
     above ``tol`` times the objective, FISTA continues from it (at most ``min(max_iter,
     2000)`` iterations after the interior point), so its answer is never accepted unchecked.
+
+    ``max_ipm_time`` (seconds, ``"auto"`` only): the interior point runs only when its
+    estimated time is at most this; otherwise FISTA runs for at most about that time and
+    its answer is returned with whatever gap it reached. ``cg`` sets it on the heuristic path, where no
+    certificate can be proven and the L-BFGS moves that follow re-optimise the outputs
+    anyway (planted 2000 x 20, c = 10: interior-point fallbacks of 2–7 s each).
 
     ``deadline`` (a ``time.perf_counter()`` value): the interior point gets the time left
     as its limit and FISTA stops there (the best iterate so far is returned; the
@@ -125,21 +133,37 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
     V = np.zeros((m, c)) if V0 is None else np.array(V0, dtype=float)
     k = min(n, m)  # rows of the interior point's residual after the QR reduction below
     ipm_fits = k * m * c <= IPM_MAX_NNZ and k * c <= IPM_MAX_ROWS
+    if method == "auto" and V0 is not None:
+        # a probe of 11 FISTA steps from the warm start (two gap checks): between
+        # consecutive solves of a column-generation loop the previous answer is often
+        # already within tol (measured: wine at tol 1e-3, where the interior point took
+        # 150-230 ms)
+        V = _fista(G, B, yy, L, beta, V, tol, 11, deadline)
+        gap, primal = _gl_gap(G, B, yy, V, beta)
+        if gap <= tol * max(primal, np.finfo(float).tiny):
+            return V
     if method == "auto":
         fista_iter, fista_step_s, ipm_s = _master_costs(eig, k, m, c, tol)
-        if ipm_fits and not np.isfinite(fista_iter) and ipm_s <= 0.05:
+        capped = max_ipm_time is not None and ipm_s > max_ipm_time
+        ipm_ok = ipm_fits and not capped
+        if ipm_ok and not np.isfinite(fista_iter) and ipm_s <= 0.05:
             # singular Gram matrix, small master: FISTA stalls, the interior point does not
             method = "ipm"
         else:
             # FISTA first (warm-started it usually needs far fewer iterations than its
             # worst-case estimate); when it has not converged within three times that
             # estimate or a quarter of the interior point's estimated time, the interior
-            # point (when it fits) takes over from there
-            budget = max_iter if not ipm_fits else int(min(
-                max_iter, 3 * fista_iter + 100, max(50, 0.25 * ipm_s / fista_step_s)))
-            V = _fista(G, B, yy, L, beta, V, tol, budget, deadline)
+            # point (when allowed) takes over from there. Without an allowed interior
+            # point: all of max_iter, or the time the cap allows
+            if ipm_ok:
+                budget = min(max_iter, 3 * fista_iter + 100, max(50, 0.25 * ipm_s / fista_step_s))
+            elif capped:
+                budget = min(max_iter, 3 * fista_iter + 100, max(50, max_ipm_time / fista_step_s))
+            else:
+                budget = max_iter
+            V = _fista(G, B, yy, L, beta, V, tol, int(budget), deadline)
             gap, primal = _gl_gap(G, B, yy, V, beta)
-            if gap <= tol * max(primal, np.finfo(float).tiny) or not ipm_fits or (
+            if gap <= tol * max(primal, np.finfo(float).tiny) or not ipm_ok or (
                     deadline is not None and time.perf_counter() >= deadline):
                 return V
             method = "ipm"
@@ -169,8 +193,9 @@ def _master_costs(eig, k, m, c, tol):
     :math:`H^\top H`; ``fista_iterations`` is infinite when it is singular.
 
     Constants measured on this package's masters (one core): an interior-point
-    iteration costs about 0.7 ms plus :math:`(kc)^3 / (3 \cdot 5\cdot10^9)` s and
-    there are about 18; a FISTA iteration (two Gram products and the gap check every 10)
+    iteration costs about 0.5 ms plus :math:`(kc)^3 / (4\cdot10^9)` s (spiral
+    ``kc = 147``: 1 ms; wine ``kc = 324``: 10 ms; an over-estimate at ``kc > 1000``)
+    and there are about 18; a FISTA iteration (two Gram products and the gap check every 10)
     about :math:`2 m^2 c / 10^9` s plus 20 us of interpreter overhead."""
     L, mu = float(eig[-1]), float(max(eig[0], 0.0))
     if mu <= 1e-12 * L:
@@ -178,7 +203,7 @@ def _master_costs(eig, k, m, c, tol):
     else:
         fista_iter = 2.0 * np.sqrt(L / mu) * np.log(1.0 / max(tol, 1e-16)) + 50.0
     step_s = 2.0 * m * m * c / 1e9 + 2e-5
-    ipm_s = 18.0 * (7e-4 + (k * c) ** 3 / 1.5e10)
+    ipm_s = 18.0 * (5e-4 + (k * c) ** 3 / 4e9)
     return fista_iter, step_s, ipm_s
 
 

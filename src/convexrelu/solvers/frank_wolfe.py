@@ -73,7 +73,7 @@ class FrankWolfe(Solver):
     ----------
     tol : float, default 1e-6
         Stop when the certificate's relative gap is at most ``tol``.
-    max_iter : int, default 20000
+    max_iter : int, default 20000 (no limit when ``time_limit`` is given)
         Total Frank–Wolfe steps over all values of ``t``.
     inner_tol : float, default 1e-4
         An inner solve stops when its Frank–Wolfe gap is at most ``inner_tol`` times its

@@ -73,7 +73,7 @@ class SGD(Solver):
     lr : "auto" or float, default "auto"
         Initial learning rate; ``"auto"`` searches for the largest that does not diverge.
     momentum : float, default 0.95
-    max_iter : int, default 20000
+    max_iter : int, default 20000 (no limit when ``time_limit`` is given)
         Epochs (full-batch steps); ``max_epochs`` is another name for it.
     plateau_patience : int, default 200
         Epochs without a relative improvement of ``plateau_threshold`` before halving.

@@ -295,6 +295,79 @@ def test_group_lasso_ipm_qr_reduction_is_exact_on_tall_ill_conditioned_masters()
     np.testing.assert_allclose(corr[used], beta, rtol=1e-6)
 
 
+def _gl_rel_gap(H, Y, beta, V):
+    from convexrelu.solvers.engine import _gl_gap
+
+    gap, primal = _gl_gap(H.T @ H, H.T @ Y, float(np.vdot(Y, Y)), V, beta)
+    return gap / primal
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-8])
+def test_group_lasso_auto_meets_tol_whichever_method_it_picks(tol, monkeypatch):
+    """The cost model picks FISTA on a well-conditioned tall master and the interior point
+    on a small singular one; either way the answer's duality gap meets tol."""
+    from convexrelu.solvers import engine
+
+    calls = []
+    real_ipm, real_fista = engine._group_lasso_ipm, engine._fista
+    monkeypatch.setattr(engine, "_group_lasso_ipm",
+                        lambda *a, **k: calls.append("ipm") or real_ipm(*a, **k))
+    monkeypatch.setattr(engine, "_fista", lambda *a, **k: calls.append("fista") or real_fista(*a, **k))
+    rng = np.random.default_rng(7)
+    # tall and well conditioned (the heuristic path's masters): FISTA alone
+    H = np.maximum(rng.standard_normal((2000, 60)), 0)
+    Y = rng.standard_normal((2000, 10))
+    beta = 0.1 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    V = engine.group_lasso(H, Y, beta, tol=tol)
+    assert _gl_rel_gap(H, Y, beta, V) <= tol
+    assert calls and set(calls) == {"fista"}
+    # singular Gram (m > n), small: the interior point
+    calls.clear()
+    X = rng.standard_normal((30, 2))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 60))
+    H2 = np.maximum(X @ np.vstack([np.cos(ang), np.sin(ang)]), 0)
+    Y2 = rng.standard_normal((30, 3))
+    beta2 = 1e-2 * np.max(np.linalg.norm(H2.T @ Y2, axis=1))
+    V2 = engine.group_lasso(H2, Y2, beta2, tol=tol)
+    assert _gl_rel_gap(H2, Y2, beta2, V2) <= max(tol, 1e-9)
+    assert calls[0] == "ipm"
+
+
+def test_group_lasso_max_ipm_time_keeps_the_interior_point_out(monkeypatch):
+    """With an interior point estimated above max_ipm_time, only FISTA runs (capped to about
+    that time) and its answer is returned, whatever gap it reached; never worse than the
+    warm start."""
+    from convexrelu.solvers import engine
+
+    def no_ipm(*a, **k):
+        raise AssertionError("the interior point ran despite max_ipm_time")
+
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((300, 3))
+    U = rng.standard_normal((3, 250))
+    H = np.maximum(X @ U, 0)  # m close to n, nearly dependent columns: FISTA is slow here
+    Y = rng.standard_normal((300, 5))
+    beta = 1e-3 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    V0 = np.zeros((250, 5))
+    monkeypatch.setattr(engine, "_group_lasso_ipm", no_ipm)
+    V = engine.group_lasso(H, Y, beta, V0=V0, tol=1e-12, max_ipm_time=1e-6)
+    assert np.all(np.isfinite(V))
+
+    def obj(W):
+        return 0.5 * np.sum((H @ W - Y) ** 2) + beta * np.sum(np.linalg.norm(W, axis=1))
+
+    assert obj(V) < obj(V0)
+
+
+def test_max_iter_is_unlimited_with_a_time_limit():
+    from convexrelu.solvers import SGD, ConditionalGradient, FrankWolfe
+
+    for cls, default in ((ConditionalGradient, 100), (FrankWolfe, 20000), (SGD, 20000)):
+        assert cls().max_iter == default
+        assert cls(time_limit=5).max_iter >= 2**62
+        assert cls(time_limit=5, max_iter=7).max_iter == 7
+
+
 def test_group_lasso_rejects_unknown_method():
     from convexrelu.solvers.engine import group_lasso
 

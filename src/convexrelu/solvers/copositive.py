@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice
+from ..network import TwoLayerReLU
 from ..patterns import SignPatterns
 from ..problem import Problem, gram_error, thin_whitening
 from .base import IterationLog, Solver
@@ -152,7 +153,7 @@ class RelaxationResult:
 
 
 def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None = None,
-                     formulation="lifted", solver="CLARABEL", loss=None,
+                     formulation="lifted", solver="CLARABEL", loss=None, deadline=None,
                      **solver_options) -> RelaxationResult:
     r"""Solve eq. 19 (one block per pattern) or eq. 20 (one block, ``D = I``) with CVXPY.
 
@@ -170,8 +171,16 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
     any loss with a CVXPY form replaces the squared loss (App. A.6); with every pattern
     and rank-2 data the value is then the training optimum for that loss, which makes it
     a reference for ``cg`` with general losses.
+
+    ``deadline`` (a ``time.perf_counter()`` value): building the program stops with
+    :class:`OutOfTime` once it is passed, and the conic solver gets the time left as its
+    own limit (Clarabel ``time_limit``, SCS ``time_limit_secs``).
     """
     import cvxpy as cp
+
+    def check_time():
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise OutOfTime("the time limit passed while the relaxation was being built")
 
     check_choice(form, ("eq19", "eq20"), "form")
     check_choice(formulation, ("lifted", "schur"), "formulation")
@@ -194,6 +203,7 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
         Ls = [cp.Variable((r + c, r + c), PSD=True) for _ in range(pats.shape[0])]
         pred = 0
         for Li, p in zip(Ls, pats):
+            check_time()
             pred = pred + (Wsc * p[:, None]) @ Li[:r, r:]
             Ublocks.append((Li, p))
         from ..losses import cvxpy_loss, get_loss
@@ -201,6 +211,7 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
         lossobj = get_loss("squared" if loss is None else loss)
         obj = cvxpy_loss(lossobj, pred, Y) + 0.5 * beta * sum(cp.trace(Li) for Li in Ls)
         for Li, p in zip(Ls, pats):
+            check_time()
             cons.append(_cone_rows(Wsc, p) @ Li[:r, :r] @ _cone_rows(Wsc, p).T >= 0)
     else:
         if loss is not None and getattr(loss, "name", loss) != "squared":
@@ -209,6 +220,7 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
         Us = [cp.Variable((r, r), PSD=True) for _ in range(pats.shape[0])]
         M = np.eye(n)
         for Ui, p in zip(Us, pats):
+            check_time()
             DX = Wsc * p[:, None]
             M = M + 2 * DX @ Ui @ DX.T
             cons.append(_cone_rows(Wsc, p) @ Ui @ _cone_rows(Wsc, p).T >= 0)
@@ -220,10 +232,23 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
     prob = cp.Problem(cp.Minimize(obj), cons)
     opts = dict(_DEFAULT_OPTIONS[solver])
     opts.update(solver_options)
+    if deadline is not None:
+        check_time()
+        # CVXPY's compilation cannot be interrupted: measured at about 0.5 ms per block and
+        # row (planted n = 20, 382 blocks: 3.1 s); refuse to start one that cannot end in time
+        compile_s = 5e-4 * len(Ublocks) * n
+        if time.perf_counter() + compile_s >= deadline:
+            raise OutOfTime(f"compiling the relaxation ({len(Ublocks)} blocks, n = {n}) would "
+                            f"take about {compile_s:.1f} s, past the time limit")
+        opts["time_limit" if solver == "CLARABEL" else "time_limit_secs"] = \
+            max(deadline - time.perf_counter(), 1e-3)
     try:
         prob.solve(solver=solver, **opts)
     except cp.error.SolverError as exc:
         raise RuntimeError(f"CVXPY ({solver}) failed on the relaxation: {exc}") from exc
+    if (prob.value is None or not np.isfinite(prob.value)) and deadline is not None \
+            and time.perf_counter() >= deadline:
+        raise OutOfTime(f"the conic solver stopped at the time limit ({prob.status!r})")
     if prob.value is None or not np.isfinite(prob.value):
         raise RuntimeError(f"CVXPY ({solver}) returned no solution: status {prob.status!r}")
     Q = A * s[None, :]  # u = Q z on the row space
@@ -241,6 +266,10 @@ def solve_relaxation(X, Y, beta, *, form="eq19", patterns: SignPatterns | None =
     return RelaxationResult(float(prob.value), str(prob.status), solver, form, tuple(blocks),
                             pats, viol, time.perf_counter() - t0,
                             tuple(lifted) if lifted else None, Q, Wsc)
+
+
+class OutOfTime(RuntimeError):
+    """The time limit passed while the relaxation was being built."""
 
 
 def _cone_rows(Wsc, p):
@@ -425,9 +454,24 @@ class CopositiveRelaxation(Solver):
             if patterns is None:  # rank <= 2 exact oracle sweeps instead of storing them
                 patterns = problem.patterns()
             exhaustive = patterns.scope == "exact"
-        rel = solve_relaxation(problem, Y, beta, form=form, patterns=patterns,
-                               formulation=self.formulation, solver=self.cvx_solver,
-                               **self.solver_options)
+        # time_limit: the build and the conic solve stop at the limit less a tenth (at least
+        # 1 s) kept for the network's recovery and certificate
+        deadline = None if self.time_limit is None else \
+            log.t0 + float(self.time_limit) - max(0.1 * float(self.time_limit), 1.0)
+        try:
+            rel = solve_relaxation(problem, Y, beta, form=form, patterns=patterns,
+                                   formulation=self.formulation, solver=self.cvx_solver,
+                                   deadline=deadline, **self.solver_options)
+        except OutOfTime:
+            # no relaxation within the limit: the best network known is the zero network
+            net = TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
+            F = net.predict(X)
+            log.record(net, F, oracle(loss.gradient(F, Y)))
+            info = dict(form=form, cvx_solver=self.cvx_solver, lower_bound=None,
+                        lower_bound_reason="the relaxation was not built within time_limit",
+                        recovery="none")
+            status = log.converged_status() if log.converged() else "time_limit"
+            return log.result(status, 0, info=info)
         info = dict(relaxation_value=rel.value, relaxation_status=rel.status, form=form,
                     cvx_solver=self.cvx_solver, max_violation=rel.max_violation,
                     n_blocks=len(rel.blocks), relaxation_time=rel.time)
@@ -477,6 +521,8 @@ class CopositiveRelaxation(Solver):
         # the lower bound)
         if log.converged():
             status = log.converged_status()
+        elif deadline is not None and not trusted and time.perf_counter() >= deadline:
+            status = "time_limit"
         elif not trusted:
             status = "inaccurate"
         else:

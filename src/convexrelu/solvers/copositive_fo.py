@@ -37,6 +37,14 @@ from scipy.optimize import minimize
 from .._validation import check_choice, check_positive_int, check_tol
 from .base import IterationLog, Solver
 from .copositive import FORMS, _cone_rows, _whiten, is_whitened_spike_free
+from .engine import _deadline_callback
+
+class _OutOfTime(Exception):
+    """Raised inside an objective evaluation once the deadline has passed."""
+
+
+#: Most directions the network recovery keeps (the heaviest columns of the factors).
+MAX_RECOVERED = 1000
 
 __all__ = ["CopositiveFO"]
 
@@ -98,7 +106,11 @@ class CopositiveFO(Solver):
         X, Y, loss = problem.X, problem.Y, problem.loss
         log = IterationLog(self.name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
                            self.time_limit, t0=self._started)
-        t0 = time.perf_counter()
+        # time_limit is wall time from the call: the inner L-BFGS stops at the deadline too,
+        # leaving a tenth of the limit (at least 1 s) for the network's recovery and
+        # certificate
+        deadline = None if self.time_limit is None else \
+            log.t0 + float(self.time_limit) - max(0.1 * float(self.time_limit), 1.0)
         spike_free = is_whitened_spike_free(problem)
         form = self.form if self.form != "auto" else ("eq20" if spike_free else "eq19")
         W, s, A = _whiten(problem)
@@ -157,11 +169,36 @@ class CopositiveFO(Solver):
             return v / max(tr, 1e-300)
 
         status, viol, it, prev = "max_iter", np.inf, 0, np.inf
+        eval_s = [0.0]  # duration of the last objective evaluation
         try:
             for it in range(1, self.max_outer + 1):
-                res = minimize(fun, x, args=(rho,), jac=True, method="L-BFGS-B",
-                               options=dict(maxiter=self.inner_iter, gtol=1e-10, ftol=1e-15))
-                x = res.x
+                if deadline is not None and time.perf_counter() >= deadline:
+                    status = "time_limit"
+                    break
+                # one evaluation costs O(blocks n^2): the deadline is checked at every
+                # evaluation, and the best point evaluated so far is kept
+                best = [np.inf, x]
+
+                def timed(x_, rho_, best=best):
+                    now = time.perf_counter()
+                    if deadline is not None and now + eval_s[0] >= deadline:
+                        raise _OutOfTime  # this evaluation would end past the deadline
+                    out = fun(x_, rho_)
+                    eval_s[0] = time.perf_counter() - now
+                    if out[0] < best[0]:
+                        best[0], best[1] = out[0], x_.copy()
+                    return out
+
+                try:
+                    res = minimize(timed, x, args=(rho,), jac=True, method="L-BFGS-B",
+                                   callback=_deadline_callback(deadline),
+                                   options=dict(maxiter=self.inner_iter, gtol=1e-10, ftol=1e-15))
+                    x = res.x
+                except _OutOfTime:
+                    x = best[1]
+                    status = "time_limit"
+                    break
+
                 P, _ = unpack(x)
                 for i in range(nb):
                     G = Ns[i] @ P[i]
@@ -175,7 +212,7 @@ class CopositiveFO(Solver):
                 if viol > 0.25 * prev:
                     rho *= 5.0
                 prev = viol
-                if self.time_limit is not None and time.perf_counter() - t0 >= self.time_limit:
+                if deadline is not None and time.perf_counter() >= deadline:
                     status = "time_limit"
                     break
         except KeyboardInterrupt:
@@ -185,7 +222,7 @@ class CopositiveFO(Solver):
         rel_obj = 0.5 * float(np.sum((F - Y) ** 2)) + 0.5 * beta * float(np.vdot(x, x))
         # network: columns of P signed into their cones, outputs re-solved
         zmap = A * s[None, :]
-        dirs = []
+        dirs, weights = [], []
         for i in range(nb):
             for j in range(k):
                 z = P[i][:, j]
@@ -197,9 +234,19 @@ class CopositiveFO(Solver):
                     z = -z
                 u = zmap @ z
                 dirs.append(u / np.linalg.norm(u))
+                weights.append(nz * float(np.linalg.norm(Q[i][:, j])))
+        if len(dirs) > MAX_RECOVERED:
+            # the heaviest columns (|p| |q|, their share of the path norm): a master over
+            # thousands of atoms costs more than the relaxation itself
+            top = np.argsort(weights)[::-1][:MAX_RECOVERED]
+            logger.info("copositive-fo: %d directions recovered; the %d heaviest are kept",
+                        len(dirs), MAX_RECOVERED)
+            dirs = [dirs[t] for t in np.sort(top)]
         U = np.array(dirs).T if dirs else np.zeros((X.shape[1], 0))
         # first order here too: the interior point costs O((n c)^1.5+) at these sizes
-        net = network_from_atoms(X, Y, beta, U, tol=1e-8, max_iter=5000, method="fista")
+        net = network_from_atoms(X, Y, beta, U, tol=1e-8, max_iter=5000, method="fista",
+                                 deadline=None if deadline is None else deadline + 0.5 * (
+                                     log.t0 + float(self.time_limit) - deadline))
         Fn = net.predict(X)
         cert = log.record(net, Fn, oracle(loss.gradient(Fn, Y)))
         Zd = Y - Fn

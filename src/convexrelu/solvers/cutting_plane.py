@@ -39,6 +39,7 @@ a few thousand), as in the paper's complexity analysis (poly(nc) per cut).
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import scipy.linalg as sla
@@ -107,10 +108,13 @@ class CuttingPlane(Solver):
         Zf = s0 * Y
         lower = _dual_value(Zf, Y)
         status, k = "max_iter", 0
+        # time_limit: the inner Newton steps stop early enough (as long as the last one
+        # took) for the next master and oracle calls; none starts past the deadline
+        self._deadline = None if self.time_limit is None else log.t0 + float(self.time_limit)
         try:
             for k in range(self.max_iter + 1):
                 # primal from the multipliers of the cuts (the restricted master)
-                net = network_from_atoms(X, Y, beta, Ucut, tol=1e-10)
+                net = network_from_atoms(X, Y, beta, Ucut, tol=1e-10, deadline=self._deadline)
                 F = net.predict(X)
                 if rigorous:
                     log.best_dual = max(log.best_dual, lower)
@@ -171,7 +175,11 @@ class CuttingPlane(Solver):
         f, G, sl, e = phi(Z)
         if not np.isfinite(f):
             return Z
+        t_step = 0.0
         for _ in range(self.newton_iter):
+            t_start = time.perf_counter()
+            if self._deadline is not None and t_start + 2.0 * t_step >= self._deadline:
+                break  # the current point is strictly inside: a valid (less central) centre
             R = Y - Z
             grad = -2.0 * (H / sl) @ G + (w / e) * R  # (n, c)
             # negative Hessian (positive definite)
@@ -196,6 +204,7 @@ class CuttingPlane(Solver):
             else:
                 break
             Z, f, G, sl, e = Z + t * step, fn, Gn, sln, en
+            t_step = time.perf_counter() - t_start
         return Z
 
 

@@ -63,16 +63,25 @@ def _region_candidates(ev, Z, K, pats, bases, tol, chunk, floor):
         P = pats[start:stop]
         Pf = P.astype(float) if P.dtype == bool else P
         G = (Pf @ K).reshape(stop - start, c, r)  # Z^T D X_r
-        if bases is not None:
-            G = np.einsum("qcr,qrk->qck", G, bases[start:stop])
+        Bq = None if bases is None else bases[start:stop]
+        if Bq is not None:
+            G = np.einsum("qcr,qrk->qck", G, Bq)
+        # the trace of a cell's form bounds its top eigenvalue: cells whose trace is at
+        # most the floor cannot beat it and skip the eigendecomposition
+        pre = np.flatnonzero(np.einsum("qck,qck->q", G, G) > floor())
+        if pre.size == 0:
+            continue
+        G, Pf = G[pre], Pf[pre]
+        if Bq is not None:
+            Bq = Bq[pre]
         M = np.einsum("qck,qcl->qkl", G, G)
         lam, vecs = np.linalg.eigh(M)
         sel = np.flatnonzero(lam[:, -1] > floor())
         if sel.size == 0:
             continue
         q = vecs[sel, :, -1]
-        if bases is not None:
-            q = np.einsum("qrk,qk->qr", bases[start:stop][sel], q)
+        if Bq is not None:
+            q = np.einsum("qrk,qk->qr", Bq[sel], q)
         y = q * s[None, :]
         ok_p, ok_m = _inside(Wm, wn, Pf[sel], y, tol)
         cand = np.concatenate([y[ok_p], -y[ok_m]])

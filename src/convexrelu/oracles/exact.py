@@ -45,8 +45,46 @@ __all__ = ["ExactOracle"]
 
 logger = logging.getLogger(__name__)
 
-#: Pattern matrices up to this size are cached as floats by ExactOracle.
-_FLOAT_CACHE_BYTES = 256 << 20
+#: Pattern matrices up to this size are cached as floats by ExactOracle (larger ones are
+#: kept as bits and unpacked one chunk at a time).
+_FLOAT_CACHE_BYTES = 32 << 20
+
+
+class _PackedRows:
+    """0/1 rows kept as bits (:func:`numpy.packbits`, 1/64 of a float matrix); slicing
+    returns the rows as floats. Lets the exact oracle hold millions of regions' patterns
+    in bounded memory (iris, rank 4: 10.8M regions)."""
+
+    def __init__(self, bits: np.ndarray, n: int):
+        self.bits, self.n = bits, int(n)
+        self.shape = (bits.shape[0], self.n)
+        self.dtype = np.dtype(float)
+
+    @classmethod
+    def pack(cls, P: np.ndarray) -> "_PackedRows":
+        return cls(np.packbits(np.asarray(P, dtype=bool), axis=1), P.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes)
+
+    def __getitem__(self, sl) -> np.ndarray:
+        return np.unpackbits(self.bits[sl], axis=1, count=self.n).astype(float)
+
+
+class _SharedBases:
+    """Per-region orthonormal bases stored once per flat: ``unique[index[q]]`` is region
+    ``q``'s basis (every cell of a flat shares the flat's basis)."""
+
+    def __init__(self, unique: np.ndarray, index: np.ndarray):
+        self.unique, self.index = unique, index
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.unique.nbytes + self.index.nbytes)
+
+    def __getitem__(self, sl) -> np.ndarray:
+        return self.unique[self.index[sl]]
 
 
 class _Sweep2D:
@@ -281,7 +319,7 @@ class ExactOracle(OracleBase):
         self._last = None
         self.rank = r
         ev = self._ev
-        self._groups: list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray]] = []
+        self._groups: list = []  # (bases or None, patterns): arrays, or bits and shared bases
         self._sweeps: list[_Sweep2D] = []
         if r == 1:
             self._n_patterns = 2
@@ -290,16 +328,21 @@ class ExactOracle(OracleBase):
             self._sweeps.append(sweep)
             self._n_patterns = sweep.n_cells
         elif r >= 3:
-            self._groups.append((None, patterns.patterns))
+            P0 = patterns.patterns
+            # 0/1 float copies when small enough (saves a cast per call), else bits
+            self._groups.append((None, P0.astype(float) if P0.size * 8 <= _FLOAT_CACHE_BYTES
+                                 else _PackedRows.pack(P0)))
             self._n_patterns = patterns.n_patterns
-            face_groups: dict[int, tuple[list, list]] = {}
+            face_groups: dict[int, tuple[list, list, list]] = {}
             self._collect_faces(np.eye(r), face_groups)
             for k in sorted(face_groups, reverse=True):
-                Bs, Ps = face_groups[k]
-                self._groups.append((np.concatenate(Bs), np.concatenate(Ps)))
-            # keep 0/1 float copies when they are small enough, to save a cast per call
-            self._groups = [(B, P.astype(float) if P.size * 8 <= _FLOAT_CACHE_BYTES else P)
-                            for B, P in self._groups]
+                Bs, counts, Ps = face_groups[k]
+                bases = _SharedBases(np.stack(Bs), np.repeat(np.arange(len(Bs)), counts))
+                bits = _PackedRows(np.concatenate(Ps), ev.X.shape[0])
+                if bits.shape[0] * bits.n * 8 <= _FLOAT_CACHE_BYTES:
+                    self._groups.append((bases[:], bits[:]))
+                else:
+                    self._groups.append((bases, bits))
         else:
             self._n_patterns = 1
         self.n_regions = (sum(p.shape[0] for _, p in self._groups)
@@ -333,9 +376,10 @@ class ExactOracle(OracleBase):
                 self._sweeps.append(_Sweep2D(ev, Bn, tight_n, self.tol))
                 continue
             pats, _ = _arrangement_cells(An, self.tol, tight_n)
-            Bs, Ps = face_groups.setdefault(k - 1, ([], []))
-            Bs.append(np.broadcast_to(Bn, (pats.shape[0],) + Bn.shape))
-            Ps.append(pats)
+            Bs, counts, Ps = face_groups.setdefault(k - 1, ([], [], []))
+            Bs.append(Bn)  # one basis per flat, shared by its cells
+            counts.append(pats.shape[0])
+            Ps.append(np.packbits(pats, axis=1))
             self._collect_faces(Bn, face_groups)
 
     @property

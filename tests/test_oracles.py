@@ -236,3 +236,29 @@ def test_exact_candidates_are_attained_sorted_and_include_the_maximiser(d):
     assert np.all(G[~np.eye(len(vals), dtype=bool)] < 1 - 1e-12)
     # nothing above the maximum
     assert orc.candidates(Z, best.value * (1 + 1e-9))[0].size == 0
+
+
+@pytest.mark.parametrize("d", [3, 4])
+def test_exact_oracle_packed_regions_give_the_same_answers(d, monkeypatch):
+    """Large region sets are kept as bits (and one basis per flat); forcing that layout on
+    a small problem must change nothing: the same value, maximiser and candidates."""
+    from convexrelu.oracles import exact
+
+    rng = np.random.default_rng(40 + d)
+    X = rng.standard_normal((14, d))
+    X[3] = -X[2]  # opposite rows: one hyperplane, two patterns
+    X[5] = X[4]
+    Zs = [rng.standard_normal((14, 2)) for _ in range(3)]
+    ref = exact.ExactOracle(X)
+    monkeypatch.setattr(exact, "_FLOAT_CACHE_BYTES", 0)
+    packed = exact.ExactOracle(X)
+    assert any(isinstance(P, exact._PackedRows) for _, P in packed._groups)
+    assert packed.n_regions == ref.n_regions
+    for Z in Zs:
+        a, b = ref(Z), packed(Z)
+        assert a.value == b.value and a.attained == b.attained
+        np.testing.assert_array_equal(a.u, b.u)
+        va, Ua = ref.candidates(Z, 0.5 * a.value, 20)
+        vb, Ub = packed.candidates(Z, 0.5 * a.value, 20)
+        np.testing.assert_array_equal(va, vb)
+        np.testing.assert_array_equal(Ua, Ub)

@@ -176,6 +176,7 @@ class ConditionalGradient(Solver):
         self._deadline = deadline
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
         self._heuristic = oracle.kind == "heuristic"
+        self._sparse_m = 0  # atoms left by the last exact (sparsifying) master
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
@@ -316,11 +317,25 @@ class ConditionalGradient(Solver):
             live = np.linalg.norm(H, axis=0) > 0
             U, V, H = U[:, live], V[live], H[:, live]
             if self._loss_name == "squared":
-                # no certificate can be proven on the heuristic path: no interior point
-                # that costs more than a few oracle calls (FISTA's answer is then kept and
-                # the L-BFGS moves re-optimise the outputs)
+                max_ipm = None
+                if self._heuristic:
+                    # no certificate can be proven on the heuristic path: no interior point
+                    # that costs more than a few oracle calls (FISTA's answer is then kept
+                    # and the L-BFGS moves re-optimise the outputs) ...
+                    max_ipm = 0.05
+                    if H.shape[1] > 1.5 * max(self._sparse_m, 32):
+                        # ... except when the atoms have grown by half since the last exact
+                        # master: a capped FISTA zeroes few of them (wine, beta = 0.01:
+                        # 960 neurons after 60 s, stalled), the interior point does. It
+                        # may take a tenth of the time left (of the time so far without a
+                        # time limit)
+                        now = time.perf_counter()
+                        max_ipm = 0.1 * ((self._deadline - now) if self._deadline is not None
+                                         else max(now - self._started, 5.0))
                 V = group_lasso(H, Y, beta, V, tol=tol, deadline=self._deadline,
-                                max_ipm_time=0.05 if self._heuristic else None)
+                                max_ipm_time=max_ipm)
+                if max_ipm is None or max_ipm > 0.05:
+                    self._sparse_m = int(np.count_nonzero(np.linalg.norm(V, axis=1)))
             else:
                 V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
             keep = np.linalg.norm(V, axis=1) > 0

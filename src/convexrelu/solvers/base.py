@@ -191,10 +191,6 @@ class Solver:
             check_init(init, prob)
         before = orc.deadline
         if self.time_limit is not None:
-            # the ConvergenceWarning a budget stop may raise lives in scikit-learn, whose
-            # first import costs about a second: pay it now, inside the budget the solver
-            # plans with, not after the time limit
-            import sklearn.exceptions  # noqa: F401
             # a searching oracle stops within the overrun allowed past time_limit
             orc.deadline = self._started + self.time_limit + 0.5 * self.grace()
         try:

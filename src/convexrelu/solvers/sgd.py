@@ -186,7 +186,11 @@ class SGD(Solver):
 
         probes = []
         if isinstance(self.lr, str):
-            lr0 = self._find_lr(torch, objective, W1_0, W2_0, probes)
+            # the search may use half of what is left of time_limit; at that point the
+            # rate being probed is taken (the loop's divergence restarts still guard it)
+            search_deadline = None if self.time_limit is None else \
+                time.perf_counter() + 0.5 * (self._started + self.time_limit - time.perf_counter())
+            lr0 = self._find_lr(torch, objective, W1_0, W2_0, probes, search_deadline)
         else:
             lr0 = float(self.lr)
         min_lr = self.min_lr if self.min_lr is not None else lr0 * 2.0 ** -20
@@ -288,8 +292,9 @@ class SGD(Solver):
         # no ConvergenceWarning on a budget: a non-convex baseline reports its gap instead
         return log.result(status, n_ep, info, warn_budget=False)
 
-    def _find_lr(self, torch, objective, W1_0, W2_0, probes):
-        """Largest ``lr_max / 2**k`` whose probe run does not diverge."""
+    def _find_lr(self, torch, objective, W1_0, W2_0, probes, deadline=None):
+        """Largest ``lr_max / 2**k`` whose probe run does not diverge; at ``deadline`` the
+        rate being probed (halved if its probe has diverged) is returned untested."""
         lr = self.lr_max
         for _ in range(60):
             W1 = W1_0.clone().requires_grad_(True)
@@ -298,6 +303,9 @@ class SGD(Solver):
             start = None
             ok = True
             for _ in range(self.probe_epochs):
+                if deadline is not None and time.perf_counter() >= deadline:
+                    probes.append(dict(lr=lr, ok=None))  # untested: out of time
+                    return lr
                 opt.zero_grad(set_to_none=True)
                 obj = objective(W1, W2)
                 val = float(obj.detach())

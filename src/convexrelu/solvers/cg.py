@@ -221,7 +221,8 @@ class ConditionalGradient(Solver):
                     res, cert, U, V, moved = self._doubt(oracle, fmap, X, Y, beta, U, V, net,
                                                          F, G, Zo, res, cert, log, self._deadline)
                     if moved:
-                        U, V = self._master(fmap, Y, beta, U, V, max(gl_tol, 1e-3 * abs(cert.rel_gap_estimate)))
+                        U, V = self._master(fmap, Y, beta, U, V,
+                                            max(gl_tol, 1e-3 * abs(cert.rel_gap_estimate)))
                         continue
                     stop = log.stop_status(k, self.max_iter)
                 if stop is not None:

@@ -93,10 +93,11 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
         block is dense, :math:`O((kc)^3)` with ``k = min(n, m)``. When :math:`H^\top H`
         is singular and the interior point is cheap (estimated <= 50 ms) the interior
         point runs (after a probe of 11 FISTA steps from ``V0``, which ends the solve
-        when the warm start is already within ``tol``); otherwise FISTA runs first, for at most three
-        times its estimate and a quarter of the interior point's estimated time, and the
-        interior point (if it fits, below) takes over when it has not met ``tol``. On the heuristic path of ``cg`` (planted
-        2000 x 20, c = 10, about 130 atoms) this is the difference between 1.4–1.9 s and
+        when the warm start is already within ``tol``); otherwise FISTA runs first, for
+        at most three times its estimate and a quarter of the interior point's estimated
+        time, and the interior point (if it fits, below) takes over when it has not met
+        ``tol``. On the heuristic path of ``cg`` (planted 2000 x 20, c = 10, about 130
+        atoms) this is the difference between 1.4–1.9 s and
         a few milliseconds per master; on the small exact masters (``m > n`` or nearly
         parallel atoms, :math:`\kappa \approx 10^{18}`) it keeps the interior point.
         The interior point is used only while ``k m c <= IPM_MAX_NNZ`` and
@@ -109,9 +110,9 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
 
     ``max_ipm_time`` (seconds, ``"auto"`` only): the interior point runs only when its
     estimated time is at most this; otherwise FISTA runs for at most about that time and
-    its answer is returned with whatever gap it reached. ``cg`` sets it on the heuristic path, where no
-    certificate can be proven and the L-BFGS moves that follow re-optimise the outputs
-    anyway (planted 2000 x 20, c = 10: interior-point fallbacks of 2–7 s each).
+    its answer is returned with whatever gap it reached. ``cg`` sets it on the heuristic
+    path, where no certificate can be proven and the L-BFGS moves that follow re-optimise
+    the outputs anyway (planted 2000 x 20, c = 10: interior-point fallbacks of 2–7 s each).
 
     ``deadline`` (a ``time.perf_counter()`` value): the interior point gets the time left
     as its limit and FISTA stops there (the best iterate so far is returned; the
@@ -139,8 +140,7 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
         # already within tol (measured: wine at tol 1e-3, where the interior point took
         # 150-230 ms)
         V = _fista(G, B, yy, L, beta, V, tol, 11, deadline)
-        gap, primal = _gl_gap(G, B, yy, V, beta)
-        if gap <= tol * max(primal, np.finfo(float).tiny):
+        if _gl_met(G, B, yy, V, beta, tol):
             return V
     if method == "auto":
         fista_iter, fista_step_s, ipm_s = _master_costs(eig, k, m, c, tol)
@@ -162,8 +162,7 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
             else:
                 budget = max_iter
             V = _fista(G, B, yy, L, beta, V, tol, int(budget), deadline)
-            gap, primal = _gl_gap(G, B, yy, V, beta)
-            if gap <= tol * max(primal, np.finfo(float).tiny) or not ipm_ok or (
+            if _gl_met(G, B, yy, V, beta, tol) or not ipm_ok or (
                     deadline is not None and time.perf_counter() >= deadline):
                 return V
             method = "ipm"
@@ -271,8 +270,7 @@ def _fista(G, B, yy, L, beta, V, tol, max_iter, deadline=None):
             Zk = Vn + ((tk - 1.0) / tn) * (Vn - V)
         V, tk = Vn, tn
         if it % 10 == 0:
-            gap, primal = _gl_gap(G, B, yy, V, beta)
-            if gap <= tol * max(primal, np.finfo(float).tiny):
+            if _gl_met(G, B, yy, V, beta, tol):
                 break
             if deadline is not None and time.perf_counter() >= deadline:
                 break
@@ -325,6 +323,12 @@ def group_lasso_general(H, Y, beta, loss):
     Vv[nr <= 1e-9 * max(nr.max(), np.finfo(float).tiny)] = 0.0
     G = None if con.dual_value is None else -np.asarray(con.dual_value)
     return Vv, G
+
+
+def _gl_met(G, B, yy, V, beta, tol):
+    """Whether the duality gap of ``V`` is at most ``tol`` times its objective."""
+    gap, primal = _gl_gap(G, B, yy, V, beta)
+    return gap <= tol * max(primal, np.finfo(float).tiny)
 
 
 def _gl_gap(G, B, yy, V, beta):

@@ -176,6 +176,8 @@ def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns
                                                          DEFAULT_EXACT_BUDGET_S)
         orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
                           random_state=random_state, exact_budget=budget)
+    slv._auto_oracle = (isinstance(oracle, str) and oracle == "auto"
+                        and isinstance(patterns, str) and patterns == "auto")
     return slv.solve(prob, beta=beta, oracle=orc, init=warm_start, t0=t_start)
 
 

@@ -36,7 +36,16 @@ from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
 from .problem import as_problem, prepare_data
 
-__all__ = ["Certificate", "certify", "lambda_max", "dual_point", "certificate_from_oracle"]
+__all__ = ["Certificate", "certify", "lambda_max", "dual_point", "certificate_from_oracle",
+           "DEFAULT_BNB_BUDGET_S", "BNB_AUTO_MAX_RANK"]
+
+#: Seconds the branch-and-bound oracle gets in ``certify(oracle="auto")`` (and by default
+#: in ``oracle="bnb"``) when no exact oracle is affordable for ``X``.
+DEFAULT_BNB_BUDGET_S = 20.0
+#: ``certify(oracle="auto")`` uses branch and bound up to this rank (above it the bound it
+#: reaches in its budget is rarely better than the spectral bound); the heuristic oracle's
+#: estimate beside the spectral bound above it.
+BNB_AUTO_MAX_RANK = 16
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +103,11 @@ class Certificate:
     omega_bound : float
         The proven upper bound on :math:`\Omega(G)` behind ``dual``: ``omega`` when the
         oracle is a bound, else the spectral bound (``inf`` when none was computed).
+    bound_source : str
+        Where ``dual`` comes from, in words: the oracle (``"exact oracle"``, ``"SDP or
+        spectral bound"``, ``"branch and bound"``), ``"spectral bound"`` beside a
+        heuristic oracle, or a bound proven by another call (``fit``'s final branch and
+        bound beside its heuristic iterations).
     """
 
     primal: float
@@ -117,6 +131,7 @@ class Certificate:
     gap_estimate: float = float("nan")
     rel_gap_estimate: float = float("nan")
     omega_bound: float = float("inf")
+    bound_source: str = ""
 
     @property
     def is_rigorous(self) -> bool:
@@ -144,12 +159,12 @@ class Certificate:
                 f"not certified: the {self.oracle_kind} oracle on {self.pattern_scope} patterns "
                 "gives an estimate, not a bound"
             )
-        npat = "n/a (SDP)" if self.n_patterns is None else str(self.n_patterns)
+        npat = "n/a" if self.n_patterns is None else str(self.n_patterns)
         lines = [
             "Certificate",
             f"  primal objective   {self.primal:.10g}",
             f"  dual bound         {self.dual:.10g}"
-            + ("" if self.is_rigorous else "   (proven, from the spectral bound)"),
+            + (f"   (proven, from the {self.bound_source})" if self.bound_source else ""),
             f"  gap bound          {self.gap:.3e}   (relative {self.rel_gap:.3e})",
         ]
         if not self.is_rigorous:
@@ -191,8 +206,16 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     loss : str or Loss, default "squared"
     patterns : {"auto", "exact", "sampled"} or SignPatterns
         ``"auto"`` enumerates when :math:`2r(e(n-1)/r)^r \le` ``max_patterns``.
-    oracle : {"auto", "exact", "upper_bound", "heuristic"} or an oracle object
-        An oracle object built once for ``X`` can be reused across calls.
+    oracle : {"auto", "exact", "upper_bound", "heuristic", "bnb"} or an oracle object
+        ``"auto"``: the exact oracle when its patterns are affordable; otherwise, up to
+        rank :data:`BNB_AUTO_MAX_RANK`, branch and bound
+        (:class:`~convexrelu.oracles.BranchAndBoundOracle`) for at most
+        :data:`DEFAULT_BNB_BUDGET_S` seconds, which proves optimality when its search
+        closes below ``beta`` and otherwise gives the best proven bound it reached; above
+        that rank the heuristic estimate beside the spectral bound. ``"bnb"``: branch and
+        bound whatever the rank. An oracle object built once for ``X`` can be reused
+        across calls (a :class:`~convexrelu.oracles.BranchAndBoundOracle` without a
+        ``target`` is given ``beta`` for the call).
     tol : float, default 1e-6
         ``is_global`` requires ``rel_gap <= tol``.
     max_patterns : float, default 1e9
@@ -220,11 +243,31 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
         raise ValueError(
             f"Y has {Y.shape[1]} output columns but the network has {network.n_outputs} outputs"
         )
-    orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    from .oracles import BranchAndBoundOracle
+
+    if isinstance(oracle, str) and oracle == "bnb":
+        orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S, verbose=verbose)
+    else:
+        orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
+                          random_state=random_state)
+        if (isinstance(oracle, str) and oracle == "auto" and orc.kind == "heuristic"
+                and isinstance(patterns, str) and patterns == "auto"
+                and prob.rank <= BNB_AUTO_MAX_RANK):
+            orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S, verbose=verbose)
     F = network.predict(X)
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
-    res = orc(G)
+    if isinstance(orc, BranchAndBoundOracle) and orc.target is None:
+        # the question is Omega(G) <= beta: regions below beta need no refinement
+        rtol = orc.rtol
+        orc.target, orc.rtol = beta, min(rtol, max(tol / 10.0, 1e-9))
+        orc.hint(network.W1)
+        try:
+            res = orc(G)
+        finally:
+            orc.target, orc.rtol = None, rtol
+    else:
+        res = orc(G)
     cert = certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, X=X, check="always")
     logger.log(logging.INFO if verbose > 0 else logging.DEBUG,
                "certify: %s oracle on %s patterns (%s), Omega=%.6g, beta=%.6g, primal=%.10g, "
@@ -316,7 +359,10 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
         reason = "no self-check could run (the data X was not passed to the certificate)"
     if rigorous:
         omega_bound, dual = omega, dual_est
+        source = getattr(res, "source", "") or \
+            {"exact": "exact oracle", "upper_bound": "oracle's bound"}.get(res.kind, res.kind)
     else:
+        source = "spectral bound"
         if x_norm is None and X is not None:
             from .oracles.spectral import _spectral_norm
 
@@ -346,7 +392,7 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
         beta=float(beta), scale=float(scale), tol=float(tol), loss=loss.name,
         check=method, check_passed=passed, reason=reason, dual_estimate=float(dual_est),
         gap_estimate=float(gap_est), rel_gap_estimate=float(rel_est),
-        omega_bound=float(omega_bound),
+        omega_bound=float(omega_bound), bound_source=source if np.isfinite(dual) else "",
     )
 
 

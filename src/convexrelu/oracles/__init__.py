@@ -30,6 +30,11 @@ with its ``kind``:
 ``SpectralOracle`` (``kind="upper_bound"``, :mod:`.spectral`)
     :math:`\sigma_{\max}(Z)\,\sigma_{\max}(X)`: cheap, valid for every ``X``, tight for
     whitened spike-free data at the closed-form solution.
+``BranchAndBoundOracle`` (``kind="upper_bound"``, ``"exact"`` on a result whose search closed, :mod:`.bnb`)
+    Branch and bound over boxes of directions on the faces of the cube, with bounds from
+    interval arithmetic on the rows' signs, a relaxation of the rows that change sign and
+    a second-order bound of the quadratic over each box's cap: a proven upper bound at any
+    rank within its budget, exact to ``rtol`` when the search closes.
 ``SpikeFreeOracle`` (``kind="exact"`` for ``n <= 12``, else ``"heuristic"``, :mod:`.spike_free`)
     The single pattern ``D = I`` of spike-free data with orthogonal rows (eq. 15).
 
@@ -52,6 +57,7 @@ from ._common import (  # noqa: F401
     row_groups,
 )
 from .base import ORACLE_KINDS, CandidateOracle, Oracle, OracleBase, OracleResult
+from .bnb import BranchAndBoundOracle
 from .exact import _FLOAT_CACHE_BYTES, ExactOracle, _Sweep2D  # noqa: F401
 from .factory import make_oracle, omega
 from .heuristic import HeuristicOracle
@@ -68,6 +74,7 @@ __all__ = [
     "HeuristicOracle",
     "SpectralOracle",
     "SpikeFreeOracle",
+    "BranchAndBoundOracle",
     "make_oracle",
     "omega",
     "ORACLE_KINDS",

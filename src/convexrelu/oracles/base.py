@@ -60,6 +60,9 @@ class OracleResult:
     n_patterns: int | None
     time: float
     margin: float = 0.0
+    #: The method behind ``value`` in words, when the kind does not say it (the
+    #: branch-and-bound oracle: ``"branch and bound"``); shown by certificates.
+    source: str = ""
 
     @property
     def is_upper_bound(self) -> bool:

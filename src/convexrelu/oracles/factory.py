@@ -9,6 +9,7 @@ from .._validation import check_choice, check_max_patterns
 from ..patterns import DEFAULT_MAX_PATTERNS, SignPatterns, pattern_bound
 from ..problem import as_problem
 from .base import ORACLE_KINDS, OracleBase, OracleResult, _Wrapped
+from .bnb import BranchAndBoundOracle
 from .exact import ExactOracle
 from .heuristic import HeuristicOracle
 from .sdp import SDPOracle
@@ -50,11 +51,16 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     X : array of shape (n, d) or Problem
         A :class:`~convexrelu.Problem` shares its rank reduction, fingerprint and
         patterns with the oracle (``fit`` and ``certify`` pass theirs).
-    oracle : {"auto", "exact", "upper_bound", "heuristic", "spike-free"} or an oracle object
+    oracle : {"auto", "exact", "upper_bound", "heuristic", "bnb", "scip", "spike-free"} or an oracle object
         ``"auto"``: exact when the patterns are (or can be) enumerated (always for
         ``rank(X) <= 2``); otherwise heuristic (not a bound, logged as a warning). The
         SDP bound is never chosen automatically (slow, often loose for ``c > 1``); ask
         for it with ``oracle="upper_bound"``.
+        ``"bnb"``: :class:`~convexrelu.oracles.BranchAndBoundOracle` with its defaults (a
+        proven upper bound at any rank, exact to ``rtol`` when its search closes; build
+        the object yourself to set its budget). ``"scip"``:
+        :class:`~convexrelu.oracles.scip.SCIPOracle`, the mixed-integer formulation in
+        SCIP (needs the optional ``pyscipopt``; a comparison route, slower than ``"bnb"``).
         ``"spike-free"``: :class:`~convexrelu.oracles.SpikeFreeOracle`, the single
         pattern ``D = I`` of spike-free data with orthogonal rows (paper eq. 15): exact
         for ``n <= 12`` whatever ``d``; raises when ``X`` is not of that kind.
@@ -92,12 +98,18 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
                 )
             return oracle if isinstance(oracle, OracleBase) else _Wrapped(oracle, prob)
         raise ValueError(
-            f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic', 'spike-free' or an oracle "
+            f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic', 'bnb', 'scip', 'spike-free' or an oracle "
             f"object; got {oracle!r}"
         )
     if oracle == "spike-free":
         return SpikeFreeOracle(prob, random_state=0 if random_state is None else random_state)
-    check_choice(oracle, ("auto", "spike-free") + ORACLE_KINDS, "oracle")
+    check_choice(oracle, ("auto", "spike-free", "bnb", "scip") + ORACLE_KINDS, "oracle")
+    if oracle == "bnb":
+        return BranchAndBoundOracle(prob)
+    if oracle == "scip":
+        from .scip import SCIPOracle  # pyscipopt is an optional extra
+
+        return SCIPOracle(prob)
     X = prob.X
     max_patterns = check_max_patterns(max_patterns)
     if isinstance(patterns, SignPatterns):

@@ -166,6 +166,9 @@ class Solver:
 
     # ------------------------------------------------------------------ running
     _started = None  # perf_counter() at the start of the current solve (set by solve)
+    #: Whether the oracle was chosen automatically (``fit(oracle="auto", patterns="auto")``,
+    #: set by ``fit``): a solver may then add a proof step the user did not ask to skip.
+    _auto_oracle = False
 
     def solve(self, X, Y=None, beta=None, oracle=None, loss=None, init=None, *, t0=None,
               **options) -> "SolveResult":
@@ -382,7 +385,10 @@ class IterationLog:
             # a better dual bound tightens the certificate of the best network
             dual = self._verified_best_dual(self.best_primal)
             if dual > self.best_cert.dual:
-                self.best_cert = _with_dual(self.best_cert, dual, self.tol, self._dual_checked)
+                src = self._dual_src[1] if self._dual_src is not None else None
+                self.best_cert = _with_dual(
+                    self.best_cert, dual, self.tol, self._dual_checked,
+                    getattr(src, "source", "") or "bound proven at an earlier iterate")
         self.last_res = res
         it = len(self.rows)
         row = dict(iter=it, time=self.elapsed(), objective=primal, dual=cert.dual, gap=cert.gap,
@@ -549,9 +555,10 @@ class IterationLog:
                            self.elapsed(), hist, self.solver, dict(info or {}))
 
 
-def _with_dual(cert: Certificate, dual: float, tol: float, checked: bool) -> Certificate:
+def _with_dual(cert: Certificate, dual: float, tol: float, checked: bool,
+               source: str = "bound proven at an earlier iterate") -> Certificate:
     """``cert`` with a better (proven) dual bound; global only when that bound's oracle
-    value passed the self-check."""
+    value passed the self-check. ``source``: where the bound comes from, in words."""
     from dataclasses import replace
 
     gap = cert.primal - dual
@@ -560,6 +567,7 @@ def _with_dual(cert: Certificate, dual: float, tol: float, checked: bool) -> Cer
     est = max(cert.dual_estimate, dual)  # an estimate below a proven bound is stale
     gap_est = cert.primal - est
     return replace(cert, dual=float(dual), gap=float(gap), rel_gap=float(rel), is_global=is_global,
+                   bound_source=source,
                    dual_estimate=float(est), gap_estimate=float(gap_est),
                    rel_gap_estimate=float(gap_est / max(abs(cert.primal), np.finfo(float).tiny)),
                    check="the self-check of the dual bound's oracle value" if checked else cert.check,

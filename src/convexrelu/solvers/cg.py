@@ -43,6 +43,8 @@ import time
 import numpy as np
 
 from .._validation import check_positive_int, check_tol
+from ..certificates import BNB_AUTO_MAX_RANK
+from ..oracles.bnb import BranchAndBoundOracle
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult, Solver
 from .engine import (DenseFeatures, escape, group_lasso, group_lasso_general, has_direction,
@@ -119,6 +121,20 @@ class ConditionalGradient(Solver):
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
         directions of the largest residuals and random directions (0: start from no
         neuron). The conditional-gradient steps and the certificate then work from there.
+    prove : {"auto", True, False}, default "auto"
+        With a heuristic oracle, when the estimate met ``tol`` (and the escape descent
+        found nothing), run branch and bound
+        (:class:`~convexrelu.oracles.BranchAndBoundOracle`) on the final residual before
+        stopping: it proves optimality (status ``"optimal"``), or finds a violating
+        direction (added as a neuron; the iterations continue), or at its budget gives a
+        proven bound tighter than the spectral one. ``"auto"``: when the oracle was chosen
+        automatically and ``rank(X) <=``
+        :data:`~convexrelu.certificates.BNB_AUTO_MAX_RANK`; ``True``: with any heuristic
+        oracle.
+    prove_time : float, optional
+        Seconds per proof attempt. Default: the time left under ``time_limit`` (attempts
+        then repeat while time is left); without one, as long as the solve has taken so
+        far, between 2 and 30 s (at most five attempts).
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
         ``rel_gap``, ``network``, ``certificate``, ...).
@@ -138,7 +154,7 @@ class ConditionalGradient(Solver):
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
                  max_add=20, gl_tol=1e-10, max_escapes=3, warm_width=64, time_limit=None,
-                 verbose=0, callback=None, random_state=None):
+                 verbose=0, callback=None, random_state=None, prove="auto", prove_time=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
                          callback=callback, random_state=random_state)
         if refine not in ("auto", True, False):
@@ -150,6 +166,12 @@ class ConditionalGradient(Solver):
         self.gl_tol = check_tol(gl_tol, "gl_tol")
         self.max_escapes = check_positive_int(max_escapes, "max_escapes", minimum=0)
         self.warm_width = check_positive_int(warm_width, "warm_width", minimum=0)
+        if prove not in ("auto", True, False):
+            raise ValueError(f"prove must be 'auto', True or False, got {prove!r}")
+        self.prove = prove
+        if prove_time is not None and not (np.isfinite(prove_time) and prove_time > 0):
+            raise ValueError(f"prove_time must be None or a positive number of seconds; got {prove_time!r}")
+        self.prove_time = None if prove_time is None else float(prove_time)
 
     def _solve(self, problem, beta, oracle, init: TwoLayerReLU | None = None, *,
                features=None) -> SolveResult:
@@ -177,6 +199,11 @@ class ConditionalGradient(Solver):
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
         self._heuristic = oracle.kind == "heuristic"
         self._sparse_m = 0  # atoms left by the last exact (sparsifying) master
+        self._prover, self._proofs = None, 0
+        if (oracle.kind == "heuristic" and fmap.local_moves
+                and (self.prove is True or (self.prove == "auto" and self._auto_oracle
+                                            and problem.rank <= BNB_AUTO_MAX_RANK))):
+            self._prover = BranchAndBoundOracle(problem, stop_above=self.tol)
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
@@ -225,6 +252,21 @@ class ConditionalGradient(Solver):
                                             max(gl_tol, 1e-3 * abs(cert.rel_gap_estimate)))
                         continue
                     stop = log.stop_status(k, self.max_iter)
+                    if stop == "estimate_converged" and self._prover is not None \
+                            and (self._proofs < 5 or deadline is not None) \
+                            and not log.out_of_time():
+                        # prove it, or find the direction the estimate missed
+                        res_p = self._prove(U, Zo, beta, log)
+                        cert_p = log.record(net, F, res_p, G=G, Zo=Zo)
+                        if cert_p.is_global and cert_p.primal <= log.best_primal:
+                            log.best_net, log.best_cert = net, cert_p
+                        if res_p.attained > beta * (1.0 + self.tol):
+                            logger.info("cg: branch and bound found a direction at %.8g beta "
+                                        "that the estimate missed; continuing",
+                                        res_p.attained / beta)
+                            res, stop = res_p, None
+                        else:
+                            stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
                     status = stop
                     break
@@ -293,6 +335,31 @@ class ConditionalGradient(Solver):
                         "the objective %.10g -> %.10g; continuing", cert.primal, new_obj)
             return res, cert, U2, V2, True
         return res, cert, U, V, False
+
+    def _prove(self, U, Zo, beta, log):
+        """One branch-and-bound call on the residual ``Zo`` with target ``beta``, started
+        from the neurons ``U``, within its time budget (see ``prove_time``)."""
+        self._proofs += 1
+        now = time.perf_counter()
+        if self.prove_time is not None:
+            budget = self.prove_time
+        elif self._deadline is not None:
+            budget = self._deadline - now
+        else:
+            budget = min(30.0, max(2.0, now - self._started))
+        if self._deadline is not None:
+            budget = min(budget, self._deadline - now)
+        prover = self._prover
+        prover.target, prover.time_limit = beta, max(budget, 1e-3)
+        prover.rtol = max(self.tol / 10.0, 1e-9)
+        prover.hint(U)
+        with self._clock("oracle"):
+            res = prover(Zo)
+        st = prover.last_stats
+        logger.info("cg: branch and bound: %s after %d regions (%.2f s), Omega <= %.10g "
+                    "(%.3g beta), attained %.10g", st.get("stopped"), st.get("regions", 0),
+                    res.time, res.value, res.value / beta, res.attained)
+        return res
 
     def _new_atoms(self, X, oracle, Z, res, beta, U):
         """Directions to add: the oracle's maximiser and, when the oracle can list them,

@@ -1,0 +1,434 @@
+r"""Branch and bound on the oracle: a proven upper bound on :math:`\Omega(Z)` at any rank
+(``kind="upper_bound"``), exact to a relative tolerance when it closes.
+
+The unit sphere of the rank-reduced directions :math:`u \in \mathbb{R}^r` is the radial
+image of the surface of the cube :math:`[-1, 1]^r`. A *region* is an axis-aligned box on
+one of its :math:`2r` faces: points :math:`p = c + \delta`, :math:`|\delta_j| \le h_j`
+(:math:`h = 0` on the face's axis, so :math:`\|p\| \ge 1`), directions
+:math:`u = p / \|p\|`. Over a region the oracle bounds
+
+.. math::
+
+    f(u) = \|Z^\top (X_r u)_+\|
+
+from above as follows.
+
+* **Rows of fixed sign.** The range of :math:`x_i^\top p` over the box is exact interval
+  arithmetic, :math:`x_i^\top c \pm |x_i|^\top h`; rows positive on the whole box
+  contribute :math:`z_i x_i^\top u` exactly, rows negative on it contribute nothing.
+* **Rows that change sign, relaxed.** With :math:`t = x_i^\top u \in [l, h]`,
+  :math:`l < 0 < h`, :math:`(t)_+ = \alpha t + e` with :math:`\alpha = h / (h - l)` and
+  :math:`0 \le e \le \alpha |l|` (the chord and its parallel through 0). The relaxed
+  rows enter the linear part with weight :math:`\alpha` and add at most
+  :math:`\sum \|z_i\| \alpha_i |l_i|` to the norm.
+* **Rows that change sign, split.** The ``split`` rows with the largest relaxation error
+  are not relaxed: every sign assignment :math:`\sigma` of them is a case in which the
+  region's value is :math:`\|M_\sigma u\|` exactly, on the part of the region where
+  :math:`\sigma_i x_i^\top u \ge 0`.
+* **The quadratic over a cap.** The region lies in the cap of angle :math:`\theta` around
+  :math:`u_0 = c / \|c\|`. Writing :math:`u = \cos\varphi\, u_0 + \sin\varphi\, e`
+  (:math:`e \perp u_0` unit, :math:`\varphi \le \theta`), for :math:`Q = M^\top M` and any
+  multipliers :math:`\nu \ge 0` of the split rows' sign constraints (valid because
+  :math:`\sigma_i x_i^\top u \ge 0` in the case, :math:`\ell = \sum \nu_i \sigma_i x_i`),
+
+  .. math::
+
+      u^\top Q u \le u^\top Q u + \ell^\top u \le a + (\lambda - a)_+ \sin^2\theta
+      + S \sin\theta + \ell_0^{\pm} + 2\|g\| (1 - \cos\theta) \sin\theta,
+
+  with :math:`a = u_0^\top Q u_0`, :math:`g = (I - u_0 u_0^\top) Q u_0`,
+  :math:`S = \|2g + (I - u_0u_0^\top)\ell\|`, :math:`\lambda = \lambda_{\max}(Q)`,
+  :math:`\ell_0 = \ell^\top u_0` (times :math:`\cos\theta` when negative). The
+  multipliers are chosen (non-negative least squares) to cancel the tangent gradient:
+  at a maximiser on a kink (the sign boundary of a row, where the maximum of the convex
+  programme's oracle often lies) they are its KKT multipliers, so the bound is exact to
+  second order in :math:`\theta` there too, and regions shrink geometrically around the
+  maximisers instead of linearly.
+
+Regions are refined best first (largest bound first, in batches), each split in two
+across the side with the largest :math:`h_j \|X_r e_j\|`; a region is dropped once its
+bound is at most ``max(lower * (1 + rtol), target)``. The lower bound is the best value
+attained: at every region's centre, by ascent on the sphere from the most promising
+centres, and from the directions given by :meth:`hint` (a solver's neurons). The value
+returned is the largest bound of any region dropped or left open, plus an explicit
+margin for rounding (reported in ``margin``), never less than the attained value; it is
+a proven upper bound whether or not the search closed, and within ``rtol`` of
+:math:`\Omega(Z)` (``kind="exact"`` on the result) when it did.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..kernels import spectral_norm
+from ..problem import as_problem
+from ._common import _ascent, _Evaluator, _relu_values
+from .base import OracleBase, OracleResult
+
+__all__ = ["BranchAndBoundOracle"]
+
+
+class BranchAndBoundOracle(OracleBase):
+    r"""Branch and bound over regions of directions: a proven upper bound on
+    :math:`\Omega(Z)` at any rank, within ``rtol`` of it when the search closes.
+
+    Parameters
+    ----------
+    X : array of shape (n, d) or Problem
+    rtol : float, default 1e-6
+        The search stops when the largest bound is within ``rtol`` (relative) of the
+        best value attained; the result's ``kind`` is then ``"exact"``.
+    time_limit : float, default 60
+        Seconds per call; at the limit the best proven bound so far is returned
+        (``kind="upper_bound"``).
+    max_regions : int, default 20_000_000
+        Regions evaluated per call (another budget).
+    max_open : int, default 2_000_000
+        Regions kept open at once (memory: about ``16 r`` bytes each); beyond it the
+        search stops with the bound reached.
+    split : int, default 2
+        Rows that change sign in a region handled by cases (``2**split`` cases per
+        region) instead of by the linear relaxation.
+    batch : int, default 4096
+        Regions refined per step.
+    target : float, optional
+        Regions whose bound is at most ``target`` need no refinement: a caller that only
+        needs to know whether :math:`\Omega(Z) \le` ``target`` (a certificate at
+        ``beta``) sets it, and the search stops as soon as every region is below it (the
+        value returned is then a proven bound at most ``target``, not necessarily within
+        ``rtol`` of :math:`\Omega`). Also settable between calls as an attribute.
+    stop_above : float, optional
+        With ``target`` set, stop as soon as a direction attaining more than
+        ``target * (1 + stop_above)`` is found (a solver's column generation needs only
+        that direction, and such a network cannot be certified at ``target``; the value
+        is still a proven, looser, bound). Default: never.
+
+    coarse_rtol : float, default 1e-3
+        Once a direction attaining more than ``target * (1 + coarse_rtol)`` is found (the
+        network cannot be certified at ``target``), :math:`\Omega` is needed only to this
+        relative accuracy (how far from optimal the network stands), not to ``rtol``.
+    verbose : int, default 0
+        Above 0, a progress line every 2 s on the terminal.
+
+    Attributes
+    ----------
+    last_stats : dict
+        Of the last call: ``regions`` (evaluated), ``open`` (left open), ``rounds``,
+        ``closed`` (bool), ``stopped`` (why), ``lower``, ``upper``.
+    """
+
+    kind = "upper_bound"
+
+    def __init__(self, X, *, rtol: float = 1e-6, time_limit: float = 60.0,
+                 max_regions: int = 20_000_000, max_open: int = 2_000_000, split: int = 2,
+                 batch: int = 4096, target: float | None = None,
+                 stop_above: float | None = None, coarse_rtol: float = 1e-3,
+                 verbose: int = 0):
+        self.problem = prob = as_problem(X)
+        if not (np.isfinite(rtol) and rtol >= 0):
+            raise ValueError(f"rtol must be a finite number >= 0; got {rtol!r}")
+        if not (np.isfinite(time_limit) and time_limit > 0):
+            raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
+        for name, v, lo in (("max_regions", max_regions, 1), ("max_open", max_open, 1),
+                            ("split", split, 0), ("batch", batch, 1)):
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
+        if split > 6:
+            raise ValueError(f"split must be at most 6 (2**split cases per region); got {split}")
+        self.rtol, self.time_limit = float(rtol), float(time_limit)
+        self.max_regions, self.max_open = int(max_regions), int(max_open)
+        self.split, self.batch = int(split), int(batch)
+        if stop_above is not None and not (np.isfinite(stop_above) and stop_above >= 0):
+            raise ValueError(f"stop_above must be None or a finite number >= 0; got {stop_above!r}")
+        if not (np.isfinite(coarse_rtol) and coarse_rtol >= 0):
+            raise ValueError(f"coarse_rtol must be a finite number >= 0; got {coarse_rtol!r}")
+        self.target, self.stop_above, self.verbose = target, stop_above, int(verbose)
+        self.coarse_rtol = float(coarse_rtol)
+        self._ev = _Evaluator(prob)
+        Xr = self._ev.Xr
+        self._Xr, self._absX = Xr, np.abs(Xr)
+        self._colw = np.linalg.norm(Xr, axis=0)
+        self._xnorm = spectral_norm(Xr) if Xr.size else 0.0
+        self._hints = np.zeros((0, Xr.shape[1]))
+        self.last_stats: dict = {}
+
+    # -- the solver-facing members -------------------------------------------------------
+    def hint(self, U) -> None:
+        """Directions (columns of ``U``, shape ``(d, m)``) to start the lower bound from."""
+        U = np.asarray(U, dtype=float)
+        if U.ndim != 2 or U.shape[0] != self.problem.d or U.shape[1] == 0:
+            self._hints = np.zeros((0, self._Xr.shape[1]))
+            return
+        self._hints = (self._ev.basis.T @ U).T
+
+    # -- bounds on a batch of regions ------------------------------------------------------
+    def _bound(self, Z, K, zn, C, H):
+        """Upper bounds on :math:`f` over the regions ``(C, H)`` and the value at each
+        centre. Returns ``(ub, val_centre)``, both of shape ``(Q,)``."""
+        Xr, absX = self._Xr, self._absX
+        n, r = Xr.shape
+        c = Z.shape[1]
+        Q = C.shape[0]
+        cn = np.linalg.norm(C, axis=1)
+        hn = np.linalg.norm(H, axis=1)
+        aC = np.abs(C)
+        p_low = np.sqrt(np.sum(np.maximum(aC - H, 0.0) ** 2, axis=1))
+        p_high = np.sqrt(np.sum((aC + H) ** 2, axis=1))
+        # the cap: cos of the largest angle between a point of the box and its centre
+        cos1 = np.where(hn < cn, np.sqrt(np.maximum(1.0 - (hn / cn) ** 2, 0.0)), -1.0)
+        a_low = cn ** 2 - np.sum(aC * H, axis=1)
+        cos2 = np.where(a_low > 0, a_low / (p_high * cn), -1.0)
+        cos_t = np.maximum(cos1, cos2) * (1 - 1e-12) - 1e-15  # outward
+        wide = cos_t <= 0.0
+        cos_t = np.clip(cos_t, 0.0, 1.0)
+        sin_t = np.sqrt(1.0 - cos_t ** 2)
+        u0 = C / cn[:, None]
+        mC = C @ Xr.T  # (Q, n): x_i^T c
+        wH = H @ absX.T  # (Q, n): |x_i|^T h
+        lo = mC - wH
+        act = lo >= 0
+        und = ~act & (mC + wH > 0)
+        # value at the centre (a lower bound on Omega)
+        G0 = (np.maximum(mC, 0.0) @ Z) / cn[:, None]
+        val = np.sqrt(np.einsum("qc,qc->q", G0, G0))
+        coef = act.astype(float)
+        # rows that change sign: t = x_i^T u in [l, h], (t)_+ = alpha t + eps/2 + e',
+        # |e'| <= eps/2, eps = alpha |l| (the chord and its parallel through 0)
+        qi, ii = np.nonzero(und)
+        pl = p_low[qi]
+        xn = self._ev.xn[ii]
+        l = np.maximum(lo[qi, ii] / pl, -xn)
+        h = np.maximum(np.minimum((mC[qi, ii] + wH[qi, ii]) / pl, xn), 1e-300)
+        alpha = h / (h - l)
+        eps = alpha * (-l)
+        err = np.zeros((Q, n))
+        err[qi, ii] = eps * zn[ii]
+        k = min(self.split, n)
+        sok = np.zeros((Q, 0), dtype=bool)
+        if k > 0 and qi.size:
+            S = np.argpartition(-err, k - 1, axis=1)[:, :k] if k < n else \
+                np.broadcast_to(np.arange(n), (Q, n)).copy()
+            rows = np.arange(Q)[:, None]
+            sok = err[rows, S] > 0  # split entries that are real sign changes
+            if not sok.any():
+                k = 0
+        else:
+            k = 0
+        epsd = np.zeros((Q, n))
+        epsd[qi, ii] = eps
+        coef[qi, ii] = alpha
+        if k:
+            coef[rows, S] = np.where(sok, 0.0, coef[rows, S])
+            epsd[rows, S] = np.where(sok, 0.0, epsd[rows, S])
+        Mb = (coef @ K).reshape(Q, c, r)  # Z^T diag(coef) X_r
+        b = 0.5 * (epsd @ Z)  # (Q, c): the relaxation's centre
+        bn = np.linalg.norm(b, axis=1)
+        # what is left: ||sum z_i e'_i|| <= min(sum |z_i| eps_i, sigma_max(Z_U) |eps|) / 2
+        E = 0.5 * (epsd @ zn)
+        if c > 1 and qi.size:
+            ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(n, c * c)
+            gram = ((epsd > 0) @ ZZ).reshape(Q, c, c)
+            smax = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0) * (1 + 1e-12))
+            E = np.minimum(E, 0.5 * smax * np.sqrt(np.einsum("qn,qn->q", epsd, epsd)))
+        E = E * (1 + 1e-12)
+        ub = np.full(Q, -np.inf)
+        if k:
+            Zs = Z[S] * sok[:, :, None]  # (Q, k, c)
+            Xs = Xr[S] * sok[:, :, None]  # (Q, k, r)
+            xu0 = np.einsum("qkr,qr->qk", Xs, u0)  # x_i^T u0
+            Pxs = Xs - xu0[:, :, None] * u0[:, None, :]  # tangent parts
+        for case in range(2 ** k):
+            on = np.array([(case >> j) & 1 for j in range(k)], dtype=bool)
+            M = Mb
+            if k and on.any():
+                M = Mb + np.einsum("qkc,qkr->qcr", Zs[:, on], Xs[:, on])
+            # ||M u + b||^2 = u^T Q u + lin^T u + |b|^2, Q = M^T M, lin = 2 M^T b
+            Mu = np.einsum("qcr,qr->qc", M, u0)
+            a = np.einsum("qc,qc->q", Mu, Mu)
+            Qu = np.einsum("qcr,qc->qr", M, Mu)
+            g = Qu - a[:, None] * u0
+            lin = 2.0 * np.einsum("qcr,qc->qr", M, b)
+            lin0 = np.einsum("qr,qr->q", lin, u0)
+            if c == 1:
+                lam = np.einsum("qcr,qcr->q", M, M)
+            elif c <= r:
+                lam = np.linalg.eigvalsh(np.einsum("qcr,qdr->qcd", M, M))[:, -1]
+            else:
+                lam = np.linalg.eigvalsh(np.einsum("qcr,qcs->qrs", M, M))[:, -1]
+            lam = np.maximum(lam, 0.0) * (1 + 1e-12)
+            # multipliers of the split rows' sign constraints (projected coordinate
+            # descent on min ||2g + P lin + sum nu_j sigma_j P x_j||, nu >= 0)
+            resid = 2.0 * g + lin - lin0[:, None] * u0
+            ell0 = lin0.copy()
+            if k:
+                sig = np.where(on, 1.0, -1.0)
+                Acols = Pxs * sig[None, :, None]  # (Q, k, r)
+                an2 = np.einsum("qkr,qkr->qk", Acols, Acols)
+                nu = np.zeros((Q, k))
+                pos = an2 > 0
+                inv = 1.0 / np.where(pos, an2, 1.0)
+                for _ in range(2 * k + 1):
+                    for j in range(k):
+                        step = -np.einsum("qr,qr->q", resid, Acols[:, j]) * inv[:, j]
+                        new = np.where(pos[:, j] & ~wide, np.maximum(nu[:, j] + step, 0.0), 0.0)
+                        resid += (new - nu[:, j])[:, None] * Acols[:, j]
+                        nu[:, j] = new
+                ell0 += np.einsum("qk,qk->q", nu, sig[None, :] * xu0)
+            Sn = np.linalg.norm(resid, axis=1)
+            b2 = (a + np.maximum(lam - a, 0.0) * sin_t ** 2 + Sn * sin_t
+                  + np.where(ell0 >= 0, ell0, ell0 * cos_t)
+                  + 2.0 * np.linalg.norm(g, axis=1) * (1.0 - cos_t) * sin_t + bn ** 2)
+            whole = (np.sqrt(lam) + bn) ** 2  # ||Mu + b|| <= sigma_max(M) + |b|, any u
+            b2 = np.where(wide, whole, np.minimum(b2, whole))
+            ub = np.maximum(ub, np.sqrt(np.maximum(b2, 0.0)) * (1 + 1e-12))
+        return ub + E, val
+
+    # -- the search ------------------------------------------------------------------------
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        Xr = self._Xr
+        n, r = Xr.shape
+        deadline = t0 + self.time_limit
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        margin = 4.0 * math.sqrt(max(r, 1)) * ev.rounding(Z) + ev.margin(Z)
+        zn = np.linalg.norm(Z, axis=1)
+        stats = dict(regions=0, open=0, rounds=0, closed=False, stopped="", lower=0.0, upper=0.0)
+        if r == 0 or not np.any(zn) or not np.any(ev.xn):
+            u = np.zeros(self.problem.d)
+            if self.problem.d:
+                u[0] = 1.0
+            stats.update(closed=True, stopped="zero")
+            self.last_stats = stats
+            return OracleResult(margin, u, 0.0, "exact", "exact", None,
+                                time.perf_counter() - t0, margin, source="branch and bound")
+        K = ev.kron(Z)
+        # lower bound: ascent from the hints, the rows with the largest residual, and a few
+        # random directions
+        starts = [self._hints, np.eye(r), -np.eye(r)]
+        top = np.argsort(-zn * ev.xn)[: min(n, 20)]
+        starts += [Xr[top], -Xr[top]]
+        rng = np.random.default_rng(0)
+        starts.append(rng.standard_normal((20, r)))
+        U0 = np.concatenate([s for s in starts if s.size])
+        U0 = U0[np.linalg.norm(U0, axis=1) > 0]
+        U0 = _ascent(Xr, Z, U0, 60, deadline=deadline)
+        vals = np.sqrt(_relu_values(Xr, Z, U0))
+        j = int(np.argmax(vals))
+        lower, best_u = float(vals[j]), U0[j]
+        # roots: the 2r faces of the cube
+        C = np.concatenate([np.eye(r), -np.eye(r)])
+        H = np.concatenate([1.0 - np.eye(r), 1.0 - np.eye(r)])
+        if r == 1:
+            H = np.zeros_like(C)
+        ub, vc = self._bound(Z, K, zn, C, H)
+        stats["regions"] += C.shape[0]
+        dropped = -np.inf
+        target = self.target
+
+        def floor():
+            if target is None:
+                return lower * (1.0 + self.rtol)
+            rt = self.rtol
+            if lower > float(target) * (1.0 + self.coarse_rtol):
+                rt = max(rt, self.coarse_rtol)  # not certifiable: how far, to coarse_rtol
+            return max(lower * (1.0 + rt), float(target))
+
+        stopped = ""
+        last_print = t0
+        while True:
+            jc = int(np.argmax(vc))
+            if vc[jc] > lower:
+                lower, best_u = float(vc[jc]), C[jc] / np.linalg.norm(C[jc])
+            keep = ub > floor()
+            if not np.all(keep):
+                dropped = max(dropped, float(ub[~keep].max()))
+                C, H, ub, vc = C[keep], H[keep], ub[keep], vc[keep]
+            if C.shape[0] == 0:
+                stopped = "closed"
+                break
+            if self.stop_above is not None and target is not None and \
+                    lower > float(target) * (1.0 + self.stop_above):
+                stopped = "violated"
+                break
+            now = time.perf_counter()
+            if now >= deadline:
+                stopped = "time_limit"
+                break
+            if stats["regions"] >= self.max_regions:
+                stopped = "max_regions"
+                break
+            if C.shape[0] > self.max_open:
+                stopped = "max_open"
+                break
+            if self.verbose and now - last_print > 2.0:
+                last_print = now
+                print(f"  bnb: {stats['regions']:>10d} regions, {C.shape[0]:>9d} open, "
+                      f"lower {lower:.8g}, upper {max(dropped, ub.max()):.8g}, "
+                      f"{now - t0:.1f} s", flush=True)
+            # refine the regions with the largest bounds
+            B = min(self.batch, C.shape[0])
+            if B < C.shape[0]:
+                sel = np.argpartition(-ub, B - 1)[:B]
+            else:
+                sel = np.arange(C.shape[0])
+            rest = np.ones(C.shape[0], dtype=bool)
+            rest[sel] = False
+            Cs, Hs = C[sel], H[sel]
+            splittable = np.max(Hs, axis=1) > 1e-12
+            if not np.any(splittable):
+                stopped = "resolution"
+                break
+            Cs, Hs, ubs, vcs = Cs[splittable], Hs[splittable], ub[sel][splittable], vc[sel][splittable]
+            stuck = sel[~splittable]
+            rest[stuck] = True
+            jdim = np.argmax(Hs * self._colw[None, :], axis=1)
+            q = np.arange(Cs.shape[0])
+            Hn = Hs.copy()
+            Hn[q, jdim] *= 0.5
+            Cl, Cr = Cs.copy(), Cs.copy()
+            Cl[q, jdim] -= Hn[q, jdim]
+            Cr[q, jdim] += Hn[q, jdim]
+            Cc = np.concatenate([Cl, Cr])
+            Hc = np.concatenate([Hn, Hn])
+            ubc, vcc = self._bound(Z, K, zn, Cc, Hc)
+            ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
+            stats["regions"] += Cc.shape[0]
+            stats["rounds"] += 1
+            # ascent from the most promising new centres
+            if stats["rounds"] % 4 == 1:
+                top = np.argsort(-ubc)[:8]
+                Ua = _ascent(Xr, Z, Cc[top], 30, deadline=deadline)
+                va = np.sqrt(_relu_values(Xr, Z, Ua))
+                ja = int(np.argmax(va))
+                if va[ja] > lower:
+                    lower, best_u = float(va[ja]), Ua[ja] / np.linalg.norm(Ua[ja])
+            C = np.concatenate([C[rest], Cc])
+            H = np.concatenate([H[rest], Hc])
+            ub = np.concatenate([ub[rest], ubc])
+            vc = np.concatenate([vc[rest], vcc])
+        open_max = float(ub.max()) if ub.size else -np.inf
+        upper = max(dropped, open_max, lower)
+        # never worse than the spectral bound ||Z||_2 ||X_r||_2 (outward-rounded)
+        spec = float(np.sqrt(np.linalg.eigvalsh(Z.T @ Z)[-1] * (1 + 1e-12)
+                             + 2.0 * (n + Z.shape[1] + 2) * np.finfo(float).eps * np.vdot(Z, Z)))
+        spec *= self._xnorm * (1 + 1e-12)
+        if spec < upper:
+            upper, stopped = spec, stopped + " (spectral bound)"
+        value = upper + margin
+        closed = stopped == "closed"
+        within = value <= lower * (1.0 + self.rtol) + 2.0 * margin
+        best_u = best_u / np.linalg.norm(best_u)
+        attained = float(np.sqrt(_relu_values(Xr, Z, best_u[None, :])[0]))
+        stats.update(open=int(C.shape[0]), closed=closed, stopped=stopped, lower=lower,
+                     upper=upper)
+        self.last_stats = stats
+        kind = "exact" if within else "upper_bound"
+        return OracleResult(float(value), ev.to_original(best_u), attained, kind, "exact",
+                            None, time.perf_counter() - t0, float(margin),
+                            source="branch and bound" + ("" if closed else f" (stopped: {stopped})"))

@@ -443,8 +443,9 @@ def test_engine_atoms_round_trip_and_merge_keeps_predictions():
 
 
 def test_cg_reports_its_time_breakdown():
-    """cg times its own parts (no patching): oracle, master, merge, refine and other add up
-    to the solve time; the dense feature map passed explicitly is the default."""
+    """cg times its own parts (no patching): oracle, master, merge, refine, prove (branch
+    and bound on the heuristic path) and other add up to the solve time; the dense feature
+    map passed explicitly is the default."""
     from convexrelu.losses import SquaredLoss
     from convexrelu.oracles import make_oracle
     from convexrelu.solvers.cg import ConditionalGradient
@@ -455,7 +456,8 @@ def test_cg_reports_its_time_breakdown():
     X, Y, _ = planted(n=20, d=2, c=3, seed=4)
     res = fit(X, Y, 1e-2)
     tb = res.info["time_breakdown"]
-    assert set(tb) == {"oracle", "master", "merge", "refine", "other"}
+    assert set(tb) == {"oracle", "master", "merge", "refine", "prove", "other"}
+    assert tb["prove"] == 0.0  # an exact oracle: nothing to prove afterwards
     assert all(v >= 0 for v in tb.values())
     assert tb["oracle"] > 0 and tb["master"] > 0
     assert sum(tb.values()) == pytest.approx(res.time, rel=0.05, abs=0.01)

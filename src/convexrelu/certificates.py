@@ -374,7 +374,8 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
             else -np.inf
         scale = min(1.0, beta / omega_bound) if np.isfinite(omega_bound) and omega_bound > 0 \
             else (1.0 if omega_bound == 0 else 0.0)
-    dual = max(dual, best_dual)
+    if best_dual > dual:
+        dual, source = best_dual, "bound proven at an earlier iterate"
     dual_est = max(dual_est, dual)  # an estimate below a proven bound is stale
     gap, gap_est = primal - dual, primal - dual_est
     rel_gap = gap / max(abs(primal), tiny)

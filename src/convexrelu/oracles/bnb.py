@@ -153,6 +153,8 @@ class BranchAndBoundOracle(OracleBase):
         self._colw = np.linalg.norm(Xr, axis=0)
         self._xnorm = spectral_norm(Xr) if Xr.size else 0.0
         self._hints = np.zeros((0, Xr.shape[1]))
+        self._cands = None
+        self.n_candidates = 20
         self.last_stats: dict = {}
 
     # -- the solver-facing members -------------------------------------------------------
@@ -163,6 +165,26 @@ class BranchAndBoundOracle(OracleBase):
             self._hints = np.zeros((0, self._Xr.shape[1]))
             return
         self._hints = (self._ev.basis.T @ U).T
+
+    def candidates(self, Z, threshold: float, kmax: int = 50):
+        """Violating directions of the last call on this ``Z`` (best first, pairwise apart,
+        each attaining more than ``threshold``); for another ``Z``, those of a new call."""
+        Z2 = self._ev.check_Z(Z)
+        if self._cands is None or self._cands[0].shape != Z2.shape or \
+                not np.array_equal(self._cands[0], Z2):
+            self(Z2)
+        _, vals, Uc = self._cands
+        keep_v, keep_u = [], []
+        for v, u in zip(vals, Uc):
+            if v <= threshold or len(keep_u) >= kmax:
+                break
+            if all(float(u @ w) < 1.0 - 1e-6 for w in keep_u):
+                keep_v.append(v)
+                keep_u.append(u)
+        if not keep_u:
+            return np.zeros(0), np.zeros((0, self.problem.d))
+        U = np.array([self._ev.to_original(u) for u in keep_u])
+        return np.array(keep_v), U
 
     # -- bounds on a batch of regions ------------------------------------------------------
     def _bound(self, Z, K, zn, C, H):
@@ -396,7 +418,12 @@ class BranchAndBoundOracle(OracleBase):
             Cr[q, jdim] += Hn[q, jdim]
             Cc = np.concatenate([Cl, Cr])
             Hc = np.concatenate([Hn, Hn])
-            ubc, vcc = self._bound(Z, K, zn, Cc, Hc)
+            # evaluated in chunks of at most 2048 regions: the (regions x rows) arrays
+            # then stay in cache (about 25 % faster per region than 8192 at once)
+            parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048])
+                     for i in range(0, Cc.shape[0], 2048)]
+            ubc = np.concatenate([p[0] for p in parts])
+            vcc = np.concatenate([p[1] for p in parts])
             ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
             stats["regions"] += Cc.shape[0]
             stats["rounds"] += 1
@@ -427,6 +454,17 @@ class BranchAndBoundOracle(OracleBase):
         attained = float(np.sqrt(_relu_values(Xr, Z, best_u[None, :])[0]))
         stats.update(open=int(C.shape[0]), closed=closed, stopped=stopped, lower=lower,
                      upper=upper)
+        # the best directions met (the open regions' best centres, polished), for
+        # candidates(): a solver adds several violating directions per call
+        cand = [best_u[None, :]]
+        if vc.size:
+            top = np.argsort(-vc)[: 4 * self.n_candidates]
+            cand.append(_ascent(Xr, Z, C[top], 30))
+        Uc = np.concatenate(cand)
+        Uc /= np.linalg.norm(Uc, axis=1, keepdims=True)
+        vals_c = np.sqrt(_relu_values(Xr, Z, Uc))
+        order = np.argsort(-vals_c)
+        self._cands = (Z.copy(), vals_c[order], Uc[order])
         self.last_stats = stats
         kind = "exact" if within else "upper_bound"
         return OracleResult(float(value), ev.to_original(best_u), attained, kind, "exact",

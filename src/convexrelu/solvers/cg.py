@@ -62,7 +62,7 @@ _balanced, _split, _merge_cells = balanced_network, split_network, merge_cells
 _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direction
 
 #: The parts of an iteration that ``info["time_breakdown"]`` times (plus ``"other"``).
-TIMED_PARTS = ("oracle", "master", "merge", "refine")
+TIMED_PARTS = ("oracle", "master", "merge", "refine", "prove")
 
 
 class _Clock:
@@ -132,9 +132,10 @@ class ConditionalGradient(Solver):
         :data:`~convexrelu.certificates.BNB_AUTO_MAX_RANK`; ``True``: with any heuristic
         oracle.
     prove_time : float, optional
-        Seconds per proof attempt. Default: the time left under ``time_limit`` (attempts
-        then repeat while time is left); without one, as long as the solve has taken so
-        far, between 2 and 30 s (at most five attempts).
+        Seconds per proof attempt. Default: the time left under ``time_limit``; without
+        one, at most 30 s per attempt and, over all attempts, twice as long as the solve
+        without them (at least 10 s). An attempt that finds a violating direction adds it
+        (and the best others it met) and the iterations continue, at full inner accuracy.
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
         ``rel_gap``, ``network``, ``certificate``, ...).
@@ -144,7 +145,7 @@ class ConditionalGradient(Solver):
     Merging and refinement apply on the dense feature map only (``solve(...,
     features=...)`` with another map, e.g. the convolutional one, skips them). The result's
     ``info["time_breakdown"]`` gives the seconds spent in the oracle, the master, merging,
-    refinement (or sliding) and the rest.
+    refinement (or sliding), the final branch and bound (``prove``) and the rest.
     """
 
     name = "cg"
@@ -225,6 +226,7 @@ class ConditionalGradient(Solver):
         try:
             for k in range(self.max_iter + 1):
                 t_rec = time.perf_counter()
+                res_p = None
                 net = fmap.network(U, V)
                 F = fmap.predict(net)
                 # non-smooth loss: the master's multiplier is the subgradient to certify with
@@ -253,10 +255,10 @@ class ConditionalGradient(Solver):
                         continue
                     stop = log.stop_status(k, self.max_iter)
                     if stop == "estimate_converged" and self._prover is not None \
-                            and (self._proofs < 5 or deadline is not None) \
                             and not log.out_of_time():
                         # prove it, or find the direction the estimate missed
                         res_p = self._prove(U, Zo, beta, log)
+                    if stop == "estimate_converged" and res_p is not None:
                         cert_p = log.record(net, F, res_p, G=G, Zo=Zo)
                         if cert_p.is_global and cert_p.primal <= log.best_primal:
                             log.best_net, log.best_cert = net, cert_p
@@ -265,6 +267,11 @@ class ConditionalGradient(Solver):
                                         "that the estimate missed; continuing",
                                         res_p.attained / beta)
                             res, stop = res_p, None
+                            # a proof is now the aim: the inner solves at full accuracy
+                            # (the heuristic path's looser ones leave Omega a little above
+                            # beta, which no proof can get past)
+                            gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
+                            self._heuristic = False
                         else:
                             stop = log.stop_status(k, self.max_iter)
                 if stop is not None:
@@ -276,7 +283,8 @@ class ConditionalGradient(Solver):
                         arr = oracle.arrangement_2d()
                 slide = arr is not None and self.refine is True and self._loss_name == "squared"
                 do_refine = fmap.local_moves and arr is None and self.refine in ("auto", True)
-                new = self._new_atoms(X, oracle, Zo, res, beta, U)
+                new = self._new_atoms(X, oracle if res_p is None or res is not res_p
+                                      else self._prover, Zo, res, beta, U)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
                     V = np.vstack([V, initial_outputs(fmap.atoms(new.T), F - G, F, beta)])
@@ -346,14 +354,19 @@ class ConditionalGradient(Solver):
         elif self._deadline is not None:
             budget = self._deadline - now
         else:
-            budget = min(30.0, max(2.0, now - self._started))
+            # proving costs at most twice the solve without it, at least 10 s, at most
+            # 30 s per attempt
+            spent = self._clock.seconds.get("prove", 0.0)
+            budget = min(30.0, max(10.0, 2.0 * (now - self._started - spent)) - spent)
+            if budget <= 0.05:
+                return None
         if self._deadline is not None:
             budget = min(budget, self._deadline - now)
         prover = self._prover
         prover.target, prover.time_limit = beta, max(budget, 1e-3)
         prover.rtol = max(self.tol / 10.0, 1e-9)
         prover.hint(U)
-        with self._clock("oracle"):
+        with self._clock("prove"):
             res = prover(Zo)
         st = prover.last_stats
         logger.info("cg: branch and bound: %s after %d regions (%.2f s), Omega <= %.10g "

@@ -63,8 +63,12 @@ def _exact_child(X, G, q):
     from convexrelu.oracles import ExactOracle
 
     t = time.perf_counter()
-    orc = ExactOracle(X, max_patterns=1e12)
-    res = orc(G)
+    try:
+        orc = ExactOracle(X, max_patterns=1e12)
+        res = orc(G)
+    except Exception as exc:  # the refusal (too many patterns) is the result
+        q.put(dict(error=f"{type(exc).__name__}: {str(exc).split(':')[0]}"))
+        return
     q.put(dict(value=res.value, attained=res.attained, margin=res.margin, u=list(res.u),
                time=time.perf_counter() - t, patterns=orc.n_patterns))
 
@@ -92,6 +96,8 @@ def run_route(route, X, Y, G, beta, net, budget, tol):
         if q.empty():
             return dict(out, status="failed (no result; memory?)", time=None)
         r = q.get()
+        if "error" in r:
+            return dict(out, status="refused (" + r["error"] + ")", time=None)
         res = OracleResult(r["value"], np.array(r["u"]), r["attained"], "exact", "exact",
                            r["patterns"], r["time"], r["margin"])
         out.update(patterns=r["patterns"])

@@ -71,6 +71,15 @@ from .base import OracleBase, OracleResult
 __all__ = ["BranchAndBoundOracle"]
 
 
+def _csr(data, rows, cols, Q, n):
+    """A CSR matrix from entries whose ``rows`` are sorted (no COO conversion)."""
+    from scipy.sparse import csr_matrix
+
+    indptr = np.zeros(Q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=Q), out=indptr[1:])
+    return csr_matrix((data, cols, indptr), shape=(Q, n))
+
+
 class BranchAndBoundOracle(OracleBase):
     r"""Branch and bound over regions of directions: a proven upper bound on
     :math:`\Omega(Z)` at any rank, within ``rtol`` of it when the search closes.
@@ -87,8 +96,8 @@ class BranchAndBoundOracle(OracleBase):
     max_regions : int, default 20_000_000
         Regions evaluated per call (another budget).
     max_open : int, default 2_000_000
-        Regions kept open at once (memory: about ``16 r`` bytes each); beyond it the
-        search stops with the bound reached.
+        Regions kept open at once; beyond it (or beyond ``max_memory``) the search stops
+        with the bound reached.
     split : int, default 2
         Rows that change sign in a region handled by cases (``2**split`` cases per
         region) instead of by the linear relaxation.
@@ -106,6 +115,9 @@ class BranchAndBoundOracle(OracleBase):
         that direction, and such a network cannot be certified at ``target``; the value
         is still a proven, looser, bound). Default: never.
 
+    max_memory : float, default 1e9
+        Bytes the open regions may hold (each keeps its box, its rows' partial sum
+        :math:`Z^\top D X_r` and a bit per row: ``8 (2r + cr + 2) + n/8`` bytes).
     coarse_rtol : float, default 1e-3
         Once a direction attaining more than ``target * (1 + coarse_rtol)`` is found (the
         network cannot be certified at ``target``), :math:`\Omega` is needed only to this
@@ -126,7 +138,7 @@ class BranchAndBoundOracle(OracleBase):
                  max_regions: int = 20_000_000, max_open: int = 2_000_000, split: int = 2,
                  batch: int = 4096, target: float | None = None,
                  stop_above: float | None = None, coarse_rtol: float = 1e-3,
-                 verbose: int = 0):
+                 max_memory: float = 1e9, verbose: int = 0):
         self.problem = prob = as_problem(X)
         if not (np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a finite number >= 0; got {rtol!r}")
@@ -147,6 +159,9 @@ class BranchAndBoundOracle(OracleBase):
             raise ValueError(f"coarse_rtol must be a finite number >= 0; got {coarse_rtol!r}")
         self.target, self.stop_above, self.verbose = target, stop_above, int(verbose)
         self.coarse_rtol = float(coarse_rtol)
+        if not (np.isfinite(max_memory) and max_memory > 0):
+            raise ValueError(f"max_memory must be a positive number of bytes; got {max_memory!r}")
+        self.max_memory = float(max_memory)
         self._ev = _Evaluator(prob)
         Xr = self._ev.Xr
         self._Xr, self._absX = Xr, np.abs(Xr)
@@ -187,9 +202,13 @@ class BranchAndBoundOracle(OracleBase):
         return np.array(keep_v), U
 
     # -- bounds on a batch of regions ------------------------------------------------------
-    def _bound(self, Z, K, zn, C, H):
+    def _bound(self, Z, K, zn, C, H, Ma, Ub):
         """Upper bounds on :math:`f` over the regions ``(C, H)`` and the value at each
-        centre. Returns ``(ub, val_centre)``, both of shape ``(Q,)``."""
+        centre, from their parents' state: ``Ma`` (Q, c, r), :math:`Z^\top D X_r` over the
+        rows positive on the whole parent, and ``Ub`` (Q, ceil(n/8)), the packed mask of
+        the rows whose sign changes on the parent (rows of fixed sign on a region keep it
+        on its children, so only these are looked at). Returns ``(ub, val, Ma, Ub)``: the
+        bounds and centre values, shape ``(Q,)``, and the regions' own state."""
         Xr, absX = self._Xr, self._absX
         n, r = Xr.shape
         c = Z.shape[1]
@@ -208,53 +227,77 @@ class BranchAndBoundOracle(OracleBase):
         cos_t = np.clip(cos_t, 0.0, 1.0)
         sin_t = np.sqrt(1.0 - cos_t ** 2)
         u0 = C / cn[:, None]
-        mC = C @ Xr.T  # (Q, n): x_i^T c
-        wH = H @ absX.T  # (Q, n): |x_i|^T h
-        lo = mC - wH
+        # the parent's sign-changing rows, as (region, row) pairs sorted by region
+        qi, ii = np.nonzero(np.unpackbits(Ub, axis=1, count=n))
+        if qi.size > 0.05 * Q * n:  # many rows: two dense products, then the pairs
+            mC = (C @ Xr.T)[qi, ii]  # x_i^T c
+            wH = (H @ absX.T)[qi, ii]  # |x_i|^T h
+        else:
+            mC = np.einsum("kr,kr->k", C[qi], Xr[ii])
+            wH = np.einsum("kr,kr->k", H[qi], absX[ii])
+        lo, hi = mC - wH, mC + wH
         act = lo >= 0
-        und = ~act & (mC + wH > 0)
+        und = ~act & (hi > 0)
+        if np.any(act):
+            Ma = Ma + (_csr(np.ones(int(act.sum())), qi[act], ii[act], Q, n) @ K).reshape(Q, c, r)
         # value at the centre (a lower bound on Omega)
-        G0 = (np.maximum(mC, 0.0) @ Z) / cn[:, None]
-        val = np.sqrt(np.einsum("qc,qc->q", G0, G0))
-        coef = act.astype(float)
+        pos = mC > 0
+        G0 = np.einsum("qcr,qr->qc", Ma, C)
+        if np.any(pos & ~act):
+            m = pos & ~act
+            G0 = G0 + _csr(mC[m], qi[m], ii[m], Q, n) @ Z
+        val = np.sqrt(np.einsum("qc,qc->q", G0, G0)) / cn
+        qi, ii, lo, hi, mC, wH = qi[und], ii[und], lo[und], hi[und], mC[und], wH[und]
+        Um = np.zeros((Q, n), dtype=np.uint8)
+        Um[qi, ii] = 1
+        Ub = np.packbits(Um, axis=1)
         # rows that change sign: t = x_i^T u in [l, h], (t)_+ = alpha t + eps/2 + e',
         # |e'| <= eps/2, eps = alpha |l| (the chord and its parallel through 0)
-        qi, ii = np.nonzero(und)
         pl = p_low[qi]
         xn = self._ev.xn[ii]
-        l = np.maximum(lo[qi, ii] / pl, -xn)
-        h = np.maximum(np.minimum((mC[qi, ii] + wH[qi, ii]) / pl, xn), 1e-300)
+        l = np.maximum(lo / pl, -xn)
+        h = np.maximum(np.minimum(hi / pl, xn), 1e-300)
         alpha = h / (h - l)
         eps = alpha * (-l)
-        err = np.zeros((Q, n))
-        err[qi, ii] = eps * zn[ii]
-        k = min(self.split, n)
-        sok = np.zeros((Q, 0), dtype=bool)
-        if k > 0 and qi.size:
-            S = np.argpartition(-err, k - 1, axis=1)[:, :k] if k < n else \
-                np.broadcast_to(np.arange(n), (Q, n)).copy()
-            rows = np.arange(Q)[:, None]
-            sok = err[rows, S] > 0  # split entries that are real sign changes
+        err = eps * zn[ii]
+        # the rows to split: the `split` largest errors of each region
+        k = min(self.split, n) if qi.size else 0
+        rel = np.ones(qi.size, dtype=bool)  # relaxed (not split)
+        if k:
+            # the k largest of each region's segment (qi is sorted): k passes of a
+            # segment maximum, O(k nnz) instead of a sort
+            bound_ = np.r_[True, qi[1:] != qi[:-1]]
+            starts = np.flatnonzero(bound_)
+            segid = np.cumsum(bound_) - 1
+            e = err.copy()
+            S = np.zeros((Q, k), dtype=np.int64)
+            sok = np.zeros((Q, k), dtype=bool)
+            for j in range(k):
+                mx = np.maximum.reduceat(e, starts)
+                cand = np.flatnonzero((e == mx[segid]) & (e > 0))
+                if cand.size == 0:
+                    break
+                firsts = cand[np.r_[True, segid[cand][1:] != segid[cand][:-1]]]
+                rel[firsts] = False
+                S[qi[firsts], j] = ii[firsts]
+                sok[qi[firsts], j] = True
+                e[firsts] = -1.0
             if not sok.any():
                 k = 0
-        else:
-            k = 0
-        epsd = np.zeros((Q, n))
-        epsd[qi, ii] = eps
-        coef[qi, ii] = alpha
-        if k:
-            coef[rows, S] = np.where(sok, 0.0, coef[rows, S])
-            epsd[rows, S] = np.where(sok, 0.0, epsd[rows, S])
-        Mb = (coef @ K).reshape(Q, c, r)  # Z^T diag(coef) X_r
-        b = 0.5 * (epsd @ Z)  # (Q, c): the relaxation's centre
+        qr, ir = qi[rel], ii[rel]
+        Mb = Ma
+        if qr.size:
+            Mb = Ma + (_csr(alpha[rel], qr, ir, Q, n) @ K).reshape(Q, c, r)
+        er = eps[rel]
+        b = 0.5 * (_csr(er, qr, ir, Q, n) @ Z)  # the relaxation's centre
         bn = np.linalg.norm(b, axis=1)
         # what is left: ||sum z_i e'_i|| <= min(sum |z_i| eps_i, sigma_max(Z_U) |eps|) / 2
-        E = 0.5 * (epsd @ zn)
-        if c > 1 and qi.size:
+        E = 0.5 * np.bincount(qr, weights=er * zn[ir], minlength=Q)
+        if c > 1 and qr.size:
             ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(n, c * c)
-            gram = ((epsd > 0) @ ZZ).reshape(Q, c, c)
+            gram = (_csr(np.ones(qr.size), qr, ir, Q, n) @ ZZ).reshape(Q, c, c)
             smax = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0) * (1 + 1e-12))
-            E = np.minimum(E, 0.5 * smax * np.sqrt(np.einsum("qn,qn->q", epsd, epsd)))
+            E = np.minimum(E, 0.5 * smax * np.sqrt(np.bincount(qr, weights=er * er, minlength=Q)))
         E = E * (1 + 1e-12)
         ub = np.full(Q, -np.inf)
         if k:
@@ -290,12 +333,12 @@ class BranchAndBoundOracle(OracleBase):
                 Acols = Pxs * sig[None, :, None]  # (Q, k, r)
                 an2 = np.einsum("qkr,qkr->qk", Acols, Acols)
                 nu = np.zeros((Q, k))
-                pos = an2 > 0
-                inv = 1.0 / np.where(pos, an2, 1.0)
+                okc = an2 > 0
+                inv = 1.0 / np.where(okc, an2, 1.0)
                 for _ in range(2 * k + 1):
                     for j in range(k):
                         step = -np.einsum("qr,qr->q", resid, Acols[:, j]) * inv[:, j]
-                        new = np.where(pos[:, j] & ~wide, np.maximum(nu[:, j] + step, 0.0), 0.0)
+                        new = np.where(okc[:, j] & ~wide, np.maximum(nu[:, j] + step, 0.0), 0.0)
                         resid += (new - nu[:, j])[:, None] * Acols[:, j]
                         nu[:, j] = new
                 ell0 += np.einsum("qk,qk->q", nu, sig[None, :] * xu0)
@@ -306,7 +349,7 @@ class BranchAndBoundOracle(OracleBase):
             whole = (np.sqrt(lam) + bn) ** 2  # ||Mu + b|| <= sigma_max(M) + |b|, any u
             b2 = np.where(wide, whole, np.minimum(b2, whole))
             ub = np.maximum(ub, np.sqrt(np.maximum(b2, 0.0)) * (1 + 1e-12))
-        return ub + E, val
+        return ub + E, val, Ma, Ub
 
     # -- the search ------------------------------------------------------------------------
     def __call__(self, Z) -> OracleResult:
@@ -348,8 +391,14 @@ class BranchAndBoundOracle(OracleBase):
         H = np.concatenate([1.0 - np.eye(r), 1.0 - np.eye(r)])
         if r == 1:
             H = np.zeros_like(C)
-        ub, vc = self._bound(Z, K, zn, C, H)
+        c = Z.shape[1]
+        Ma = np.zeros((C.shape[0], c, r))
+        Ub = np.packbits(np.ones((C.shape[0], n), dtype=np.uint8), axis=1)
+        ub, vc, Ma, Ub = self._bound(Z, K, zn, C, H, Ma, Ub)
         stats["regions"] += C.shape[0]
+        # open regions kept within about a gigabyte (state: C, H, Ma, the mask, ub, vc)
+        per_region = 8 * (2 * r + c * r + 2) + Ub.shape[1]
+        max_open = min(self.max_open, int(self.max_memory // per_region))
         dropped = -np.inf
         target = self.target
 
@@ -370,7 +419,7 @@ class BranchAndBoundOracle(OracleBase):
             keep = ub > floor()
             if not np.all(keep):
                 dropped = max(dropped, float(ub[~keep].max()))
-                C, H, ub, vc = C[keep], H[keep], ub[keep], vc[keep]
+                C, H, ub, vc, Ma, Ub = C[keep], H[keep], ub[keep], vc[keep], Ma[keep], Ub[keep]
             if C.shape[0] == 0:
                 stopped = "closed"
                 break
@@ -385,7 +434,7 @@ class BranchAndBoundOracle(OracleBase):
             if stats["regions"] >= self.max_regions:
                 stopped = "max_regions"
                 break
-            if C.shape[0] > self.max_open:
+            if C.shape[0] > max_open:
                 stopped = "max_open"
                 break
             if self.verbose and now - last_print > 2.0:
@@ -406,7 +455,8 @@ class BranchAndBoundOracle(OracleBase):
             if not np.any(splittable):
                 stopped = "resolution"
                 break
-            Cs, Hs, ubs, vcs = Cs[splittable], Hs[splittable], ub[sel][splittable], vc[sel][splittable]
+            Cs, Hs, ubs = Cs[splittable], Hs[splittable], ub[sel][splittable]
+            Mas, Ubs = Ma[sel][splittable], Ub[sel][splittable]
             stuck = sel[~splittable]
             rest[stuck] = True
             jdim = np.argmax(Hs * self._colw[None, :], axis=1)
@@ -420,10 +470,14 @@ class BranchAndBoundOracle(OracleBase):
             Hc = np.concatenate([Hn, Hn])
             # evaluated in chunks of at most 2048 regions: the (regions x rows) arrays
             # then stay in cache (about 25 % faster per region than 8192 at once)
-            parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048])
-                     for i in range(0, Cc.shape[0], 2048)]
+            Mac = np.concatenate([Mas, Mas])
+            Ubc = np.concatenate([Ubs, Ubs])
+            parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048], Mac[i:i + 2048],
+                                 Ubc[i:i + 2048]) for i in range(0, Cc.shape[0], 2048)]
             ubc = np.concatenate([p[0] for p in parts])
             vcc = np.concatenate([p[1] for p in parts])
+            Mac = np.concatenate([p[2] for p in parts])
+            Ubc = np.concatenate([p[3] for p in parts])
             ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
             stats["regions"] += Cc.shape[0]
             stats["rounds"] += 1
@@ -439,6 +493,8 @@ class BranchAndBoundOracle(OracleBase):
             H = np.concatenate([H[rest], Hc])
             ub = np.concatenate([ub[rest], ubc])
             vc = np.concatenate([vc[rest], vcc])
+            Ma = np.concatenate([Ma[rest], Mac])
+            Ub = np.concatenate([Ub[rest], Ubc])
         open_max = float(ub.max()) if ub.size else -np.inf
         upper = max(dropped, open_max, lower)
         # never worse than the spectral bound ||Z||_2 ||X_r||_2 (outward-rounded)

@@ -132,9 +132,9 @@ class ConditionalGradient(Solver):
         :data:`~convexrelu.certificates.BNB_AUTO_MAX_RANK`; ``True``: with any heuristic
         oracle.
     prove_time : float, optional
-        Seconds per proof attempt. Default: the time left under ``time_limit``; without
-        one, at most 30 s per attempt and, over all attempts, twice as long as the solve
-        without them (at least 10 s). An attempt that finds a violating direction adds it
+        Seconds per proof attempt. Default: at most 30 s per attempt and, over all
+        attempts, twice as long as the solve without them (at least 10 s), never past
+        ``time_limit``. An attempt that finds a violating direction adds it
         (and the best others it met) and the iterations continue, at full inner accuracy.
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
@@ -351,11 +351,9 @@ class ConditionalGradient(Solver):
         now = time.perf_counter()
         if self.prove_time is not None:
             budget = self.prove_time
-        elif self._deadline is not None:
-            budget = self._deadline - now
         else:
             # proving costs at most twice the solve without it, at least 10 s, at most
-            # 30 s per attempt
+            # 30 s per attempt (and never past the time limit)
             spent = self._clock.seconds.get("prove", 0.0)
             budget = min(30.0, max(10.0, 2.0 * (now - self._started - spent)) - spent)
             if budget <= 0.05:

@@ -180,3 +180,25 @@ def test_scip_route_is_a_checked_bound():
     assert res.attained <= ex.value * (1 + 1e-9)
     if orc.last_stats["status"] == "optimal":
         assert res.value <= ex.value * (1 + 1e-4) + res.margin
+
+
+def test_bnb_ctrl_c_returns_the_bound_so_far(monkeypatch):
+    """Ctrl-C during the search ends it with a proven bound (never below Omega)."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((80, 5))
+    Z = rng.standard_normal((80, 2))
+    orc = BranchAndBoundOracle(X, rtol=1e-12, time_limit=30)
+    calls = {"n": 0}
+    real = orc._bound
+
+    def interrupting(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(orc, "_bound", interrupting)
+    res = orc(Z)
+    assert orc.last_stats["stopped"] == "interrupted"
+    ref = brute_omega_sphere(X, Z, rng, n_dirs=20000, n_refine=5)
+    assert res.is_upper_bound and res.value >= ref * (1 - 1e-9)

@@ -412,89 +412,92 @@ class BranchAndBoundOracle(OracleBase):
 
         stopped = ""
         last_print = t0
-        while True:
-            jc = int(np.argmax(vc))
-            if vc[jc] > lower:
-                lower, best_u = float(vc[jc]), C[jc] / np.linalg.norm(C[jc])
-            keep = ub > floor()
-            if not np.all(keep):
-                dropped = max(dropped, float(ub[~keep].max()))
-                C, H, ub, vc, Ma, Ub = C[keep], H[keep], ub[keep], vc[keep], Ma[keep], Ub[keep]
-            if C.shape[0] == 0:
-                stopped = "closed"
-                break
-            if self.stop_above is not None and target is not None and \
-                    lower > float(target) * (1.0 + self.stop_above):
-                stopped = "violated"
-                break
-            now = time.perf_counter()
-            if now >= deadline:
-                stopped = "time_limit"
-                break
-            if stats["regions"] >= self.max_regions:
-                stopped = "max_regions"
-                break
-            if C.shape[0] > max_open:
-                stopped = "max_open"
-                break
-            if self.verbose and now - last_print > 2.0:
-                last_print = now
-                print(f"  bnb: {stats['regions']:>10d} regions, {C.shape[0]:>9d} open, "
-                      f"lower {lower:.8g}, upper {max(dropped, ub.max()):.8g}, "
-                      f"{now - t0:.1f} s", flush=True)
-            # refine the regions with the largest bounds
-            B = min(self.batch, C.shape[0])
-            if B < C.shape[0]:
-                sel = np.argpartition(-ub, B - 1)[:B]
-            else:
-                sel = np.arange(C.shape[0])
-            rest = np.ones(C.shape[0], dtype=bool)
-            rest[sel] = False
-            Cs, Hs = C[sel], H[sel]
-            splittable = np.max(Hs, axis=1) > 1e-12
-            if not np.any(splittable):
-                stopped = "resolution"
-                break
-            Cs, Hs, ubs = Cs[splittable], Hs[splittable], ub[sel][splittable]
-            Mas, Ubs = Ma[sel][splittable], Ub[sel][splittable]
-            stuck = sel[~splittable]
-            rest[stuck] = True
-            jdim = np.argmax(Hs * self._colw[None, :], axis=1)
-            q = np.arange(Cs.shape[0])
-            Hn = Hs.copy()
-            Hn[q, jdim] *= 0.5
-            Cl, Cr = Cs.copy(), Cs.copy()
-            Cl[q, jdim] -= Hn[q, jdim]
-            Cr[q, jdim] += Hn[q, jdim]
-            Cc = np.concatenate([Cl, Cr])
-            Hc = np.concatenate([Hn, Hn])
-            # evaluated in chunks of at most 2048 regions: the (regions x rows) arrays
-            # then stay in cache (about 25 % faster per region than 8192 at once)
-            Mac = np.concatenate([Mas, Mas])
-            Ubc = np.concatenate([Ubs, Ubs])
-            parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048], Mac[i:i + 2048],
-                                 Ubc[i:i + 2048]) for i in range(0, Cc.shape[0], 2048)]
-            ubc = np.concatenate([p[0] for p in parts])
-            vcc = np.concatenate([p[1] for p in parts])
-            Mac = np.concatenate([p[2] for p in parts])
-            Ubc = np.concatenate([p[3] for p in parts])
-            ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
-            stats["regions"] += Cc.shape[0]
-            stats["rounds"] += 1
-            # ascent from the most promising new centres
-            if stats["rounds"] % 4 == 1:
-                top = np.argsort(-ubc)[:8]
-                Ua = _ascent(Xr, Z, Cc[top], 30, deadline=deadline)
-                va = np.sqrt(_relu_values(Xr, Z, Ua))
-                ja = int(np.argmax(va))
-                if va[ja] > lower:
-                    lower, best_u = float(va[ja]), Ua[ja] / np.linalg.norm(Ua[ja])
-            C = np.concatenate([C[rest], Cc])
-            H = np.concatenate([H[rest], Hc])
-            ub = np.concatenate([ub[rest], ubc])
-            vc = np.concatenate([vc[rest], vcc])
-            Ma = np.concatenate([Ma[rest], Mac])
-            Ub = np.concatenate([Ub[rest], Ubc])
+        try:  # Ctrl-C ends the search with the bound so far (still a proven bound)
+            while True:
+                jc = int(np.argmax(vc))
+                if vc[jc] > lower:
+                    lower, best_u = float(vc[jc]), C[jc] / np.linalg.norm(C[jc])
+                keep = ub > floor()
+                if not np.all(keep):
+                    dropped = max(dropped, float(ub[~keep].max()))
+                    C, H, ub, vc, Ma, Ub = C[keep], H[keep], ub[keep], vc[keep], Ma[keep], Ub[keep]
+                if C.shape[0] == 0:
+                    stopped = "closed"
+                    break
+                if self.stop_above is not None and target is not None and \
+                        lower > float(target) * (1.0 + self.stop_above):
+                    stopped = "violated"
+                    break
+                now = time.perf_counter()
+                if now >= deadline:
+                    stopped = "time_limit"
+                    break
+                if stats["regions"] >= self.max_regions:
+                    stopped = "max_regions"
+                    break
+                if C.shape[0] > max_open:
+                    stopped = "max_open"
+                    break
+                if self.verbose and now - last_print > 2.0:
+                    last_print = now
+                    print(f"  bnb: {stats['regions']:>10d} regions, {C.shape[0]:>9d} open, "
+                          f"lower {lower:.8g}, upper {max(dropped, ub.max()):.8g}, "
+                          f"{now - t0:.1f} s", flush=True)
+                # refine the regions with the largest bounds
+                B = min(self.batch, C.shape[0])
+                if B < C.shape[0]:
+                    sel = np.argpartition(-ub, B - 1)[:B]
+                else:
+                    sel = np.arange(C.shape[0])
+                rest = np.ones(C.shape[0], dtype=bool)
+                rest[sel] = False
+                Cs, Hs = C[sel], H[sel]
+                splittable = np.max(Hs, axis=1) > 1e-12
+                if not np.any(splittable):
+                    stopped = "resolution"
+                    break
+                Cs, Hs, ubs = Cs[splittable], Hs[splittable], ub[sel][splittable]
+                Mas, Ubs = Ma[sel][splittable], Ub[sel][splittable]
+                stuck = sel[~splittable]
+                rest[stuck] = True
+                jdim = np.argmax(Hs * self._colw[None, :], axis=1)
+                q = np.arange(Cs.shape[0])
+                Hn = Hs.copy()
+                Hn[q, jdim] *= 0.5
+                Cl, Cr = Cs.copy(), Cs.copy()
+                Cl[q, jdim] -= Hn[q, jdim]
+                Cr[q, jdim] += Hn[q, jdim]
+                Cc = np.concatenate([Cl, Cr])
+                Hc = np.concatenate([Hn, Hn])
+                # evaluated in chunks of at most 2048 regions: the (regions x rows) arrays
+                # then stay in cache (about 25 % faster per region than 8192 at once)
+                Mac = np.concatenate([Mas, Mas])
+                Ubc = np.concatenate([Ubs, Ubs])
+                parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048], Mac[i:i + 2048],
+                                     Ubc[i:i + 2048]) for i in range(0, Cc.shape[0], 2048)]
+                ubc = np.concatenate([p[0] for p in parts])
+                vcc = np.concatenate([p[1] for p in parts])
+                Mac = np.concatenate([p[2] for p in parts])
+                Ubc = np.concatenate([p[3] for p in parts])
+                ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
+                stats["regions"] += Cc.shape[0]
+                stats["rounds"] += 1
+                # ascent from the most promising new centres
+                if stats["rounds"] % 4 == 1:
+                    top = np.argsort(-ubc)[:8]
+                    Ua = _ascent(Xr, Z, Cc[top], 30, deadline=deadline)
+                    va = np.sqrt(_relu_values(Xr, Z, Ua))
+                    ja = int(np.argmax(va))
+                    if va[ja] > lower:
+                        lower, best_u = float(va[ja]), Ua[ja] / np.linalg.norm(Ua[ja])
+                C = np.concatenate([C[rest], Cc])
+                H = np.concatenate([H[rest], Hc])
+                ub = np.concatenate([ub[rest], ubc])
+                vc = np.concatenate([vc[rest], vcc])
+                Ma = np.concatenate([Ma[rest], Mac])
+                Ub = np.concatenate([Ub[rest], Ubc])
+        except KeyboardInterrupt:
+            stopped = "interrupted"
         open_max = float(ub.max()) if ub.size else -np.inf
         upper = max(dropped, open_max, lower)
         # never worse than the spectral bound ||Z||_2 ||X_r||_2 (outward-rounded)

@@ -262,6 +262,8 @@ class ConditionalGradient(Solver):
                         cert_p = log.record(net, F, res_p, G=G, Zo=Zo)
                         if cert_p.is_global and cert_p.primal <= log.best_primal:
                             log.best_net, log.best_cert = net, cert_p
+                        if self._prover.last_stats.get("stopped") == "interrupted":
+                            raise KeyboardInterrupt  # Ctrl-C in the proof: its bound is kept
                         if res_p.attained > beta * (1.0 + self.tol):
                             logger.info("cg: branch and bound found a direction at %.8g beta "
                                         "that the estimate missed; continuing",

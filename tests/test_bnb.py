@@ -202,3 +202,17 @@ def test_bnb_ctrl_c_returns_the_bound_so_far(monkeypatch):
     assert orc.last_stats["stopped"] == "interrupted"
     ref = brute_omega_sphere(X, Z, rng, n_dirs=20000, n_refine=5)
     assert res.is_upper_bound and res.value >= ref * (1 - 1e-9)
+
+
+def test_proofs_suite_writes_its_table(tmp_path, capsys):
+    from convexrelu.experiments.suites import proofs
+
+    out = tmp_path / "proofs"
+    assert proofs.main(["--budget", "5", "--fit-time", "2", "--problems", "sec5.1",
+                        "--routes", "enumeration,bnb", "--out", str(out)]) == 0
+    md = (tmp_path / "proofs.md").read_text()
+    assert "sec5.1" in md and "**proved**" in md
+    import json
+
+    row = json.loads((tmp_path / "proofs.json").read_text())["rows"][0]
+    assert row["routes"]["bnb"]["is_global"] and row["routes"]["enumeration"]["is_global"]

@@ -216,3 +216,26 @@ def test_proofs_suite_writes_its_table(tmp_path, capsys):
 
     row = json.loads((tmp_path / "proofs.json").read_text())["rows"][0]
     assert row["routes"]["bnb"]["is_global"] and row["routes"]["enumeration"]["is_global"]
+
+
+@pytest.mark.parametrize("sz, sx", [(-280, 0), (-140, -140), (-540, 0), (0, 370), (300, 0)])
+def test_bnb_bound_holds_at_extreme_scales(sz, sx):
+    """Found by red-teaming: squares of tiny or huge products underflowed or overflowed
+    (a bound 0.06 % low at |Z| ~ 1e-84, 16 % low at |X| ~ 1e111 through NaN regions that
+    were dropped). The search now runs on data scaled by powers of two."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((8, 3))
+    Z = rng.standard_normal((8, 2))
+    ex = _exact(X, Z)
+    ref = float(np.linalg.norm(Z.T @ np.maximum(X @ ex.u, 0.0)))
+    res = BranchAndBoundOracle(np.ldexp(X, sx))(np.ldexp(Z, sz))
+    scale = 2.0 ** (sz + sx)
+    assert res.value / scale >= ref * (1 - 1e-12)
+    assert res.value / scale <= ex.value * (1 + 1e-5)
+    assert res.attained / scale == pytest.approx(ref, rel=1e-6)
+
+
+def test_bnb_candidates_on_zero_data():
+    orc = BranchAndBoundOracle(np.random.default_rng(0).standard_normal((5, 3)))
+    vals, U = orc.candidates(np.zeros((5, 1)), 0.0)
+    assert vals.shape == (0,) and U.shape == (0, 3)

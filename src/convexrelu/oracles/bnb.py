@@ -71,6 +71,12 @@ from .base import OracleBase, OracleResult
 __all__ = ["BranchAndBoundOracle"]
 
 
+def _pow2_exponent(A) -> int:
+    """``k`` with ``2**k * max|A|`` in [0.5, 1) (0 for a zero or empty ``A``)."""
+    m = float(np.max(np.abs(A))) if A.size else 0.0
+    return 0 if m == 0.0 or not np.isfinite(m) else -int(np.frexp(m)[1])
+
+
 def _csr(data, rows, cols, Q, n):
     """A CSR matrix from entries whose ``rows`` are sorted (no COO conversion)."""
     from scipy.sparse import csr_matrix
@@ -164,7 +170,13 @@ class BranchAndBoundOracle(OracleBase):
         self.max_memory = float(max_memory)
         self._ev = _Evaluator(prob)
         Xr = self._ev.Xr
+        # the search runs on X_r and Z scaled by powers of two (exact; Omega scales with
+        # both) to entries of order one: squares of products then neither underflow nor
+        # overflow, whatever the data's scale
+        self._kx = _pow2_exponent(Xr)
+        Xr = np.ldexp(Xr, self._kx)
         self._Xr, self._absX = Xr, np.abs(Xr)
+        self._xn = np.linalg.norm(Xr, axis=1)  # row norms of the (scaled) X_r
         self._colw = np.linalg.norm(Xr, axis=0)
         self._xnorm = spectral_norm(Xr) if Xr.size else 0.0
         self._hints = np.zeros((0, Xr.shape[1]))
@@ -254,7 +266,7 @@ class BranchAndBoundOracle(OracleBase):
         # rows that change sign: t = x_i^T u in [l, h], (t)_+ = alpha t + eps/2 + e',
         # |e'| <= eps/2, eps = alpha |l| (the chord and its parallel through 0)
         pl = p_low[qi]
-        xn = self._ev.xn[ii]
+        xn = self._xn[ii]
         l = np.maximum(lo / pl, -xn)
         h = np.maximum(np.minimum(hi / pl, xn), 1e-300)
         alpha = h / (h - l)
@@ -361,22 +373,35 @@ class BranchAndBoundOracle(OracleBase):
         deadline = t0 + self.time_limit
         if self.deadline is not None:
             deadline = min(deadline, self.deadline)
-        margin = 4.0 * math.sqrt(max(r, 1)) * ev.rounding(Z) + ev.margin(Z)
+        Z_in = Z
+        kz = _pow2_exponent(Z)
+        Z = np.ldexp(Z, kz)
+        unscale = -(kz + self._kx)  # values found on the scaled data times 2**unscale
+        # the margin, computed on the scaled data (no overflow) and scaled back: outward
+        # rounding 4 sqrt(r) * 2(n + r + 4) eps sum_k |z_k||x_k|, and the rank truncation
+        rounding = 2.0 * (n + r + 4) * np.finfo(float).eps * float(
+            np.dot(np.linalg.norm(Z, axis=1), self._xn))
+        margin = float(np.ldexp(4.0 * math.sqrt(max(r, 1)) * rounding, unscale))
+        if ev.residual:
+            margin += float(np.ldexp(float(np.linalg.norm(Z, 2)) * ev.residual * (1 + 1e-12), -kz))
         zn = np.linalg.norm(Z, axis=1)
         stats = dict(regions=0, open=0, rounds=0, closed=False, stopped="", lower=0.0, upper=0.0)
-        if r == 0 or not np.any(zn) or not np.any(ev.xn):
+        if r == 0 or not np.any(Z) or not np.any(Xr):
+            # Omega is 0 up to the rank truncation, which the margin bounds
             u = np.zeros(self.problem.d)
             if self.problem.d:
                 u[0] = 1.0
             stats.update(closed=True, stopped="zero")
             self.last_stats = stats
-            return OracleResult(margin, u, 0.0, "exact", "exact", None,
-                                time.perf_counter() - t0, margin, source="branch and bound")
-        K = ev.kron(Z)
+            self._cands = (Z_in.copy(), np.zeros(0), np.zeros((0, r)))
+            return OracleResult(margin, u, 0.0, "exact" if ev.residual == 0.0 else "upper_bound",
+                                "exact", None, time.perf_counter() - t0, margin,
+                                source="branch and bound")
+        K = ev.kron(Z, Xr)
         # lower bound: ascent from the hints, the rows with the largest residual, and a few
         # random directions
         starts = [self._hints, np.eye(r), -np.eye(r)]
-        top = np.argsort(-zn * ev.xn)[: min(n, 20)]
+        top = np.argsort(-zn * self._xn)[: min(n, 20)]
         starts += [Xr[top], -Xr[top]]
         rng = np.random.default_rng(0)
         starts.append(rng.standard_normal((20, r)))
@@ -395,12 +420,13 @@ class BranchAndBoundOracle(OracleBase):
         Ma = np.zeros((C.shape[0], c, r))
         Ub = np.packbits(np.ones((C.shape[0], n), dtype=np.uint8), axis=1)
         ub, vc, Ma, Ub = self._bound(Z, K, zn, C, H, Ma, Ub)
+        ub = np.where(np.isnan(ub), np.inf, ub)  # a NaN bound bounds nothing: never dropped
         stats["regions"] += C.shape[0]
         # open regions kept within about a gigabyte (state: C, H, Ma, the mask, ub, vc)
         per_region = 8 * (2 * r + c * r + 2) + Ub.shape[1]
         max_open = min(self.max_open, int(self.max_memory // per_region))
         dropped = -np.inf
-        target = self.target
+        target = None if self.target is None else float(np.ldexp(float(self.target), -unscale))
 
         def floor():
             if target is None:
@@ -417,7 +443,7 @@ class BranchAndBoundOracle(OracleBase):
                 jc = int(np.argmax(vc))
                 if vc[jc] > lower:
                     lower, best_u = float(vc[jc]), C[jc] / np.linalg.norm(C[jc])
-                keep = ub > floor()
+                keep = ~(ub <= floor())
                 if not np.all(keep):
                     dropped = max(dropped, float(ub[~keep].max()))
                     C, H, ub, vc, Ma, Ub = C[keep], H[keep], ub[keep], vc[keep], Ma[keep], Ub[keep]
@@ -476,6 +502,7 @@ class BranchAndBoundOracle(OracleBase):
                 parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048], Mac[i:i + 2048],
                                      Ubc[i:i + 2048]) for i in range(0, Cc.shape[0], 2048)]
                 ubc = np.concatenate([p[0] for p in parts])
+                ubc = np.where(np.isnan(ubc), np.inf, ubc)
                 vcc = np.concatenate([p[1] for p in parts])
                 Mac = np.concatenate([p[2] for p in parts])
                 Ubc = np.concatenate([p[3] for p in parts])
@@ -506,11 +533,13 @@ class BranchAndBoundOracle(OracleBase):
         spec *= self._xnorm * (1 + 1e-12)
         if spec < upper:
             upper, stopped = spec, stopped + " (spectral bound)"
-        value = upper + margin
         closed = stopped == "closed"
-        within = value <= lower * (1.0 + self.rtol) + 2.0 * margin
+        within = upper <= lower * (1.0 + self.rtol)
         best_u = best_u / np.linalg.norm(best_u)
-        attained = float(np.sqrt(_relu_values(Xr, Z, best_u[None, :])[0]))
+        attained = float(np.ldexp(np.sqrt(_relu_values(Xr, Z, best_u[None, :])[0]), unscale))
+        lower, upper = float(np.ldexp(lower, unscale)), float(np.ldexp(upper, unscale))
+        value = upper + margin
+        within = within and np.isfinite(value)
         stats.update(open=int(C.shape[0]), closed=closed, stopped=stopped, lower=lower,
                      upper=upper)
         # the best directions met (the open regions' best centres, polished), for
@@ -521,9 +550,9 @@ class BranchAndBoundOracle(OracleBase):
             cand.append(_ascent(Xr, Z, C[top], 30))
         Uc = np.concatenate(cand)
         Uc /= np.linalg.norm(Uc, axis=1, keepdims=True)
-        vals_c = np.sqrt(_relu_values(Xr, Z, Uc))
+        vals_c = np.ldexp(np.sqrt(_relu_values(Xr, Z, Uc)), unscale)
         order = np.argsort(-vals_c)
-        self._cands = (Z.copy(), vals_c[order], Uc[order])
+        self._cands = (Z_in.copy(), vals_c[order], Uc[order])
         self.last_stats = stats
         kind = "exact" if within else "upper_bound"
         return OracleResult(float(value), ev.to_original(best_u), attained, kind, "exact",

@@ -127,11 +127,17 @@ def test_lambda_max_at_any_d_says_what_it_is():
     X = load_iris().data
     X = (X - X.mean(0)) / X.std(0)
     Y = np.eye(3)[load_iris().target]
-    lam = cr.lambda_max(X, Y)  # rank 4, n = 150: the exact oracle is not affordable
-    assert lam.kind == "estimate" and 0 < float(lam) <= lam.upper_bound
+    # rank 4, n = 150: the exact oracle is not affordable, branch and bound closes
+    lam = cr.lambda_max(X, Y)
+    assert lam.kind == "exact" and 0 < float(lam) <= lam.upper_bound
+    est = cr.lambda_max(X, Y, oracle="heuristic")  # a named lower estimate
+    assert est.kind == "estimate" and float(est) <= float(lam) * (1 + 1e-9)
     zero = cr.TwoLayerReLU.zeros(4, 3)
     # above the proven upper bound the zero network is certified optimal by the spectral bound
-    assert cr.certify(zero, X, Y, 1.001 * lam.upper_bound, oracle="heuristic").is_global
+    assert cr.certify(zero, X, Y, 1.001 * est.upper_bound, oracle="heuristic").is_global
+    # and just above lambda_max by branch and bound, just below it not
+    assert cr.certify(zero, X, Y, 1.001 * lam.upper_bound, oracle="bnb").is_global
+    assert not cr.certify(zero, X, Y, 0.99 * float(lam), oracle="bnb").is_global
     exact = cr.lambda_max(X[:, :2], Y)
     assert exact.kind == "exact" and float(exact) == exact.upper_bound
     assert "kind='exact'" in repr(exact)

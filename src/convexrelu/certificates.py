@@ -433,16 +433,32 @@ def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
     The zero network is optimal iff the dual point at ``F = 0`` is feasible, i.e.
     :math:`\Omega(\nabla_F L(0, Y)) \le \beta` (for the squared loss
     :math:`\Omega(Y)`). Available at any ``d``: the result is a ``float`` whose ``kind``
-    says what it is (:class:`LambdaMax`): ``"exact"`` with the exact oracle,
+    says what it is (:class:`LambdaMax`): ``"exact"`` with the exact oracle, or with
+    branch and bound when its search closes (``oracle="auto"`` uses it up to rank
+    :data:`BNB_AUTO_MAX_RANK` when no exact oracle is affordable, for at most
+    :data:`DEFAULT_BNB_BUDGET_S` seconds; ``oracle="bnb"`` at any rank),
     ``"upper_bound"`` with the SDP or spectral bound, ``"estimate"`` (a lower estimate,
-    beside a proven ``upper_bound``) when only the heuristic oracle is affordable for
-    ``X``.
+    beside a proven ``upper_bound``: branch and bound's when it ran, else the spectral
+    bound) otherwise.
     """
     prob = as_problem(X, Y, loss)
     X, Y, loss = prob.X, prob.Y, prob.loss
-    orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns)
+    from .oracles import BranchAndBoundOracle
+
+    if isinstance(oracle, str) and oracle == "bnb":
+        orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S)
+    else:
+        orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns)
+        if (isinstance(oracle, str) and oracle == "auto" and orc.kind == "heuristic"
+                and isinstance(patterns, str) and patterns == "auto"
+                and prob.rank <= BNB_AUTO_MAX_RANK):
+            orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S)
     G = loss.gradient(np.zeros_like(Y), Y)
     res = orc(G)
+    if isinstance(orc, BranchAndBoundOracle) and res.kind != "exact":
+        # the search did not close in its budget: the attained value is the estimate,
+        # beside the (tighter than spectral) proven bound
+        return LambdaMax(res.attained, "estimate", max(res.value, res.attained))
     if res.kind == "heuristic" or not res.is_upper_bound:
         from .oracles.spectral import _spectral_norm
 

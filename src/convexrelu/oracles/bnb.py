@@ -467,7 +467,8 @@ class BranchAndBoundOracle(OracleBase):
                 if self.verbose and now - last_print > 2.0:
                     last_print = now
                     print(f"  bnb: {stats['regions']:>10d} regions, {C.shape[0]:>9d} open, "
-                          f"lower {lower:.8g}, upper {max(dropped, ub.max()):.8g}, "
+                          f"lower {np.ldexp(lower, unscale):.8g}, "
+                          f"upper {np.ldexp(max(dropped, ub.max()), unscale):.8g}, "
                           f"{now - t0:.1f} s", flush=True)
                 # refine the regions with the largest bounds
                 B = min(self.batch, C.shape[0])

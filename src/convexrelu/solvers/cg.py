@@ -204,7 +204,7 @@ class ConditionalGradient(Solver):
         if (oracle.kind == "heuristic" and fmap.local_moves
                 and (self.prove is True or (self.prove == "auto" and self._auto_oracle
                                             and problem.rank <= BNB_AUTO_MAX_RANK))):
-            self._prover = BranchAndBoundOracle(problem, stop_above=self.tol)
+            self._prover = BranchAndBoundOracle(problem, stop_above=self.tol, verbose=self.verbose)
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
             gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)

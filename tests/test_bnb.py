@@ -239,3 +239,17 @@ def test_bnb_candidates_on_zero_data():
     orc = BranchAndBoundOracle(np.random.default_rng(0).standard_normal((5, 3)))
     vals, U = orc.candidates(np.zeros((5, 1)), 0.0)
     assert vals.shape == (0,) and U.shape == (0, 3)
+
+
+def test_fit_proof_step_stays_within_time_limit():
+    """The proof step runs after the estimate converged and never past time_limit
+    (overrun at most max(5 %, 1 s)); its seconds are reported as 'prove'."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((400, 6))
+    Y = np.maximum(X @ rng.standard_normal((6, 3)), 0) @ rng.standard_normal((3, 2))
+    beta = 0.05 * float(cr.lambda_max(X, Y, oracle="heuristic"))
+    res = cr.fit(X, Y, beta, time_limit=4, random_state=0)
+    assert res.time <= 4 + 1.0
+    assert res.certificate.dual <= res.objective
+    tb = res.info["time_breakdown"]
+    assert tb["prove"] >= 0.0 and sum(tb.values()) == pytest.approx(res.time, rel=0.1, abs=0.05)

@@ -34,6 +34,7 @@ from ._validation import check_beta, check_tol
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
+from .oracles.spectral import spectral_bound  # noqa: F401  (re-exported: its old home)
 from .problem import as_problem, prepare_data
 
 __all__ = ["Certificate", "certify", "lambda_max", "dual_point", "certificate_from_oracle",
@@ -294,23 +295,6 @@ def scaled_dual(G, Y, beta, loss, omega_value):
     """
     scale = 1.0 if omega_value <= beta else beta / omega_value
     return -loss.conjugate(scale * G, Y), scale
-
-
-def spectral_bound(G, x_norm: float) -> float:
-    r"""A proven upper bound on :math:`\Omega(G)`: :math:`\|G\|_2 \|X\|_2` (``x_norm``
-    must itself bound :math:`\|X\|_2`, e.g. :attr:`Problem.spectral_norm
-    <convexrelu.Problem.spectral_norm>`), with an outward margin for the rounding of
-    :math:`G^\top G` and its eigenvalue (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le
-    \|Z\|_2 \|X\|_2` for every unit ``u``)."""
-    G = np.asarray(G, dtype=float)
-    G = G[:, None] if G.ndim == 1 else G
-    n = G.shape[0]
-    fro2 = float(np.vdot(G, G))
-    if fro2 == 0.0:
-        return 0.0
-    lam = float(np.linalg.eigvalsh(G.T @ G)[-1]) if G.shape[1] > 1 else fro2
-    lam += 2.0 * (n + G.shape[1] + 2) * np.finfo(float).eps * fro2  # rounding, outward
-    return float(np.sqrt(lam)) * float(x_norm) * (1.0 + 4.0 * np.finfo(float).eps)
 
 
 def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf, *,

@@ -67,6 +67,7 @@ from ..kernels import spectral_norm
 from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult
+from .spectral import spectral_bound
 
 __all__ = ["BranchAndBoundOracle"]
 
@@ -529,9 +530,7 @@ class BranchAndBoundOracle(OracleBase):
         open_max = float(ub.max()) if ub.size else -np.inf
         upper = max(dropped, open_max, lower)
         # never worse than the spectral bound ||Z||_2 ||X_r||_2 (outward-rounded)
-        spec = float(np.sqrt(np.linalg.eigvalsh(Z.T @ Z)[-1] * (1 + 1e-12)
-                             + 2.0 * (n + Z.shape[1] + 2) * np.finfo(float).eps * np.vdot(Z, Z)))
-        spec *= self._xnorm * (1 + 1e-12)
+        spec = spectral_bound(Z, self._xnorm)
         if spec < upper:
             upper, stopped = spec, stopped + " (spectral bound)"
         closed = stopped == "closed"

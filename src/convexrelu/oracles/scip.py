@@ -31,6 +31,7 @@ from ..kernels import spectral_norm
 from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult
+from .spectral import spectral_bound
 
 __all__ = ["SCIPOracle"]
 
@@ -84,8 +85,7 @@ class SCIPOracle(OracleBase):
         n, r = Xr.shape
         c = Z.shape[1]
         Mi = np.linalg.norm(Xr, axis=1)
-        spec = math.sqrt(float(np.linalg.eigvalsh(Z.T @ Z)[-1]) * (1 + 1e-12)) * self._xnorm \
-            * (1 + 1e-12) if r else 0.0
+        spec = spectral_bound(Z, self._xnorm) if r else 0.0
         m = Model("omega")
         m.hideOutput()
         m.setParam("limits/time", max(self.time_limit - (time.perf_counter() - t0), 0.1))

@@ -12,10 +12,27 @@ from ..kernels import spectral_norm
 from ..problem import as_problem
 from .base import OracleBase, OracleResult
 
-__all__ = ["SpectralOracle"]
+__all__ = ["SpectralOracle", "spectral_bound"]
 
 
 _spectral_norm = spectral_norm  # the kernel (convexrelu.kernels), under its old name
+
+
+def spectral_bound(G, x_norm: float) -> float:
+    r"""A proven upper bound on :math:`\Omega(G)`: :math:`\|G\|_2 \|X\|_2` (``x_norm``
+    must itself bound :math:`\|X\|_2`, e.g. :attr:`Problem.spectral_norm
+    <convexrelu.Problem.spectral_norm>`), with an outward margin for the rounding of
+    :math:`G^\top G` and its eigenvalue (:math:`\|Z^\top (Xu)_+\| \le \|Z\|_2 \|Xu\| \le
+    \|Z\|_2 \|X\|_2` for every unit ``u``)."""
+    G = np.asarray(G, dtype=float)
+    G = G[:, None] if G.ndim == 1 else G
+    n = G.shape[0]
+    fro2 = float(np.vdot(G, G))
+    if fro2 == 0.0:
+        return 0.0
+    lam = float(np.linalg.eigvalsh(G.T @ G)[-1]) if G.shape[1] > 1 else fro2
+    lam += 2.0 * (n + G.shape[1] + 2) * np.finfo(float).eps * fro2  # rounding, outward
+    return float(np.sqrt(lam)) * float(x_norm) * (1.0 + 4.0 * np.finfo(float).eps)
 
 
 class SpectralOracle(OracleBase):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import time
@@ -140,7 +139,6 @@ def run_route(route, X, Y, G, beta, net, budget, tol):
     out.update(status="proved" if cert.is_global else "bound", time=elapsed,
                omega_over_beta=res.value / beta, attained_over_beta=res.attained / beta,
                rel_gap=cert.rel_gap, is_global=bool(cert.is_global), margin=res.margin)
-    _ = cr
     return out
 
 

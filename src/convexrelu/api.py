@@ -105,8 +105,12 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         certified like the others.
     patterns, oracle : see :func:`convexrelu.make_oracle`
         With enumerable patterns (always for ``rank(X) <= 2``) the oracle is exact and
-        the result can be certified. Otherwise the heuristic oracle drives the solver
-        and the certificate is an estimate that says so (``is_global = False``).
+        the result can be certified. Otherwise the heuristic oracle drives the solver;
+        with ``oracle="auto"`` and ``rank(X) <= 8``, ``cg`` then runs branch and bound on
+        the final residual (:class:`~convexrelu.oracles.BranchAndBoundOracle`), which
+        proves the result optimal or finds the directions the estimate missed (they are
+        added and the solve continues); without a proof the certificate's ``dual`` is the
+        best proven bound and the estimate says it is one (``is_global = False``).
     loss : str or Loss, default "squared"
         ``"squared"``, ``"cross_entropy"``, ``"logistic"``, ``"multiclass_hinge"``,
         ``"huber"``, ``"absolute"`` or a :class:`~convexrelu.losses.Loss`; the other losses

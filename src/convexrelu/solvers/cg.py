@@ -200,7 +200,7 @@ class ConditionalGradient(Solver):
         gl_tol, refine_iter = self.gl_tol, self.refine_max_iter
         self._heuristic = oracle.kind == "heuristic"
         self._sparse_m = 0  # atoms left by the last exact (sparsifying) master
-        self._prover, self._proofs = None, 0
+        self._prover = None
         if (oracle.kind == "heuristic" and fmap.local_moves
                 and (self.prove is True or (self.prove == "auto" and self._auto_oracle
                                             and problem.rank <= BNB_AUTO_MAX_RANK))):
@@ -258,7 +258,7 @@ class ConditionalGradient(Solver):
                     if stop == "estimate_converged" and self._prover is not None \
                             and not log.out_of_time():
                         # prove it, or find the direction the estimate missed
-                        res_p = self._prove(U, Zo, beta, log)
+                        res_p = self._prove(U, Zo, beta)
                     if stop == "estimate_converged" and res_p is not None:
                         cert_p = log.record(net, F, res_p, G=G, Zo=Zo)
                         if cert_p.is_global and cert_p.primal <= log.best_primal:
@@ -347,10 +347,9 @@ class ConditionalGradient(Solver):
             return res, cert, U2, V2, True
         return res, cert, U, V, False
 
-    def _prove(self, U, Zo, beta, log):
+    def _prove(self, U, Zo, beta):
         """One branch-and-bound call on the residual ``Zo`` with target ``beta``, started
         from the neurons ``U``, within its time budget (see ``prove_time``)."""
-        self._proofs += 1
         now = time.perf_counter()
         if self.prove_time is not None:
             budget = self.prove_time

@@ -268,6 +268,32 @@ def check_tol(tol, name: str = "tol") -> float:
     return t
 
 
+def check_device(device, dtype="float64", max_memory=None) -> None:
+    """``device``: None (NumPy) or a PyTorch device given as a string (``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``) or ``torch.device``; ``dtype``: ``"float64"`` or
+    ``"float32"`` (float32 needs a device); ``max_memory``: None or positive bytes.
+    Whether the device exists is checked when the solve starts."""
+    if device is not None and not isinstance(device, str) and not hasattr(device, "type"):
+        raise ValueError(f"device must be None, a string such as 'cuda' or 'cpu', or a "
+                         f"torch.device; got {device!r}")
+    if isinstance(device, str) and not device.split(":")[0] in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (a PyTorch device); "
+                         f"got {device!r}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
+    if dtype == "float32" and device is None:
+        raise ValueError("dtype='float32' needs a PyTorch device (device='cuda' or 'cpu'); "
+                         "the NumPy back end computes in float64")
+    if max_memory is not None:
+        try:
+            ok = float(max_memory) > 0 and np.isfinite(float(max_memory))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"max_memory must be None or a positive number of bytes; "
+                             f"got {max_memory!r}")
+
+
 def check_time_limit(value, name: str = "time_limit") -> float | None:
     """None (no limit) or a positive number of seconds (wall time, set-up included)."""
     if value is None:

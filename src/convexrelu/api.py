@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ._validation import check_beta, check_choice, check_tol
+from ._validation import check_beta, check_choice, check_device, check_tol
 from .certificates import certify, lambda_max
 from .losses import get_loss
 from .network import TwoLayerReLU
@@ -35,7 +35,7 @@ def _refuse_conflicts(solver, options: dict) -> None:
         if value is None:
             continue  # not given: the object's own setting applies
         current = getattr(solver, key)
-        same = current is value or (
+        same = current is value or (isinstance(current, str) and current == value) or (
             isinstance(current, numbers.Number) and isinstance(value, numbers.Number)
             and not isinstance(value, bool) and float(current) == float(value))
         if not same:
@@ -70,7 +70,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         tol: float | None = None, max_iter: int | None = None, time_limit: float | None = None,
         max_patterns: float = DEFAULT_MAX_PATTERNS, init: TwoLayerReLU | None = None,
         warm_start: TwoLayerReLU | None = None, random_state=None, verbose: int | None = None,
-        callback=None) -> SolveResult:
+        callback=None, device=None, dtype: str | None = None) -> SolveResult:
     r"""Train a two-layer ReLU network to its global optimum, with a certificate.
 
     Solves the convex program equivalent to training (paper eq. 12) and returns the
@@ -136,6 +136,15 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         One log line per iteration (``logging``, INFO); default 0.
     callback : callable, optional
         Called with a dict after each iteration.
+    device : None, str or torch.device, optional
+        ``cg`` (the default) and ``sgd`` only. For ``cg``: None (default) runs on NumPy;
+        a PyTorch device (``"cuda"``, ``"cuda:1"``, ``"cpu"``) runs the dense work there,
+        the data moved once (:class:`~convexrelu.solvers.ConditionalGradient`'s
+        ``device``; needs the ``torch`` extra; a CUDA device PyTorch cannot see is an
+        error, never a silent move to the CPU). For ``sgd``: its PyTorch device.
+    dtype : {"float64", "float32"}, optional
+        With ``device``: float32 for the searches only (``cg``: local moves and the
+        heuristic oracle; the certificate stays float64 and proven), or ``sgd``'s dtype.
 
     With a solver *object*, ``tol``, ``max_iter``, ``time_limit``, ``verbose`` and
     ``callback`` are the object's own settings: leave them out of ``fit``, or give the same
@@ -160,10 +169,32 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     slv = make_solver(solver, tol=tol, max_iter=max_iter, time_limit=time_limit,
                       verbose=verbose, callback=callback, random_state=random_state)
     slv.check_supported(loss)  # before any work on the data
+    _set_device(slv, solver, device, dtype)
     prob = Problem(X, Y, loss)
     beta = check_beta(beta)
     return _fit(prob, beta, slv, oracle, patterns, max_patterns, warm_start, random_state,
                 t_start)
+
+
+def _set_device(slv: Solver, solver, device, dtype) -> None:
+    """Give ``device``/``dtype`` to a solver made by name, or check that a solver object
+    has them already; a solver without a device refuses them."""
+    opts = {k: v for k, v in dict(device=device, dtype=dtype).items() if v is not None}
+    if not opts:
+        return
+    if not hasattr(slv, "device"):
+        raise ValueError(f"device= and dtype= are options of solver='cg' (the default) and "
+                         f"'sgd'; solver={slv.name!r} runs on NumPy")
+    if not isinstance(solver, str):
+        _refuse_conflicts(slv, opts)
+        return
+    new_device = opts.get("device", slv.device)
+    new_dtype = opts.get("dtype", slv.dtype)
+    if slv.name == "cg":
+        check_device(new_device, new_dtype, slv.max_memory)
+    elif new_dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32'; got {new_dtype!r}")
+    slv.device, slv.dtype = new_device, new_dtype
 
 
 def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns, warm_start,

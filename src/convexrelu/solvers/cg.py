@@ -42,13 +42,15 @@ import time
 
 import numpy as np
 
-from .._validation import check_positive_int, check_tol
+from .._validation import check_device, check_positive_int, check_tol
 from ..certificates import BNB_AUTO_MAX_RANK
 from ..oracles.bnb import BranchAndBoundOracle
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult, Solver
+from ..kernels import AtomSystem, make_backend, use_backend
 from .engine import (DenseFeatures, escape, group_lasso, group_lasso_general, has_direction,
-                     initial_outputs, merge_cells, prune, refine, slide_2d, split_network)
+                     initial_outputs, merge_cells, prune, refine, slide_2d, split_network,
+                     step_outputs)
 
 # Former homes of the engine's parts, kept importable from here (``from .cg import
 # group_lasso``, and the private names older code and tests use).
@@ -136,6 +138,22 @@ class ConditionalGradient(Solver):
         attempts, twice as long as the solve without them (at least 10 s), never past
         ``time_limit``. An attempt that finds a violating direction adds it
         (and the best others it met) and the iterations continue, at full inner accuracy.
+    device : None, str or torch.device, default None
+        Where the dense work runs: None is NumPy on the host; a PyTorch device
+        (``"cuda"``, ``"cuda:1"``, ``"cpu"``) runs the forward pass, the local moves'
+        objective and gradients, the master's Gram matrices and QR, the oracle's batched
+        evaluations and ascent, the spectral bound, and the merging and pattern tests
+        there (:mod:`convexrelu.kernels`, :class:`~convexrelu._torch_kernels.TorchKernels`),
+        with the data moved to the device once. The exact oracle's enumeration and branch
+        and bound stay on the host. A CUDA device that PyTorch cannot see is an error.
+    dtype : {"float64", "float32"}, default "float64"
+        With a PyTorch ``device``: ``"float32"`` runs the local moves and the heuristic
+        oracle's search in float32; the certificate (objective, residual, master, spectral
+        bound, every bounding oracle) stays float64, so its ``dual`` is still proven.
+    max_memory : float, optional
+        Bytes of device memory a kernel call may use for its intermediate arrays (it
+        works on row blocks that fit); default: half the free memory of a CUDA device,
+        512 MB on the CPU.
     callback : callable, optional
         Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
         ``rel_gap``, ``network``, ``certificate``, ...).
@@ -155,7 +173,8 @@ class ConditionalGradient(Solver):
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
                  max_add=20, gl_tol=1e-10, max_escapes=3, warm_width=64, time_limit=None,
-                 verbose=0, callback=None, random_state=None, prove="auto", prove_time=None):
+                 verbose=0, callback=None, random_state=None, prove="auto", prove_time=None,
+                 device=None, dtype="float64", max_memory=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
                          callback=callback, random_state=random_state)
         if refine not in ("auto", True, False):
@@ -173,9 +192,29 @@ class ConditionalGradient(Solver):
         if prove_time is not None and not (np.isfinite(prove_time) and prove_time > 0):
             raise ValueError(f"prove_time must be None or a positive number of seconds; got {prove_time!r}")
         self.prove_time = None if prove_time is None else float(prove_time)
+        self.device, self.dtype, self.max_memory = device, dtype, max_memory
+        check_device(device, dtype, max_memory)
 
     def _solve(self, problem, beta, oracle, init: TwoLayerReLU | None = None, *,
                features=None) -> SolveResult:
+        """Run the loop on ``oracle`` (built on ``X``) from ``init`` (or no neuron), on the
+        back end of ``device`` (see :meth:`_loop`)."""
+        kern = make_backend(self.device, self.dtype, self.max_memory)
+        if self.device is not None and problem.loss.name != "squared" \
+                and not hasattr(problem.loss, "torch_value"):
+            raise ValueError(f"device={self.device!r}: the {problem.loss.name} loss has no "
+                             "PyTorch form (torch_value); fit it with device=None")
+        self._search_kernels = kern
+        with use_backend(kern.exact()):
+            return self._loop(problem, beta, oracle, init, features=features)
+
+    def _searching(self):
+        """The context of the searches (local moves, the heuristic oracle): the back end
+        in the requested ``dtype`` (float32 only there)."""
+        return use_backend(self._search_kernels)
+
+    def _loop(self, problem, beta, oracle, init: TwoLayerReLU | None = None, *,
+              features=None) -> SolveResult:
         """Run the loop on ``oracle`` (built on ``X``) from ``init`` (or no neuron).
 
         ``features``: the feature map (see :class:`~convexrelu.solvers.engine.DenseFeatures`,
@@ -220,7 +259,7 @@ class ConditionalGradient(Solver):
                 # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s)
                 warm_deadline = None if deadline is None else \
                     log.t0 + 0.15 * float(self.time_limit)
-                with clock("refine"):
+                with clock("refine"), self._searching():
                     U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
                                      None if self._loss_name == "squared" else loss,
                                      n_new=self.warm_width, max_iter=refine_iter)
@@ -233,7 +272,7 @@ class ConditionalGradient(Solver):
                 # non-smooth loss: the master's multiplier is the subgradient to certify with
                 G = loss.gradient(F, Y) if (smooth or self._master_dual is None) else self._master_dual
                 Zo = fmap.pull_back(G)  # the oracle's point (G itself on the dense map)
-                with clock("oracle"):
+                with clock("oracle"), self._oracle_context(oracle):
                     if fmap.local_moves:
                         oracle.hint(U)  # a searching oracle also starts from the neurons
                     res = oracle(Zo)
@@ -290,7 +329,10 @@ class ConditionalGradient(Solver):
                                       else self._prover, Zo, res, beta, U)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
-                    V = np.vstack([V, initial_outputs(fmap.atoms(new.T), F - G, F, beta)])
+                    if hasattr(fmap, "correlations"):
+                        V = np.vstack([V, step_outputs(*fmap.correlations(new.T, -G), beta)])
+                    else:
+                        V = np.vstack([V, initial_outputs(fmap.atoms(new.T), F - G, F, beta)])
                 # inexact master far from the optimum: accuracy follows the current gap.
                 # Before a sliding solve (which re-optimises the outputs too) the group
                 # lasso only selects atoms, so 1e-8 suffices there.
@@ -312,7 +354,7 @@ class ConditionalGradient(Solver):
                     with clock("merge"):
                         U, V = merge_cells(X, U, V)
                 if do_refine:
-                    with clock("refine"):
+                    with clock("refine"), self._searching():
                         U, V, improved = refine(X, Y, beta, U, V, refine_iter, self._deadline,
                                                 None if self._loss_name == "squared" else loss)
                     if improved:
@@ -330,7 +372,7 @@ class ConditionalGradient(Solver):
         (the loop then continues from the new network); a violating direction found by
         the harder search is in ``res`` (recorded, so the estimate no longer meets tol)."""
         while not log.out_of_time() and oracle.intensify():
-            with self._clock("oracle"):
+            with self._clock("oracle"), self._oracle_context(oracle):
                 res = oracle(Zo)
             if res.value > beta * (1.0 + self.tol):
                 cert = log.record(net, F, res, G=G, Zo=Zo)
@@ -338,7 +380,7 @@ class ConditionalGradient(Solver):
         if not fmap.local_moves or self._escapes >= self.max_escapes or log.out_of_time():
             return res, cert, U, V, False
         self._escapes += 1
-        with self._clock("refine"):
+        with self._clock("refine"), self._searching():
             U2, V2, new_obj = escape(X, Y, beta, U, V, self._rng, deadline,
                                      None if self._loss_name == "squared" else self._loss)
         if new_obj < cert.primal - max(self.tol, 1e-9) * abs(cert.primal):
@@ -346,6 +388,13 @@ class ConditionalGradient(Solver):
                         "the objective %.10g -> %.10g; continuing", cert.primal, new_obj)
             return res, cert, U2, V2, True
         return res, cert, U, V, False
+
+    def _oracle_context(self, oracle):
+        """A heuristic oracle searches in the requested ``dtype``; an oracle whose value
+        is a bound computes in float64 (the certificate is built from it)."""
+        if oracle.kind == "heuristic":
+            return self._searching()
+        return contextlib.nullcontext()
 
     def _prove(self, U, Zo, beta):
         """One branch-and-bound call on the residual ``Zo`` with target ``beta``, started
@@ -380,7 +429,7 @@ class ConditionalGradient(Solver):
         point the oracle was called on, ``X`` its rows."""
         cand = [res.u] if res.value > beta else []
         if self.max_add > 1 and res.value > beta:
-            with self._clock("oracle"):
+            with self._clock("oracle"), self._oracle_context(oracle):
                 _, more = oracle.candidates(Z, beta, self.max_add)
             cand.extend(list(more))
         out = []
@@ -394,17 +443,20 @@ class ConditionalGradient(Solver):
         """The restricted master over the live atoms (timed as ``"master"``); atoms whose
         column vanishes or whose output row is zero are dropped."""
         with self._clock("master"):
-            H = fmap.atoms(U)
-            live = np.linalg.norm(H, axis=0) > 0
-            U, V, H = U[:, live], V[live], H[:, live]
             if self._loss_name == "squared":
+                # the master's data, computed where the data live (no n x m array on the host)
+                H = fmap.system(U, Y) if hasattr(fmap, "system") else \
+                    AtomSystem.from_features(fmap.atoms(U), Y)
+                live = H.colsq > 0
+                if not np.all(live):
+                    U, V, H = U[:, live], V[live], H.subset(live)
                 max_ipm = None
                 if self._heuristic:
                     # no certificate can be proven on the heuristic path: no interior point
                     # that costs more than a few oracle calls (FISTA's answer is then kept
                     # and the L-BFGS moves re-optimise the outputs) ...
                     max_ipm = 0.05
-                    if H.shape[1] > 1.5 * max(self._sparse_m, 32):
+                    if H.m > 1.5 * max(self._sparse_m, 32):
                         # ... except when the atoms have grown by half since the last exact
                         # master: a capped FISTA zeroes few of them (wine, beta = 0.01:
                         # 960 neurons after 60 s, stalled), the interior point does. It
@@ -418,6 +470,9 @@ class ConditionalGradient(Solver):
                 if max_ipm is None or max_ipm > 0.05:
                     self._sparse_m = int(np.count_nonzero(np.linalg.norm(V, axis=1)))
             else:
+                H = fmap.atoms(U)
+                live = np.linalg.norm(H, axis=0) > 0
+                U, V, H = U[:, live], V[live], H[:, live]
                 V, self._master_dual = group_lasso_general(H, Y, beta, self._loss)
             keep = np.linalg.norm(V, axis=1) > 0
             return U[:, keep], V[keep]

@@ -38,13 +38,14 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from ..kernels import objective_and_gradient
+from ..kernels import (AtomSystem, activation, atom_system, cone_signs, forward,
+                       objective_and_gradient, pattern_groups, relu_correlations)
 from ..network import TwoLayerReLU
 
 __all__ = [
     "IPM_MAX_NNZ", "IPM_MAX_ROWS", "group_lasso", "group_lasso_general",
     "balanced_network", "split_network", "network_from_atoms",
-    "has_direction", "initial_outputs", "prune", "merge_cells",
+    "has_direction", "initial_outputs", "step_outputs", "prune", "merge_cells",
     "refine", "escape", "slide_2d", "DenseFeatures",
 ]
 
@@ -63,6 +64,10 @@ IPM_MAX_ROWS = 20_000
 def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", deadline=None,
                 max_ipm_time=None):
     r"""Solve :math:`\min_V \tfrac12\|H V - Y\|_F^2 + \beta \sum_j \|v_j\|_2` (rows ``v_j``).
+
+    ``H`` is the atoms' columns (``n x m``), or their :class:`~convexrelu.kernels.AtomSystem`
+    (its Gram matrices and residual form, computed where the data live; ``Y`` is then
+    not read).
 
     This is scikit-learn's ``MultiTaskLasso`` problem with ``alpha = beta / n`` (the tests
     check that they agree). Two methods:
@@ -118,15 +123,14 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
     as its limit and FISTA stops there (the best iterate so far is returned; the
     certificate measures whatever it is).
     """
-    n, m = H.shape
-    c = Y.shape[1]
+    system = H if isinstance(H, AtomSystem) else AtomSystem.from_features(H, Y)
+    n, m = system.n, system.m
+    c = system.B.shape[1]
     if method not in ("auto", "ipm", "fista"):
         raise ValueError(f"method must be 'auto', 'ipm' or 'fista', got {method!r}")
     if m == 0:
         return np.zeros((0, c))
-    G = H.T @ H
-    B = H.T @ Y
-    yy = float(np.vdot(Y, Y))
+    G, B, yy = system.G, system.B, system.yy
     eig = np.linalg.eigvalsh(G)
     L = float(eig[-1])
     if L <= 0:
@@ -167,13 +171,10 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
                 return V
             method = "ipm"
     if method == "ipm":
-        if n > m:
-            # H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same problem with
-            # m instead of n residual rows and R as well conditioned as H (no Gram matrix)
-            Q, R = np.linalg.qr(H)
-            Vi = _group_lasso_ipm(R, Q.T @ Y, beta, deadline)
-        else:
-            Vi = _group_lasso_ipm(H, Y, beta, deadline)
+        # when n > m, H = QR (thin): ||HV - Y||^2 = ||RV - Q^T Y||^2 + const, the same
+        # problem with m instead of n residual rows and R as well conditioned as H (no
+        # Gram matrix); else H and Y themselves
+        Vi = _group_lasso_ipm(*system.residual_form(), beta, deadline)
         if Vi is not None:
             gi, pi = _gl_gap(G, B, yy, Vi, beta)
             if V0 is None or pi <= _gl_gap(G, B, yy, V, beta)[1]:
@@ -364,7 +365,7 @@ def network_from_atoms(X, Y, beta, U, **group_lasso_options) -> TwoLayerReLU:
     :math:`(XU)_+`, atoms with ``v_j = 0`` dropped, neurons balanced."""
     if U.shape[1] == 0:
         return TwoLayerReLU.zeros(X.shape[1], Y.shape[1])
-    V = group_lasso(np.maximum(X @ U, 0.0), Y, beta, **group_lasso_options)
+    V = group_lasso(atom_system(X, U, Y), Y, beta, **group_lasso_options)
     return balanced_network(U, V)
 
 
@@ -384,8 +385,8 @@ def has_direction(U, u, X, tol=1e-12):
     close = np.flatnonzero(np.abs(U.T @ u - 1.0) <= tol)
     if close.size == 0:
         return False
-    pu = (X @ u) > 0
-    return bool(np.any(np.all(((X @ U[:, close]) > 0) == pu[:, None], axis=0)))
+    act = activation(X, np.column_stack([u, U[:, close]]))
+    return bool(np.any(np.all(act[:, 1:] == act[:, :1], axis=0)))
 
 
 def initial_outputs(A, Y, F, beta):
@@ -400,11 +401,16 @@ def initial_outputs(A, Y, F, beta):
     stay a descent step). Returns ``(k, c)``.
     """
     RA = (Y - F).T @ A  # (c, k)
-    na = np.einsum("nk,nk->k", A, A)
+    return step_outputs(RA, np.einsum("nk,nk->k", A, A), beta)
+
+
+def step_outputs(RA, na, beta):
+    r""":func:`initial_outputs` from :math:`R^\top A` (``(c, k)``) and the columns' squared
+    norms ``na`` (as :func:`convexrelu.kernels.relu_correlations` gives them)."""
     nr = np.linalg.norm(RA, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         coef = np.where((na > 0) & (nr > 0), np.maximum(nr - beta, 0.0) / (na * nr), 0.0)
-    return (RA * coef).T / max(A.shape[1], 1)
+    return (RA * coef).T / max(RA.shape[1], 1)
 
 
 def prune(U, V, rel=1e-13):
@@ -425,13 +431,10 @@ def merge_cells(X, U, V, tol=1e-12):
     """
     if U.shape[1] < 2:
         return U, V
-    pats = (X @ U) >= 0  # (n, m)
-    _, inv = np.unique(pats.T, axis=0, return_inverse=True)
-    inv = np.ravel(inv)
+    inv = pattern_groups(X, U)
     if np.unique(inv).size == inv.size:
         return U, V
     newU, newV = [], []
-    xn = np.linalg.norm(X, axis=1)
     for g in np.unique(inv):
         idx = np.flatnonzero(inv == g)
         if idx.size == 1:
@@ -442,18 +445,12 @@ def merge_cells(X, U, V, tol=1e-12):
         A, sig, Bt = np.linalg.svd(Wg, full_matrices=False)
         keep = sig > 1e-14 * max(sig[0], 1e-300)
         A, sig, Bt = A[:, keep], sig[keep], Bt[keep]
-        S = np.where(pats[:, idx[0]], 1.0, -1.0)
-        ok = True
-        for k in range(A.shape[1]):
-            xa = S * (X @ A[:, k])
-            slack = tol * xn
-            if np.all(xa >= -slack):
-                continue
-            if np.all(-xa >= -slack):
-                A[:, k], Bt[k] = -A[:, k], -Bt[k]
-                continue
-            ok = False
-            break
+        # each singular direction (or its negative) must keep the group's pattern
+        side = cone_signs(X, U[:, idx[0]], A, tol)
+        ok = bool(np.all(side != 0))
+        if ok:
+            flip = side < 0
+            A[:, flip], Bt[flip] = -A[:, flip], -Bt[flip]
         if ok and np.sum(sig) < np.sum(np.linalg.norm(V[idx], axis=1)):
             newU.append(A)
             newV.append(sig[:, None] * Bt)
@@ -518,14 +515,15 @@ def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter
     d, m = U.shape
     n, c = Y.shape
     k = int(n_new if n_new is not None else min(max(20, m), 200))
-    F = balanced_network(U, V).predict(X) if m else np.zeros_like(Y)
+    net0 = balanced_network(U, V)
+    F = forward(X, net0.W1, net0.W2) if m else np.zeros_like(Y)
     Rt = (Y - F) if loss is None else -loss.gradient(F, Y)
     top = np.argsort(np.linalg.norm(Rt, axis=1))[::-1][: k // 2]
     rows = X[top]
     rows = rows[np.linalg.norm(rows, axis=1) > 0]
     Unew = np.vstack([rows, rng.standard_normal((k - rows.shape[0], d))]).T
     Unew /= np.maximum(np.linalg.norm(Unew, axis=0), 1e-300)
-    Vnew = initial_outputs(np.maximum(X @ Unew, 0.0), Y if loss is None else F + Rt, F, beta)
+    Vnew = step_outputs(*relu_correlations(X, Unew, Rt), beta)
     vn = np.linalg.norm(Vnew, axis=1)
     # directions without a useful step get a small random output so that L-BFGS can turn them
     small = vn == 0
@@ -536,7 +534,7 @@ def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter
     Un, Vn, _ = refine(X, Y, beta, Uw, Vw, max_iter, deadline, loss)
     Un, Vn = prune(Un, Vn, rel=1e-9)
     net = balanced_network(Un, Vn)
-    Fn = net.predict(X)
+    Fn = forward(X, net.W1, net.W2)
     obj = (0.5 * float(np.vdot(Fn - Y, Fn - Y)) if loss is None else loss.value(Fn, Y)) \
         + beta * net.weight_decay()
     return Un, Vn, obj
@@ -633,6 +631,10 @@ class DenseFeatures:
         on it, the self-check and :func:`has_direction` read it.
     ``atoms(U)``
         The atoms' columns ``H`` (``n x m``, one per unit direction in ``U``).
+    ``system(U, Y)``, ``correlations(U, R)`` (optional)
+        The master's :class:`~convexrelu.kernels.AtomSystem` and the new atoms'
+        correlations with a residual, computed without forming ``H`` on the host (a map
+        without them gets both from ``atoms``).
     ``pull_back(G)``
         The matrix the oracle is called on for the dual direction ``G`` (``n x c``), so
         that :math:`\|G^\top h(u)\| = \|\text{pull\_back}(G)^\top (\text{rows}\, u)_+\|`.
@@ -655,6 +657,15 @@ class DenseFeatures:
     def atoms(self, U):
         return np.maximum(self.rows @ U, 0.0)
 
+    def system(self, U, Y) -> AtomSystem:
+        """The master's data for the atoms ``U`` (:func:`convexrelu.kernels.atom_system`:
+        on the active back end's device, without forming ``H`` on the host)."""
+        return atom_system(self.rows, U, Y)
+
+    def correlations(self, U, R):
+        """``(R^T H, column norms squared)`` of the atoms ``U`` (for :func:`step_outputs`)."""
+        return relu_correlations(self.rows, U, R)
+
     def pull_back(self, G):
         return G
 
@@ -662,4 +673,4 @@ class DenseFeatures:
         return balanced_network(U, V)
 
     def predict(self, net):
-        return net.predict(self.rows)
+        return forward(self.rows, net.W1, net.W2)

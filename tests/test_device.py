@@ -6,6 +6,7 @@ intercept column, column scales 1e-8..1e8) with row blocks forced small, whole f
 1e-8, float32's certificate still a proven bound, and the errors a user can meet.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -22,6 +23,8 @@ torch = pytest.importorskip("torch")
 from convexrelu._torch_kernels import TorchKernels  # noqa: E402
 
 NP = NumpyKernels()
+#: where the PyTorch side runs: the CPU in CI; CONVEXRELU_TEST_DEVICE=cuda on a GPU machine
+DEV = os.environ.get("CONVEXRELU_TEST_DEVICE", "cpu")
 
 
 def _adversarial(kind, rng):
@@ -61,7 +64,7 @@ def test_kernels_match_numpy_in_blocks(kind):
     W2 = rng.standard_normal((7, 3))
     Q = rng.standard_normal((9, d))
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
-    tk = TorchKernels("cpu", max_memory=200)  # a few rows per block: the blocks are tested
+    tk = TorchKernels(DEV, max_memory=200)  # a few rows per block: the blocks are tested
     assert tk._rows(n, 7) < n
     _close(NP.forward(X, U, W2), tk.forward(X, U, W2))
     _close(NP.relu_features(X, U), tk.relu_features(X, U))
@@ -98,7 +101,7 @@ def test_torch_float32_searches_float64_certificate_kernels():
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((50, 3)), rng.standard_normal((50, 2))
     U, W2 = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
-    k32 = TorchKernels("cpu", "float32")
+    k32 = TorchKernels(DEV, "float32")
     # the searches run in float32 (close, not equal) ...
     v1 = NP.objective_and_gradient(X, Y, 0.1, U, W2)[0]
     v2 = k32.objective_and_gradient(X, Y, 0.1, U, W2)[0]
@@ -110,7 +113,7 @@ def test_torch_float32_searches_float64_certificate_kernels():
 
 
 def test_data_moved_once_and_refreshed_when_modified():
-    tk = TorchKernels("cpu")
+    tk = TorchKernels(DEV)
     X = np.random.default_rng(0).standard_normal((30, 3))
     t1 = tk._data(X)
     assert tk._data(X) is t1  # kept on the device
@@ -125,7 +128,7 @@ def test_group_lasso_from_device_system_matches():
     U /= np.linalg.norm(U, axis=0)
     H = np.maximum(X @ U, 0.0)
     V1 = group_lasso(H, Y, 2.0, tol=1e-11, method="ipm")
-    with use_backend(TorchKernels("cpu", max_memory=3000)):
+    with use_backend(TorchKernels(DEV, max_memory=3000)):
         V2 = group_lasso(kernels.atom_system(X, U, Y), Y, 2.0, tol=1e-11, method="ipm")
         Um, Vm = merge_cells(X, np.hstack([U[:, :3], U[:, :1]]), np.vstack([V1[:3], V1[:1]]))
     assert np.max(np.abs(V1 - V2)) <= 1e-7 * np.max(np.abs(V1))
@@ -138,7 +141,7 @@ def test_certified_fit_same_on_torch_cpu(n, d, c, frac):
     X, Y = planted(n, d, c=c, seed=2)[:2]
     beta = frac * float(cr.lambda_max(X, Y))
     a = cr.fit(X, Y, beta, tol=1e-9)
-    b = cr.fit(X, Y, beta, tol=1e-9, device="cpu")
+    b = cr.fit(X, Y, beta, tol=1e-9, device=DEV)
     assert a.status == b.status == "optimal"
     assert b.certificate.is_global
     assert abs(a.objective - b.objective) <= 1e-8 * abs(a.objective)
@@ -156,7 +159,7 @@ def test_heuristic_path_proven_same_on_torch_cpu():
     Y = np.eye(3)[y]
     beta = 0.1 * float(cr.lambda_max(X, Y))
     a = cr.fit(X, Y, beta, tol=1e-6, random_state=0)
-    b = cr.fit(X, Y, beta, tol=1e-6, random_state=0, device="cpu")
+    b = cr.fit(X, Y, beta, tol=1e-6, random_state=0, device=DEV)
     for r in (a, b):
         assert r.status == "optimal" and r.certificate.is_global
         assert r.certificate.bound_source.startswith("branch and bound")
@@ -173,7 +176,7 @@ def test_float32_keeps_the_certificate_proven():
         a = cr.fit(X, Y, beta, solver=ConditionalGradient(max_iter=8, prove=False,
                                                           random_state=0))
         b = cr.fit(X, Y, beta, solver=ConditionalGradient(max_iter=8, prove=False, random_state=0,
-                                                          device="cpu", dtype="float32"))
+                                                          device=DEV, dtype="float32"))
     # float32 searches: the objective is the float64 value of the network it returns ...
     net = b.network
     F = np.maximum(X @ net.W1, 0) @ net.W2
@@ -194,21 +197,45 @@ def test_device_errors_are_clear():
     with pytest.raises(ValueError, match="device must be"):
         cr.fit(X, Y, 0.1, device="tpu")
     with pytest.raises(ValueError, match="dtype must be"):
-        cr.fit(X, Y, 0.1, device="cpu", dtype="float16")
+        cr.fit(X, Y, 0.1, device=DEV, dtype="float16")
     with pytest.raises(ValueError, match="needs a PyTorch device"):
         cr.fit(X, Y, 0.1, dtype="float32")
     with pytest.raises(ValueError, match="options of solver='cg'"):
-        cr.fit(X, Y, 0.1, solver="frank-wolfe", device="cpu")
+        cr.fit(X, Y, 0.1, solver="frank-wolfe", device=DEV)
     with pytest.raises(ValueError, match="conflicts"):
-        cr.fit(X, Y, 0.1, solver=ConditionalGradient(device=None), device="cpu")
+        cr.fit(X, Y, 0.1, solver=ConditionalGradient(device=None), device=DEV)
     with pytest.raises(ValueError, match="max_memory"):
-        ConditionalGradient(device="cpu", max_memory=-1)
+        ConditionalGradient(device=DEV, max_memory=-1)
     with pytest.raises(ValueError, match="needs a PyTorch device"):
         make_backend(None, "float32")
 
 
 def test_backend_context_restores_numpy():
     assert kernels.get_backend().name == "numpy"
-    with use_backend(TorchKernels("cpu")) as k:
+    with use_backend(TorchKernels(DEV)) as k:
         assert kernels.get_backend() is k
     assert kernels.get_backend().name == "numpy"
+
+
+def test_device_bench_runs_on_the_cpu(tmp_path, capsys):
+    import json
+
+    from convexrelu.cli import main
+
+    assert main(["bench", "--device", "cpu", "--out", str(tmp_path), "--", "--sizes", "300",
+                 "--dims", "3", "--budgets", "1", "--cpu-budget", "1",
+                 "--methods", "cg-device,cg-numpy,adam"]) == 0
+    res = json.loads((tmp_path / "device.json").read_text())
+    (p,) = res["problems"]
+    assert set(p["runs"]) == {"cg-device-1", "cg-numpy", "adam-w100-lr0.001", "adam-w100-lr0.01",
+                              "adam-w1000-lr0.001", "adam-w1000-lr0.01"}
+    row = p["summary"]["1"]
+    assert row["ok"] == (row["default"] <= row["best_adam"])
+    assert "| planted n=300 d=3 c=10 | 1 s |" in (tmp_path / "device.md").read_text()
+    capsys.readouterr()
+    # errors name the problem (the CLI prints them and exits 2)
+    assert main(["bench", "--device", "cpu", "--suite", "real", "--out", str(tmp_path)]) == 2
+    assert "does not combine" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2
+        assert "sees no CUDA device" in capsys.readouterr().err

@@ -215,6 +215,13 @@ def _cmd_bench(args) -> int:
     extra = list(args.extra or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
+    if args.device is not None:
+        # the device suite: the default solver on a PyTorch device against Adam there
+        if args.suite not in ("default", "device"):
+            raise ValueError(f"--device runs the 'device' suite; it does not combine with "
+                             f"--suite {args.suite}")
+        args.suite = "device"
+        extra = ["--device", args.device] + extra
     if args.suite != "default":
         from .experiments.suites import SUITES, run_suite
 
@@ -415,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which benchmark: default (the side-by-side run above); "
                          + "; ".join(f"{k}: {v[2]}" for k, v in SUITES.items()))
     bn.add_argument("--quick", action="store_true", help="reduced grid (minutes)")
+    bn.add_argument("--device", default=None,
+                    help="a PyTorch device (cuda, cpu): run the device suite, the default "
+                         "solver there against Adam on the same device")
     bn.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
     bn.add_argument("extra", nargs=argparse.REMAINDER,
                     help="after --: the suite's own options (see --suite NAME -- --help)")

@@ -89,6 +89,13 @@ class Reduction:
     whitening: tuple | None = field(default=None, repr=False)
 
 
+def sample_directions(d: int, k: int, random_state=None) -> np.ndarray:
+    """``k`` Gaussian unit directions in dimension ``d`` (rows), as
+    :meth:`SignPatterns.sample` draws them."""
+    U = np.random.default_rng(random_state).standard_normal((k, d))
+    return U / np.linalg.norm(U, axis=1, keepdims=True)
+
+
 def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
     r"""The :class:`Reduction` of ``X``: one SVD of the row-normalised, column-equilibrated
     matrix :math:`N = D^{-1} X C^{-1}`.
@@ -593,12 +600,16 @@ class SignPatterns:
         """
         X = check_X(X)
         n_samples = check_positive_int(n_samples, "n_samples")
-        rng = np.random.default_rng(random_state)
+        return cls.of_directions(X, sample_directions(X.shape[1], n_samples, random_state),
+                                 reduction=reduction, x_fingerprint=x_fingerprint)
+
+    @classmethod
+    def of_directions(cls, X, U, *, reduction: Reduction | None = None,
+                      x_fingerprint: str | None = None) -> "SignPatterns":
+        """The distinct patterns of the unit directions ``U`` (rows, ``(k, d)``) on ``X``
+        (``scope="sampled"``); :meth:`sample` with directions drawn by the caller."""
         red = reduce_rank(X) if reduction is None else reduction
-        basis, r = red.basis, red.rank
-        U = rng.standard_normal((n_samples, X.shape[1]))
-        U /= np.linalg.norm(U, axis=1, keepdims=True)
         pats = (U @ X.T) >= 0
         first = np.sort(_unique_rows(np.packbits(pats, axis=1)))
-        return cls(pats[first], U[first], "sampled", r, basis,
+        return cls(pats[first], U[first], "sampled", red.rank, red.basis,
                    fingerprint=fingerprint(X) if x_fingerprint is None else x_fingerprint)

@@ -163,10 +163,29 @@ class _Evaluator:
         self.xn = np.linalg.norm(X, axis=1)
         self.fingerprint = problem.fingerprint
         self.residual = problem.residual
-        self.group, self.gsign, first = row_groups(X, self.zero)
-        G = self.Xr[first] * self.gsign[first, None]
-        nrm = np.linalg.norm(G, axis=1, keepdims=True)
-        self.gdir = G / np.where(nrm > 0, nrm, 1.0)
+        self._groups = None
+
+    def _row_groups(self):
+        """``(group, gsign, gdir)``, computed on first use (the exact oracle's geometry;
+        a sort of the ``n`` rows that the searching oracles never need)."""
+        if self._groups is None:
+            group, gsign, first = row_groups(self.X, self.zero)
+            G = self.Xr[first] * gsign[first, None]
+            nrm = np.linalg.norm(G, axis=1, keepdims=True)
+            self._groups = (group, gsign, G / np.where(nrm > 0, nrm, 1.0))
+        return self._groups
+
+    @property
+    def group(self):
+        return self._row_groups()[0]
+
+    @property
+    def gsign(self):
+        return self._row_groups()[1]
+
+    @property
+    def gdir(self):
+        return self._row_groups()[2]
 
     def check_Z(self, Z):
         return check_Z(Z, self.X.shape[0])

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from .._validation import check_positive_int
-from ..patterns import DEFAULT_TIE_TOL, SignPatterns
+from ..patterns import DEFAULT_TIE_TOL, SignPatterns, sample_directions
 from ._common import _ascent, _best_in_regions, _Evaluator, _relu_values
 from ..problem import as_problem
 from .base import OracleBase, OracleResult
@@ -59,30 +59,60 @@ class HeuristicOracle(OracleBase):
         n_samples = check_positive_int(n_samples, "n_samples")
         self.n_starts = check_positive_int(n_starts, "n_starts")
         self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
-        if patterns is None:
-            patterns = prob.sample_patterns(n_samples, random_state=random_state)
-        elif not isinstance(patterns, SignPatterns):
+        self.cell_budget = float(cell_budget)
+        self._directions = None
+        if patterns is None and n_samples * X.shape[0] * max(prob.rank, 1) > self.cell_budget:
+            # the per-cell check costs P n c r >= P n r flops: at this size it never runs,
+            # so the sample's patterns (a P x n product, 16 GB of float64 at n = 10^6) are
+            # not formed; the directions are the starts, and :attr:`patterns` forms their
+            # patterns only if asked
+            self._directions = sample_directions(X.shape[1], n_samples, random_state)
+            self._patterns = None
+            basis, rank = prob.basis, prob.rank
+            st = self._directions @ basis
+        else:
+            if patterns is None:
+                patterns = prob.sample_patterns(n_samples, random_state=random_state)
+            basis, rank, st = self._check_patterns(patterns, prob)
+        self.chunk = chunk
+        self._ev = _Evaluator(prob.with_basis(basis, rank))
+        self._last = None
+        self._rng = np.random.default_rng(random_state)
+        self._level = 1  # multiplier of the starts (intensify)
+        self._hints = np.zeros((0, self._ev.Xr.shape[1]))
+        self._starts = st / np.maximum(np.linalg.norm(st, axis=1, keepdims=True), 1e-300)
+
+    def _check_patterns(self, patterns, prob):
+        X = prob.X
+        if not isinstance(patterns, SignPatterns):
             raise ValueError(f"patterns must be a SignPatterns object or None; got {type(patterns).__name__}")
         if patterns.n_samples != X.shape[0]:
             raise ValueError(
                 f"patterns were computed for {patterns.n_samples} rows but X has {X.shape[0]}"
             )
-        self.patterns = patterns
-        self.chunk = chunk
         if patterns.fingerprint and patterns.fingerprint != prob.fingerprint:
             raise ValueError("patterns were computed for a different X (fingerprint mismatch)")
-        self._ev = _Evaluator(prob.with_basis(patterns.basis, patterns.rank))
-        self.cell_budget = float(cell_budget)
-        self._last = None
-        self._rng = np.random.default_rng(random_state)
-        self._level = 1  # multiplier of the starts (intensify)
-        self._hints = np.zeros((0, self._ev.Xr.shape[1]))
-        st = patterns.directions @ patterns.basis  # (P, r)
-        self._starts = st / np.maximum(np.linalg.norm(st, axis=1, keepdims=True), 1e-300)
+        self._patterns = patterns
+        return patterns.basis, patterns.rank, patterns.directions @ patterns.basis  # (P, r)
+
+    @property
+    def patterns(self) -> SignPatterns:
+        """The sampled patterns searched (formed on first use when the oracle was built
+        on data too large for its per-cell check)."""
+        if self._patterns is None:
+            prob = self.problem
+            self._patterns = SignPatterns.of_directions(
+                prob.X, self._directions, reduction=prob.reduction, x_fingerprint=prob.fingerprint)
+        return self._patterns
 
     @property
     def n_patterns(self) -> int:
-        return self.patterns.n_patterns
+        """Patterns searched: the distinct sampled patterns, or (when they were not formed)
+        the sampled directions, whose patterns on that much data are almost surely
+        distinct."""
+        if self._patterns is None:
+            return int(self._directions.shape[0])
+        return self._patterns.n_patterns
 
     def _cached_search(self, Z):
         """:meth:`_search`, reusing the last result for the same ``Z`` (a solver asks for
@@ -148,8 +178,9 @@ class HeuristicOracle(OracleBase):
             extra.append(starts[order[0]])
             floor = max(floor, float(vals[order[0]]))
         S = np.vstack(S)
-        P = self.patterns.patterns
-        if P.shape[0] * n * Z.shape[1] * r <= self.cell_budget:
+        if self._patterns is not None and \
+                self._patterns.n_patterns * n * Z.shape[1] * r <= self.cell_budget:
+            P = self._patterns.patterns
             # top eigenvector of each sampled cell's form, when it lies in the cell
             K = ev.kron(Z, ev.Xr)
             _, y, _ = _best_in_regions(ev, Z, K, P, None, DEFAULT_TIE_TOL, self.chunk,
@@ -180,7 +211,8 @@ class HeuristicOracle(OracleBase):
         else:
             u = ev.to_original(u_best)
         value = float(np.sqrt(max(val_best, 0.0)))
-        return OracleResult(value, u, value, "heuristic", self.patterns.scope, self.n_patterns,
+        scope = "sampled" if self._patterns is None else self._patterns.scope
+        return OracleResult(value, u, value, "heuristic", scope, self.n_patterns,
                             time.perf_counter() - t0)
 
     def candidates(self, Z, threshold: float, kmax: int = 50):

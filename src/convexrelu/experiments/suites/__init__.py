@@ -21,6 +21,8 @@ SUITES = {
                           "adversarial sweep of the oracle and the certificate (10,000 problems)"),
     "real": ("real", True, "default fit vs tuned Adam and sgd on scikit-learn datasets and "
                            "planted data, equal wall time"),
+    "device": ("device", True, "the default solver on a PyTorch device (GPU) against Adam on "
+                               "the same device, equal wall time"),
     "proofs": ("proofs", False, "proven optimality on real tabular data: enumeration, branch "
                                 "and bound and SCIP, route by route"),
 }

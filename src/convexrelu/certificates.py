@@ -299,7 +299,7 @@ def scaled_dual(G, Y, beta, loss, omega_value):
 
 def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf, *,
                             X=None, check="auto", Zcheck=None, x_norm=None) -> Certificate:
-    """Assemble a :class:`Certificate` from a primal value and an oracle result on ``G``.
+    r"""Assemble a :class:`Certificate` from a primal value and an oracle result on ``G``.
 
     Used by :func:`certify` and by the solvers, which call the oracle once per iteration
     and use the result twice: for the next atom and for the certificate. ``best_dual``
@@ -383,7 +383,7 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
 
 
 class LambdaMax(float):
-    """The value of :func:`lambda_max`, a ``float`` that also says what it is.
+    r"""The value of :func:`lambda_max`, a ``float`` that also says what it is.
 
     Attributes
     ----------

@@ -332,7 +332,7 @@ class IterationLog:
         self._bar = None  # the progress bar of verbose >= 1 (created on the first line)
 
     def x_norm(self) -> float:
-        """A proven upper bound on :math:`\|X\|_2` (computed on first use)."""
+        r"""A proven upper bound on :math:`\|X\|_2` (computed on first use)."""
         if self._x_norm is None:
             from ..oracles.spectral import _spectral_norm
 

@@ -188,7 +188,7 @@ def group_lasso(H, Y, beta, V0=None, tol=1e-12, max_iter=50000, method="auto", d
 
 
 def _master_costs(eig, k, m, c, tol):
-    """Estimated costs of the two master methods: ``(fista_iterations,
+    r"""Estimated costs of the two master methods: ``(fista_iterations,
     seconds_per_fista_iteration, ipm_seconds)``; ``eig`` are the eigenvalues of
     :math:`H^\top H`; ``fista_iterations`` is infinite when it is singular.
 

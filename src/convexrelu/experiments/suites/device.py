@@ -194,7 +194,6 @@ def main(argv=None) -> int:
     torch = require_torch("the device benchmark")
     from threadpoolctl import threadpool_limits
 
-    import convexrelu as cr  # noqa: F401
     from ...datasets import planted
     from ...kernels import make_backend, use_backend
 

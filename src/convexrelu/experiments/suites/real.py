@@ -235,21 +235,22 @@ def _certificate_fields(res):
                 lower_bound=float(cert.dual), has_lower_bound_field=True)
 
 
-def _run_default(X, Y, beta, budget, rec):
+def _run_default(X, Y, beta, budget, rec, device=None):
     import convexrelu as cr
 
-    res = cr.fit(X, Y, beta, time_limit=max(budget - rec.clock(), 1e-3),
+    res = cr.fit(X, Y, beta, time_limit=max(budget - rec.clock(), 1e-3), device=device,
                  callback=lambda info: rec.point(info["objective"]))
     rec.final()
     rec.point(res.objective, force=True)  # the returned network, when it came back
     return _certificate_fields(res)
 
 
-def _run_sgd(X, Y, beta, budget, rec, optimizer):
+def _run_sgd(X, Y, beta, budget, rec, optimizer, device=None):
     import convexrelu as cr
     from convexrelu.solvers import SGD
 
     solver = SGD(SGD_WIDTH, optimizer=optimizer, time_limit=max(budget - rec.clock(), 1e-3),
+                 device=device or "cpu",
                  max_iter=10**9, random_state=0, callback=lambda info: rec.point(info["objective"]))
     res = cr.fit(X, Y, beta, solver=solver)
     rec.final()
@@ -260,20 +261,21 @@ def _run_sgd(X, Y, beta, budget, rec, optimizer):
     return out
 
 
-def _run_adam(X, Y, beta, budget, rec, width, lr, seed=0):
-    """Full-batch Adam (float64) on eq. 5 until the budget is spent."""
+def _run_adam(X, Y, beta, budget, rec, width, lr, seed=0, device=None):
+    """Full-batch Adam (float64) on eq. 5 until the budget is spent (on ``device``)."""
     import torch
 
     torch.manual_seed(seed)
     dt = torch.float64
-    Xt = torch.as_tensor(X, dtype=dt)
-    Yt = torch.as_tensor(Y, dtype=dt)
+    dev = torch.device(device or "cpu")
+    Xt = torch.as_tensor(X, dtype=dt).to(dev)
+    Yt = torch.as_tensor(Y, dtype=dt).to(dev)
     d, c = X.shape[1], Y.shape[1]
     W1 = torch.empty(width, d, dtype=dt)
     torch.nn.init.kaiming_uniform_(W1, nonlinearity="relu")  # U(+-sqrt(6/d)), fan_in = d
-    W1 = W1.T.contiguous().requires_grad_(True)
+    W1 = W1.T.contiguous().to(dev).requires_grad_(True)
     bound = 1.0 / math.sqrt(width)
-    W2 = torch.empty(width, c, dtype=dt).uniform_(-bound, bound).requires_grad_(True)
+    W2 = torch.empty(width, c, dtype=dt).uniform_(-bound, bound).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([W1, W2], lr=lr)
     half_beta = 0.5 * beta
     steps, status = 0, "time_limit"
@@ -318,7 +320,8 @@ def _child_main(spec_path) -> int:
 
             import convexrelu  # noqa: F401  (imported before the clock starts)
 
-            if method != "default":
+            device = spec.get("device")
+            if method != "default" or device is not None:
                 import torch
 
                 torch.set_num_threads(1)
@@ -327,6 +330,8 @@ def _child_main(spec_path) -> int:
                 except RuntimeError:  # already set
                     pass
                 _warm_up_torch(torch)
+                if device is not None:  # the device's own start-up, before the clock
+                    float(torch.ones(2, 2, dtype=torch.float64, device=device).sum())
             with np.load(spec["data"]) as z:
                 X, Y = z["X"], z["Y"]
             beta = float(spec["beta"])
@@ -336,12 +341,13 @@ def _child_main(spec_path) -> int:
                 rec = _Recorder(fh, time.perf_counter(), dt=budget / 5000.0)
                 rec.event(e="start", rss_mb=_maxrss_mb())
                 if method == "default":
-                    out = _run_default(X, Y, beta, budget, rec)
+                    out = _run_default(X, Y, beta, budget, rec, device)
                 elif method == "sgd":
-                    out = _run_sgd(X, Y, beta, budget, rec, spec.get("sgd_optimizer", "sgd"))
+                    out = _run_sgd(X, Y, beta, budget, rec, spec.get("sgd_optimizer", "sgd"),
+                                   device)
                 else:
                     width, lr = ADAM_CONFIGS[ADAM_METHODS.index(method)]
-                    out = _run_adam(X, Y, beta, budget, rec, width, lr)
+                    out = _run_adam(X, Y, beta, budget, rec, width, lr, device=device)
                 out["time"] = rec.clock()
             msgs = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
             out["warnings"] = [m[:300] for m in msgs[:5]]
@@ -385,7 +391,7 @@ def _read_events(path):
 
 
 def run_one(workdir, data_path, problem_key, method, beta, budget, grace, sgd_optimizer="sgd",
-            stop=None):
+            stop=None, device=None):
     """Run ``method`` in a fresh child process; return its record (trajectory included).
 
     ``stop``: a :class:`threading.Event`; when set (Ctrl-C in the parent), the child is
@@ -396,7 +402,7 @@ def run_one(workdir, data_path, problem_key, method, beta, budget, grace, sgd_op
     err_path = os.path.join(workdir, tag + ".stderr")
     Path(spec_path).write_text(json.dumps(dict(method=method, budget=budget, beta=beta,
                                                data=data_path, events=events_path,
-                                               sgd_optimizer=sgd_optimizer)))
+                                               sgd_optimizer=sgd_optimizer, device=device)))
     env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
     code = ("import sys; from convexrelu.experiments.suites.real import _child_main; "
             "sys.exit(_child_main(sys.argv[1]))")
@@ -679,6 +685,9 @@ def main(argv=None) -> int:
                    help="seconds past the budget before a run is killed (default max(5, budget/2))")
     p.add_argument("--sgd-optimizer", choices=("sgd", "adam"), default="sgd",
                    help="optimizer of the package's sgd baseline (default sgd)")
+    p.add_argument("--device", default=None,
+                   help="a PyTorch device (cuda): every method runs there (the default fit "
+                        "with fit(device=...)); default: the CPU, NumPy for the default fit")
     args = p.parse_args(argv)
     try:
         from convexrelu.experiments._common import require_torch
@@ -711,6 +720,7 @@ def main(argv=None) -> int:
                   argv=list(argv or []), sys_argv=list(sys.argv), machine=machine_info(),
                   git_revision=git_revision(), quick=args.quick, budget_s=budget, grace_s=grace,
                   jobs=args.jobs, methods=methods, rtol=RTOL, speedup=SPEEDUP,
+                  device=args.device or "cpu (NumPy for the default fit)",
                   sgd=dict(n_neurons=SGD_WIDTH, optimizer=args.sgd_optimizer),
                   adam=dict(configs=[dict(method=m, width=w, lr=lr) for m, (w, lr)
                                      in zip(ADAM_METHODS, ADAM_CONFIGS)],
@@ -760,7 +770,7 @@ def main(argv=None) -> int:
                 return
             try:
                 rec = run_one(workdir, data_path, key, m, case["beta"], budget, grace,
-                              args.sgd_optimizer, stop)
+                              args.sgd_optimizer, stop, args.device)
             except Exception as exc:  # noqa: BLE001 - one failed launch never stops the suite
                 rec = dict(method=m, wall_s=0.0, times=[], values=[], status="error",
                            error=f"launch failed: {type(exc).__name__}: {exc}")

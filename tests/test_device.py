@@ -38,12 +38,14 @@ def _adversarial(kind, rng):
         return np.array(np.meshgrid(g, g, g)).reshape(3, -1).T
     if kind == "intercept":
         return np.column_stack([base[:, :3], np.ones(40)])
+    if kind == "collinear":  # rank 2 in 4 dimensions
+        return base[:, :2] @ rng.standard_normal((2, 4))
     if kind == "scales":
         return base * np.array([1e-8, 1.0, 1e4, 1e8])
     raise AssertionError(kind)
 
 
-KINDS = ["gaussian", "duplicates_opposites", "integer_grid", "intercept", "scales"]
+KINDS = ["gaussian", "duplicates_opposites", "integer_grid", "intercept", "collinear", "scales"]
 
 
 def _close(a, b, rtol=1e-10):
@@ -92,6 +94,17 @@ def test_kernels_match_numpy_in_blocks(kind):
     _close(r1, r2)
     _close(n1, n2)
     assert np.array_equal(NP.activation(X, U), tk.activation(X, U))
+    s1 = NP.thin_svd(X)[1]
+    U2, s2, V2 = tk.thin_svd(X)
+    _close(s1, s2)
+    _close(X, (U2 * s2) @ V2)
+    from convexrelu.patterns import reduce_rank
+
+    r1 = reduce_rank(X)
+    with use_backend(tk):
+        r2 = reduce_rank(X)
+    assert r1.rank == r2.rank  # the same rank decision on the equilibrated matrix
+    _close(r1.basis @ r1.basis.T, r2.basis @ r2.basis.T, 1e-9)
     Ud = np.hstack([U, U[:, :2], 2.0 * U[:, 3:4]])
     assert np.array_equal(NP.pattern_groups(X, Ud), tk.pattern_groups(X, Ud))
     assert np.array_equal(NP.cone_signs(X, U[:, 0], U, 1e-12), tk.cone_signs(X, U[:, 0], U, 1e-12))

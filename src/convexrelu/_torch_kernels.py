@@ -156,6 +156,20 @@ class TorchKernels:
             out[b] = self._host(torch.relu(Xd[b] @ Ud))
         return out
 
+    def thin_svd(self, A):
+        """``A = QR`` (thin), then the SVD of ``R``: ``U = Q U_R`` (float64)."""
+        torch = self._torch
+        n, d = A.shape
+        Ad = self._as_tensor(np.asarray(A, dtype=float)).to(device=self.device, dtype=self._f64)
+        if n < d:
+            U, s, Vt = torch.linalg.svd(Ad, full_matrices=False)
+        else:
+            Q, R = torch.linalg.qr(Ad)
+            del Ad
+            Ur, s, Vt = torch.linalg.svd(R)
+            U = Q @ Ur
+        return self._host(U), self._host(s), self._host(Vt)
+
     def forward(self, X, W1, W2):
         torch = self._torch
         Xd, W1d, W2d = self._data(X), self._small(W1), self._small(W2)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 import time
@@ -11,6 +12,7 @@ import numpy as np
 
 from ._validation import check_beta, check_choice, check_device, check_tol
 from .certificates import certify, lambda_max
+from .kernels import make_backend, use_backend
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, SpectralOracle, make_oracle
@@ -209,11 +211,20 @@ def _fit(prob: Problem, beta: float, slv: Solver, oracle, patterns, max_patterns
     else:
         budget = None if slv.time_limit is None else min(0.25 * slv.time_limit,
                                                          DEFAULT_EXACT_BUDGET_S)
-        orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
-                          random_state=random_state, exact_budget=budget)
+        with _setup_backend(slv):
+            orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns,
+                              random_state=random_state, exact_budget=budget)
     slv._auto_oracle = (isinstance(oracle, str) and oracle == "auto"
                         and isinstance(patterns, str) and patterns == "auto")
     return slv.solve(prob, beta=beta, oracle=orc, init=warm_start, t0=t_start)
+
+
+def _setup_backend(slv: Solver):
+    """The back end of the set-up (the rank reduction's SVD, the oracle's construction):
+    the solver's device for ``cg`` with a ``device``, else NumPy."""
+    if slv.name == "cg" and getattr(slv, "device", None) is not None:
+        return use_backend(make_backend(slv.device, "float64", slv.max_memory))
+    return contextlib.nullcontext()
 
 
 def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",

@@ -5,6 +5,7 @@ Everything heavy in the default solver goes through these functions, so that a b
 
 =============================  ===========================================================
 :func:`relu_features`          :math:`(X U)_+`: the atoms' columns (forward pass, layer 1)
+:func:`thin_svd`               the SVD of the rank reduction (once per problem)
 :func:`forward`                :math:`(X W_1)_+ W_2`: the network's predictions
 :func:`objective_and_gradient` eq. 5 (or eq. 76 for another loss) and its gradient in
                                :math:`(W_1, W_2)`: the local moves (L-BFGS)
@@ -45,7 +46,7 @@ import numpy as np
 
 __all__ = ["relu_features", "forward", "objective_and_gradient", "relu_values",
            "sphere_gradient", "spectral_norm", "atom_system", "relu_correlations",
-           "activation", "pattern_groups", "cone_signs", "AtomSystem", "NumpyKernels",
+           "activation", "pattern_groups", "cone_signs", "thin_svd", "AtomSystem", "NumpyKernels",
            "use_backend", "get_backend", "make_backend"]
 
 
@@ -110,6 +111,9 @@ class NumpyKernels:
 
     def relu_features(self, X, U):
         return np.maximum(X @ U, 0.0)
+
+    def thin_svd(self, A):
+        return np.linalg.svd(A, full_matrices=False)
 
     def forward(self, X, W1, W2):
         return np.maximum(X @ W1, 0.0) @ W2
@@ -220,6 +224,12 @@ def use_backend(kernels):
 def relu_features(X: np.ndarray, U: np.ndarray) -> np.ndarray:
     r""":math:`(X U)_+`, shape ``(n, m)``, for directions ``U`` of shape ``(d, m)``."""
     return get_backend().relu_features(X, U)
+
+
+def thin_svd(A: np.ndarray):
+    """The thin SVD ``(U, s, Vt)`` of ``A`` (the rank reduction's one factorisation;
+    PyTorch: a QR of ``A`` and the SVD of its ``R``, in float64)."""
+    return get_backend().thin_svd(A)
 
 
 def forward(X: np.ndarray, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:

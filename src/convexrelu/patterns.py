@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ._validation import check_max_patterns, check_positive_int, check_X
+from .kernels import thin_svd
 
 __all__ = ["SignPatterns", "Reduction", "reduce_rank", "rank_reduce", "pattern_bound",
            "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
@@ -124,7 +125,7 @@ def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
     Nr = X[live] / rn[live, None]
     col = np.linalg.norm(Nr, axis=0)
     col = np.where(col > 0, col, 1.0)
-    U, s, Vt = np.linalg.svd(Nr / col, full_matrices=False)
+    U, s, Vt = thin_svd(Nr / col)  # on the active back end (a device inside fit(device=))
     r = int(np.sum(s > rtol * s[0]))
     if r == 0:
         return Reduction(np.zeros((d, 0)), 0, None)

@@ -161,9 +161,14 @@ class _Evaluator:
         self.W = W
         self.wn = np.linalg.norm(W, axis=1)
         self.xn = np.linalg.norm(X, axis=1)
-        self.fingerprint = problem.fingerprint
+        self._problem = problem
         self.residual = problem.residual
         self._groups = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The data's fingerprint (hashed on first use: a pass over all of ``X``)."""
+        return self._problem.fingerprint
 
     def _row_groups(self):
         """``(group, gsign, gdir)``, computed on first use (the exact oracle's geometry;

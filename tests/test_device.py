@@ -252,3 +252,17 @@ def test_device_bench_runs_on_the_cpu(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2
         assert "sees no CUDA device" in capsys.readouterr().err
+
+
+def test_cli_fit_on_a_device(tmp_path, capsys):
+    import json
+
+    from convexrelu.cli import main
+
+    X, Y = planted(40, 2, c=2, seed=5)[:2]
+    np.savez(tmp_path / "d.npz", X=X, Y=Y)
+    assert main(["fit", str(tmp_path / "d.npz"), "--beta", "0.05", "--device", DEV, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "optimal"
+    ref = cr.fit(X, Y, 0.05)
+    assert abs(out["objective"] - ref.objective) <= 1e-8 * ref.objective

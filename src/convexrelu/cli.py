@@ -172,7 +172,8 @@ def _cmd_fit(args) -> int:
     res = fit(X, Y, args.beta, solver=args.solver, patterns=args.patterns, oracle=args.oracle,
               loss=args.loss,
               tol=args.tol, max_iter=args.max_iter, time_limit=args.time_limit,
-              max_patterns=args.max_patterns, random_state=args.seed, verbose=args.verbose)
+              max_patterns=args.max_patterns, random_state=args.seed, verbose=args.verbose,
+              device=args.device, dtype=args.dtype)
     if args.out:
         res.network.save(args.out)
     if args.json:
@@ -380,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training loss (classification losses take labels or one-hot targets)")
     f.add_argument("--max-iter", type=int, default=None)
     f.add_argument("--time-limit", type=_positive_float, default=None, help="seconds")
+    f.add_argument("--device", default=None,
+                   help="a PyTorch device (cuda, cuda:1, cpu) for the default solver's dense "
+                        "work (needs the torch extra); default: NumPy")
+    f.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                   help="with --device: float32 for the searches only (the certificate "
+                        "stays float64)")
     f.add_argument("--target", action="append", help="CSV target column(s), comma-separated")
     f.add_argument("--patterns", choices=["auto", "exact", "sampled"], default="auto")
     f.add_argument("--oracle", choices=["auto", "exact", "upper_bound", "heuristic"], default="auto")

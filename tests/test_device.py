@@ -223,6 +223,14 @@ def test_device_errors_are_clear():
         make_backend(None, "float32")
 
 
+def test_fit_passes_the_device_to_sgd():
+    X, Y = planted(30, 2, c=1, seed=0)[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = cr.fit(X, Y, 0.1, solver="sgd", device=DEV, dtype="float32", max_iter=5)
+    assert r.solver == "sgd" and np.isfinite(r.objective)
+
+
 def test_backend_context_restores_numpy():
     assert kernels.get_backend().name == "numpy"
     with use_backend(TorchKernels(DEV)) as k:
@@ -266,3 +274,14 @@ def test_cli_fit_on_a_device(tmp_path, capsys):
     assert out["status"] == "optimal"
     ref = cr.fit(X, Y, 0.05)
     assert abs(out["objective"] - ref.objective) <= 1e-8 * ref.objective
+
+
+def test_estimator_on_a_device_matches():
+    from sklearn.base import clone
+
+    X, Y = planted(60, 2, c=1, seed=3)[:2]
+    a = cr.ConvexReLURegressor(beta=0.1, fit_intercept=False).fit(X, Y[:, 0])
+    b = clone(cr.ConvexReLURegressor(beta=0.1, fit_intercept=False, device=DEV)).fit(X, Y[:, 0])
+    assert b.get_params()["device"] == DEV
+    assert abs(a.certificate_.primal - b.certificate_.primal) <= 1e-8 * a.certificate_.primal
+    assert np.allclose(a.predict(X), b.predict(X), rtol=1e-6, atol=1e-8 * np.abs(Y).max())

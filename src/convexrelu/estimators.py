@@ -69,7 +69,10 @@ class _Regression(RegressorMixin):
 class _ConvexReLUBase(_Outputs, BaseEstimator):
     def __init__(self, beta=1e-3, *, solver="auto", patterns="auto", oracle="auto", tol=1e-6,
                  max_iter=None, time_limit=None, max_patterns=DEFAULT_MAX_PATTERNS,
-                 fit_intercept=True, random_state=None, verbose=0, loss="squared"):
+                 fit_intercept=True, random_state=None, verbose=0, loss="squared", device=None,
+                 dtype=None):
+        self.device = device
+        self.dtype = dtype
         self.beta = beta
         self.loss = loss
         self.solver = solver
@@ -93,7 +96,8 @@ class _ConvexReLUBase(_Outputs, BaseEstimator):
         res = fit(self._augment(X), Y, self.beta, solver=self.solver, patterns=self.patterns,
                   oracle=self.oracle, tol=self.tol, max_iter=self.max_iter,
                   time_limit=self.time_limit, max_patterns=self.max_patterns,
-                  random_state=self.random_state, verbose=self.verbose, loss=self.loss)
+                  random_state=self.random_state, verbose=self.verbose, loss=self.loss,
+                  device=self.device, dtype=self.dtype)
         return _store_result(self, res)
 
     _inputs = _augment
@@ -106,8 +110,8 @@ class ConvexReLURegressor(_Regression, _ConvexReLUBase):
     ----------
     beta : float, default 1e-3
         Weight decay of paper eq. 5.
-    solver, patterns, oracle, tol, max_iter, time_limit, max_patterns, random_state, verbose
-        Passed to :func:`convexrelu.fit`.
+    solver, patterns, oracle, tol, max_iter, time_limit, max_patterns, random_state, verbose, device, dtype
+        Passed to :func:`convexrelu.fit` (``device="cuda"``: the default solver on a GPU).
     fit_intercept : bool, default True
         Append a constant column to ``X`` (a first-layer bias).
 

@@ -323,6 +323,16 @@ class TorchKernels:
         _, inv = torch.unique(pats, dim=0, return_inverse=True)
         return inv.to("cpu").numpy().astype(np.int64)
 
+    # small O(n d) host reductions: the host array itself (no device round trip)
+    def row_norms(self, X):
+        return np.linalg.norm(X, axis=1)
+
+    def column_norms(self, X):
+        return np.linalg.norm(X, axis=0)
+
+    def take_rows(self, X, idx):
+        return X[np.asarray(idx, dtype=np.int64)]
+
     def cone_signs(self, X, u_ref, A, tol):
         torch = self._torch
         Xd = self._data(X)

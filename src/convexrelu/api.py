@@ -17,7 +17,7 @@ from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, SpectralOracle, make_oracle
 from .oracles.factory import DEFAULT_EXACT_BUDGET_S
-from .problem import Problem
+from .problem import Problem, make_problem
 from .solvers import SOLVER_CLASSES
 from .solvers.base import Solver, SolveResult, check_init
 
@@ -172,7 +172,7 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
                       verbose=verbose, callback=callback, random_state=random_state)
     slv.check_supported(loss)  # before any work on the data
     _set_device(slv, solver, device, dtype)
-    prob = Problem(X, Y, loss)
+    prob = make_problem(X, Y, loss)
     beta = check_beta(beta)
     return _fit(prob, beta, slv, oracle, patterns, max_patterns, warm_start, random_state,
                 t_start)
@@ -230,13 +230,19 @@ def _setup_backend(slv: Solver):
 def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="auto",
                         tol: float | None = None, max_iter: int | None = None,
                         max_patterns: float = DEFAULT_MAX_PATTERNS, random_state=None,
-                        verbose: int | None = None) -> list[SolveResult]:
+                        verbose: int | None = None, n_jobs: int | None = None) -> list[SolveResult]:
     """Fit a sequence of ``beta`` values, largest first, each warm-started from the last.
 
     The oracle (and its sign patterns) is built once and shared. Returns the results in
     the order of ``betas`` as given.
+
+    ``n_jobs`` (default None: one after another, warm-started): fit the ``beta`` values
+    in parallel through joblib (``-1``: all cores), each from no neuron (no warm start:
+    the fits are independent), with the oracle built once and sent to the workers.
+    joblib's active back end runs them: its processes by default, a Dask or Ray cluster
+    inside ``joblib.parallel_backend("dask")`` / ``("ray")`` (see the README).
     """
-    prob = Problem(X, Y)
+    prob = make_problem(X, Y)
     betas = np.asarray(betas, dtype=float).ravel()
     if betas.size == 0:
         raise ValueError("betas must contain at least one value")
@@ -245,6 +251,15 @@ def regularization_path(X, Y, betas, *, solver="auto", patterns="auto", oracle="
     slv = make_solver(solver, tol=None if tol is None else check_tol(tol), max_iter=max_iter,
                       verbose=verbose)
     orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns, random_state=random_state)
+    if n_jobs not in (None, 1):
+        from joblib import Parallel, delayed
+
+        if not prob.in_memory:
+            raise ValueError("n_jobs with Dask input: a data-parallel fit already runs on the "
+                             "cluster; fit the betas one after another (n_jobs=None)")
+        return Parallel(n_jobs=n_jobs)(
+            delayed(_fit)(prob, float(b), slv, orc, patterns, max_patterns, None, random_state)
+            for b in betas)
     order = np.argsort(-betas, kind="stable")
     results: dict[int, SolveResult] = {}
     prev = None

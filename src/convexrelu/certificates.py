@@ -32,6 +32,7 @@ import numpy as np
 
 from ._validation import check_beta, check_tol
 from .losses import get_loss
+from .kernels import forward
 from .network import TwoLayerReLU
 from .oracles import DEFAULT_MAX_PATTERNS, make_oracle
 from .oracles.spectral import spectral_bound  # noqa: F401  (re-exported: its old home)
@@ -190,7 +191,7 @@ class Certificate:
 def dual_point(network: TwoLayerReLU, X, Y, loss="squared") -> np.ndarray:
     r"""Unscaled dual point :math:`G = \nabla_F L(f(X), Y)` (``F - Y`` for the squared loss)."""
     loss = get_loss(loss)
-    F = network.predict(X)
+    F = forward(X, network.W1, network.W2)  # on the data's back end (Dask: the workers)
     return loss.gradient(F, np.asarray(Y, dtype=float).reshape(F.shape[0], -1))
 
 
@@ -254,9 +255,9 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
                           random_state=random_state)
         if (isinstance(oracle, str) and oracle == "auto" and orc.kind == "heuristic"
                 and isinstance(patterns, str) and patterns == "auto"
-                and prob.rank <= BNB_AUTO_MAX_RANK):
+                and prob.in_memory and prob.rank <= BNB_AUTO_MAX_RANK):
             orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S, verbose=verbose)
-    F = network.predict(X)
+    F = forward(X, network.W1, network.W2)  # on the data's back end (Dask: the workers)
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
     if isinstance(orc, BranchAndBoundOracle) and orc.target is None:
@@ -435,7 +436,7 @@ def lambda_max(X, Y, *, loss="squared", oracle="auto", patterns="auto",
         orc = make_oracle(prob, oracle, patterns, max_patterns=max_patterns)
         if (isinstance(oracle, str) and oracle == "auto" and orc.kind == "heuristic"
                 and isinstance(patterns, str) and patterns == "auto"
-                and prob.rank <= BNB_AUTO_MAX_RANK):
+                and prob.in_memory and prob.rank <= BNB_AUTO_MAX_RANK):
             orc = BranchAndBoundOracle(prob, time_limit=DEFAULT_BNB_BUDGET_S)
     G = loss.gradient(np.zeros_like(Y), Y)
     res = orc(G)

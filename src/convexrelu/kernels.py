@@ -46,7 +46,8 @@ import numpy as np
 
 __all__ = ["relu_features", "forward", "objective_and_gradient", "relu_values",
            "sphere_gradient", "spectral_norm", "atom_system", "relu_correlations",
-           "activation", "pattern_groups", "cone_signs", "thin_svd", "AtomSystem", "NumpyKernels",
+           "activation", "pattern_groups", "cone_signs", "thin_svd", "row_norms",
+           "column_norms", "take_rows", "AtomSystem", "NumpyKernels",
            "use_backend", "get_backend", "make_backend"]
 
 
@@ -169,6 +170,15 @@ class NumpyKernels:
         _, inv = np.unique(pats.T, axis=0, return_inverse=True)
         return np.ravel(inv)
 
+    def row_norms(self, X):
+        return np.linalg.norm(X, axis=1)
+
+    def column_norms(self, X):
+        return np.linalg.norm(X, axis=0)
+
+    def take_rows(self, X, idx):
+        return X[np.asarray(idx, dtype=np.int64)]
+
     def cone_signs(self, X, u_ref, A, tol):
         S = np.where((X @ u_ref) >= 0, 1.0, -1.0)
         XA = S[:, None] * (X @ A)  # (n, k)
@@ -182,8 +192,20 @@ _NUMPY = NumpyKernels()
 _ACTIVE: contextvars.ContextVar = contextvars.ContextVar("convexrelu_kernels", default=None)
 
 
-def get_backend():
-    """The back end active in this context (:class:`NumpyKernels` by default)."""
+_DASK = None
+
+
+def get_backend(data=None):
+    """The back end for ``data``: :class:`~convexrelu._dask.DaskKernels` when it is a Dask
+    array (whatever the context: Dask data never reaches NumPy), else the back end
+    active in this context (:class:`NumpyKernels` by default)."""
+    global _DASK
+    if data is not None and type(data).__module__.split(".")[0] == "dask":
+        if _DASK is None:
+            from ._dask import DaskKernels
+
+            _DASK = DaskKernels()
+        return _DASK
     kern = _ACTIVE.get()
     return _NUMPY if kern is None else kern
 
@@ -223,68 +245,83 @@ def use_backend(kernels):
 # --------------------------------------------------------------------------------------
 def relu_features(X: np.ndarray, U: np.ndarray) -> np.ndarray:
     r""":math:`(X U)_+`, shape ``(n, m)``, for directions ``U`` of shape ``(d, m)``."""
-    return get_backend().relu_features(X, U)
+    return get_backend(X).relu_features(X, U)
 
 
 def thin_svd(A: np.ndarray):
     """The thin SVD ``(U, s, Vt)`` of ``A`` (the rank reduction's one factorisation;
     PyTorch: a QR of ``A`` and the SVD of its ``R``, in float64)."""
-    return get_backend().thin_svd(A)
+    return get_backend(A).thin_svd(A)
 
 
 def forward(X: np.ndarray, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
     r""":math:`(X W_1)_+ W_2`, shape ``(n, c)`` (float64 on every back end)."""
-    return get_backend().forward(X, W1, W2)
+    return get_backend(X).forward(X, W1, W2)
 
 
 def objective_and_gradient(X, Y, beta, W1, W2, loss=None):
     r"""Eq. 5, :math:`\tfrac12\|(XW_1)_+W_2 - Y\|^2 + \tfrac\beta2(\|W_1\|^2 + \|W_2\|^2)` (or
     eq. 76 with ``loss``), and its gradient ``(gW1, gW2)`` (the ReLU's derivative taken as
     0 at 0)."""
-    return get_backend().objective_and_gradient(X, Y, beta, W1, W2, loss)
+    return get_backend(X).objective_and_gradient(X, Y, beta, W1, W2, loss)
 
 
 def relu_values(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
     r""":math:`\|Z^\top (X_r u)_+\|^2` for each row ``u`` of ``U`` (shape ``(q, r)``)."""
-    return get_backend().relu_values(Xr, Z, U)
+    return get_backend(Xr).relu_values(Xr, Z, U)
 
 
 def sphere_gradient(Xr: np.ndarray, Z: np.ndarray, U: np.ndarray) -> np.ndarray:
     r"""The gradient of :math:`\|Z^\top (X_r u)_+\|^2` at each row ``u`` of ``U`` (unit
     rows), projected on the sphere's tangent space; shape ``(q, r)``."""
-    return get_backend().sphere_gradient(Xr, Z, U)
+    return get_backend(Xr).sphere_gradient(Xr, Z, U)
 
 
 def spectral_norm(X: np.ndarray) -> float:
     """An upper bound on the largest singular value of ``X`` (NumPy: dense SVD when small,
     else ARPACK with tol 0; PyTorch: the top eigenvalue of the float64 Gram matrix), with
     an outward margin for rounding."""
-    return get_backend().spectral_norm(X)
+    return get_backend(X).spectral_norm(X)
 
 
 def atom_system(X, U, Y) -> AtomSystem:
     r"""The restricted master's data for the atoms :math:`(XU)_+` (:class:`AtomSystem`)."""
-    return get_backend().atom_system(X, U, Y)
+    return get_backend(X).atom_system(X, U, Y)
 
 
 def relu_correlations(X, U, R):
     r"""``(R^T (XU)_+, column norms squared)``: shapes ``(c, k)`` and ``(k,)``."""
-    return get_backend().relu_correlations(X, U, R)
+    return get_backend(X).relu_correlations(X, U, R)
 
 
 def activation(X, U) -> np.ndarray:
     r""":math:`XU > 0`, a boolean ``(n, k)`` array (for a few directions)."""
-    return get_backend().activation(X, U)
+    return get_backend(X).activation(X, U)
 
 
 def pattern_groups(X, U) -> np.ndarray:
     r"""For each column of ``U``, the index of its group of columns with the same pattern
     :math:`XU \ge 0` (groups numbered in the lexicographic order of the patterns)."""
-    return get_backend().pattern_groups(X, U)
+    return get_backend(X).pattern_groups(X, U)
 
 
 def cone_signs(X, u_ref, A, tol) -> np.ndarray:
     r"""For each column ``a`` of ``A``: ``1`` when :math:`s_i x_i^\top a \ge -\text{tol}\,\|x_i\|`
     for every row (``s`` the sign pattern :math:`X u_{ref} \ge 0`, as +-1), ``-1`` when
     :math:`-a` satisfies it, else ``0``."""
-    return get_backend().cone_signs(X, u_ref, A, tol)
+    return get_backend(X).cone_signs(X, u_ref, A, tol)
+
+
+def row_norms(X) -> np.ndarray:
+    """The rows' Euclidean norms, shape ``(n,)``."""
+    return get_backend(X).row_norms(X)
+
+
+def column_norms(X) -> np.ndarray:
+    """The columns' Euclidean norms, shape ``(d,)``."""
+    return get_backend(X).column_norms(X)
+
+
+def take_rows(X, idx) -> np.ndarray:
+    """The rows ``idx`` of ``X`` as a host array, in the order given."""
+    return get_backend(X).take_rows(X, idx)

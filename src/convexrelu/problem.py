@@ -38,7 +38,7 @@ from .patterns import (
     zero_rows,
 )
 
-__all__ = ["Problem", "as_problem", "prepare_data", "prepare_targets", "gram_error",
+__all__ = ["Problem", "as_problem", "make_problem", "prepare_data", "prepare_targets", "gram_error",
            "thin_whitening"]
 
 
@@ -126,6 +126,9 @@ class Problem:
         # one memory layout, so that results do not depend on how the caller stored X
         self.X = np.ascontiguousarray(X)
         self._data = _Derived()  # what is derived from X alone (shared by with_targets)
+
+    #: whether all rows are in this process's memory (False for a Dask problem)
+    in_memory = True
 
     # ------------------------------------------------------------------ shape
     @property
@@ -275,4 +278,17 @@ def as_problem(X, Y=None, loss=None) -> Problem:
             raise ValueError(f"the Problem was built for loss={X.loss.name!r}, not "
                              f"loss={get_loss(loss).name!r}")
         return X
-    return Problem(X, Y, "squared" if loss is None else loss)
+    return make_problem(X, Y, "squared" if loss is None else loss)
+
+
+def make_problem(X, Y=None, loss="squared") -> Problem:
+    """A :class:`Problem`, or a :class:`~convexrelu._dask.DaskProblem` when ``X`` is a Dask
+    array (needs the ``dask`` extra; its error names it)."""
+    if type(X).__module__.split(".")[0] == "dask":
+        from ._dask import DaskProblem
+
+        return DaskProblem(X, Y, loss)
+    if type(Y).__module__.split(".")[0] == "dask":
+        raise ValueError("Y is a Dask array but X is not: pass X as a Dask array too (a "
+                         "data-parallel fit), or Y.compute()")
+    return Problem(X, Y, loss)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .._validation import check_Z
-from ..kernels import relu_values, sphere_gradient
+from ..kernels import column_norms, relu_values, row_norms, sphere_gradient
 
 __all__: list[str] = []  # private helpers; imported by name by the oracle modules
 
@@ -154,16 +154,28 @@ class _Evaluator:
         X = self.X = problem.X
         self.basis = problem.basis
         self.Xr = problem.Xr
-        self.s = np.linalg.norm(self.Xr, axis=0)
+        self.s = column_norms(self.Xr)
         self.zero = problem.zero_rows
-        W = self.Xr / np.where(self.s > 0, self.s, 1.0)
-        W[self.zero] = 0.0
-        self.W = W
-        self.wn = np.linalg.norm(W, axis=1)
-        self.xn = np.linalg.norm(X, axis=1)
+        self._W = None
+        self.xn = row_norms(X)
         self._problem = problem
         self.residual = problem.residual
         self._groups = None
+
+    @property
+    def W(self) -> np.ndarray:
+        """The equilibrated rows (the exact oracle's geometry; formed on first use)."""
+        if self._W is None:
+            W = self.Xr / np.where(self.s > 0, self.s, 1.0)
+            W[self.zero] = 0.0
+            self._W = (W, np.linalg.norm(W, axis=1))
+        return self._W[0]
+
+    @property
+    def wn(self) -> np.ndarray:
+        """The equilibrated rows' norms."""
+        self.W  # noqa: B018  (formed with W)
+        return self._W[1]
 
     @property
     def fingerprint(self) -> str:

@@ -125,6 +125,18 @@ class CandidateOracle(Oracle, Protocol):
     def candidates(self, Z, threshold: float, kmax: int = 50) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+def in_memory_problem(X, what: str):
+    """``as_problem(X)``, refusing Dask data: ``what`` needs all rows in one place."""
+    from ..problem import as_problem
+
+    prob = as_problem(X)
+    if not prob.in_memory:
+        raise ValueError(f"{what} needs all rows in one place, and X is a Dask array: pass "
+                         f"X.compute() (a NumPy array), or use the heuristic oracle "
+                         f"(oracle='auto'), which works by sums over rows")
+    return prob
+
+
 class OracleBase:
     r"""Base class of the package's oracles: the full contract the solvers rely on.
 

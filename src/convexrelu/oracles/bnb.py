@@ -66,7 +66,7 @@ import numpy as np
 from ..kernels import spectral_norm
 from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
-from .base import OracleBase, OracleResult
+from .base import OracleBase, OracleResult, in_memory_problem
 from .spectral import spectral_bound
 
 __all__ = ["BranchAndBoundOracle"]
@@ -146,7 +146,7 @@ class BranchAndBoundOracle(OracleBase):
                  batch: int = 4096, target: float | None = None,
                  stop_above: float | None = None, coarse_rtol: float = 1e-3,
                  max_memory: float = 1e9, verbose: int = 0):
-        self.problem = prob = as_problem(X)
+        self.problem = prob = in_memory_problem(X, "branch and bound")
         if not (np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a finite number >= 0; got {rtol!r}")
         if not (np.isfinite(time_limit) and time_limit > 0):

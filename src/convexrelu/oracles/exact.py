@@ -39,7 +39,7 @@ from ._common import (
     _region_candidates,
     _whitened_values,
 )
-from .base import OracleBase, OracleResult
+from .base import OracleBase, OracleResult, in_memory_problem
 
 __all__ = ["ExactOracle"]
 
@@ -286,7 +286,7 @@ class ExactOracle(OracleBase):
     def __init__(self, X, patterns: SignPatterns | None = None, *, max_patterns=DEFAULT_MAX_PATTERNS,
                  tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
         t0 = time.perf_counter()
-        self.problem = prob = as_problem(X)
+        self.problem = prob = in_memory_problem(X, "the exact oracle (pattern enumeration)")
         X, fp = prob.X, prob.fingerprint
         if patterns is not None:
             if not isinstance(patterns, SignPatterns):

@@ -101,6 +101,19 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
             f"oracle must be one of 'auto', 'exact', 'upper_bound', 'heuristic', 'bnb', 'scip', 'spike-free' or an oracle "
             f"object; got {oracle!r}"
         )
+    if type(prob.X).__module__.split(".")[0] == "dask":
+        # data-parallel: only the searching oracle works by sums over rows
+        if oracle not in ("auto", "heuristic") or not (
+                isinstance(patterns, str) and patterns in ("auto", "sampled")):
+            raise ValueError(
+                f"oracle={oracle!r}, patterns={patterns!r}: with Dask input the oracle is the "
+                "heuristic one (sums over rows; the proven bound is the spectral bound); "
+                "exact enumeration, branch and bound, the SDP bound and SCIP need all rows in "
+                "one place: pass X.compute() to use them")
+        if oracle == "auto":
+            logger.info("Dask input: the heuristic oracle (its value is an estimate; the "
+                        "certificate's proven bound is the spectral bound)")
+        return HeuristicOracle(prob, n_samples=n_samples, random_state=random_state)
     if oracle == "spike-free":
         return SpikeFreeOracle(prob, random_state=0 if random_state is None else random_state)
     check_choice(oracle, ("auto", "spike-free", "bnb", "scip") + ORACLE_KINDS, "oracle")

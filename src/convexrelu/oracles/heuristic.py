@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from .._validation import check_positive_int
+from ..kernels import take_rows
 from ..patterns import DEFAULT_TIE_TOL, SignPatterns, sample_directions
 from ._common import _ascent, _best_in_regions, _Evaluator, _relu_values
 from ..problem import as_problem
@@ -61,7 +62,9 @@ class HeuristicOracle(OracleBase):
         self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
         self.cell_budget = float(cell_budget)
         self._directions = None
-        if patterns is None and n_samples * X.shape[0] * max(prob.rank, 1) > self.cell_budget:
+        dask = type(X).__module__.split(".")[0] == "dask"
+        if patterns is None and (dask or n_samples * X.shape[0] * max(prob.rank, 1)
+                                 > self.cell_budget):
             # the per-cell check costs P n c r >= P n r flops: at this size it never runs,
             # so the sample's patterns (a P x n product, 16 GB of float64 at n = 10^6) are
             # not formed; the directions are the starts, and :attr:`patterns` forms their
@@ -150,7 +153,7 @@ class HeuristicOracle(OracleBase):
         fresh = self._rng.standard_normal((k, r))
         zn = np.linalg.norm(Z, axis=1)
         top = np.argsort(zn)[::-1][:k]
-        rows = Xr[top]
+        rows = take_rows(Xr, top)
         rows = rows[np.linalg.norm(rows, axis=1) > 0]
         pools = [self._starts, fresh, np.vstack([rows, -rows]), self._hints]
         out = []

@@ -30,7 +30,7 @@ import numpy as np
 from ..kernels import spectral_norm
 from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
-from .base import OracleBase, OracleResult
+from .base import OracleBase, OracleResult, in_memory_problem
 from .spectral import spectral_bound
 
 __all__ = ["SCIPOracle"]
@@ -69,7 +69,7 @@ class SCIPOracle(OracleBase):
             raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
         if not (np.isfinite(feastol) and 0 < feastol < 1e-2):
             raise ValueError(f"feastol must be in (0, 1e-2); got {feastol!r}")
-        self.problem = as_problem(X)
+        self.problem = in_memory_problem(X, "the SCIP oracle")
         self.time_limit, self.feastol = float(time_limit), float(feastol)
         self._ev = _Evaluator(self.problem)
         self._xnorm = spectral_norm(self._ev.Xr) if self._ev.Xr.size else 0.0

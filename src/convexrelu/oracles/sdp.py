@@ -12,7 +12,7 @@ import numpy as np
 from .._validation import check_choice
 from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
-from .base import OracleBase, OracleResult
+from .base import OracleBase, OracleResult, in_memory_problem
 
 __all__ = ["SDPOracle"]
 
@@ -59,7 +59,7 @@ class SDPOracle(OracleBase):
     kind = "upper_bound"
 
     def __init__(self, X, *, solver: str = "CLARABEL", max_n: int = 120):
-        self.problem = prob = as_problem(X)
+        self.problem = prob = in_memory_problem(X, "the SDP bound")
         X = prob.X
         check_choice(solver, ("CLARABEL", "SCS"), "solver")
         if X.shape[0] > max_n:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validation import check_X
 from ..problem import as_problem
-from .base import OracleBase, OracleResult
+from .base import OracleBase, OracleResult, in_memory_problem
 
 __all__ = ["SpikeFreeOracle", "is_spike_free"]
 
@@ -104,7 +104,7 @@ class SpikeFreeOracle(OracleBase):
     n_patterns = 1  # the single pattern D = I
 
     def __init__(self, X, *, max_exact_n=12, n_starts=64, random_state=0):
-        self.problem = as_problem(X)
+        self.problem = in_memory_problem(X, "the spike-free oracle")
         self.X = self.problem.X
         ok, worst = _orthogonal_rows(self.X)
         if not ok:

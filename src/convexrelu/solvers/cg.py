@@ -199,6 +199,9 @@ class ConditionalGradient(Solver):
                features=None) -> SolveResult:
         """Run the loop on ``oracle`` (built on ``X``) from ``init`` (or no neuron), on the
         back end of ``device`` (see :meth:`_loop`)."""
+        if self.device is not None and type(problem.X).__module__.split(".")[0] == "dask":
+            raise ValueError(f"device={self.device!r} with Dask input: a data-parallel fit runs "
+                             "on the Dask cluster's workers; leave device=None")
         kern = make_backend(self.device, self.dtype, self.max_memory)
         if self.device is not None and problem.loss.name != "squared" \
                 and not hasattr(problem.loss, "torch_value"):
@@ -240,7 +243,11 @@ class ConditionalGradient(Solver):
         self._heuristic = oracle.kind == "heuristic"
         self._sparse_m = 0  # atoms left by the last exact (sparsifying) master
         self._prover = None
-        if (oracle.kind == "heuristic" and fmap.local_moves
+        dask = type(X).__module__.split(".")[0] == "dask"
+        if dask and self.prove is True:
+            raise ValueError("prove=True with Dask input: branch and bound needs all rows in "
+                             "one place (pass X.compute())")
+        if (oracle.kind == "heuristic" and fmap.local_moves and not dask
                 and (self.prove is True or (self.prove == "auto" and self._auto_oracle
                                             and problem.rank <= BNB_AUTO_MAX_RANK))):
             self._prover = BranchAndBoundOracle(problem, stop_above=self.tol, verbose=self.verbose)

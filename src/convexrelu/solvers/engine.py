@@ -39,7 +39,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..kernels import (AtomSystem, activation, atom_system, cone_signs, forward,
-                       objective_and_gradient, pattern_groups, relu_correlations)
+                       objective_and_gradient, pattern_groups, relu_correlations, take_rows)
 from ..network import TwoLayerReLU
 
 __all__ = [
@@ -519,7 +519,7 @@ def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter
     F = forward(X, net0.W1, net0.W2) if m else np.zeros_like(Y)
     Rt = (Y - F) if loss is None else -loss.gradient(F, Y)
     top = np.argsort(np.linalg.norm(Rt, axis=1))[::-1][: k // 2]
-    rows = X[top]
+    rows = take_rows(X, top)
     rows = rows[np.linalg.norm(rows, axis=1) > 0]
     Unew = np.vstack([rows, rng.standard_normal((k - rows.shape[0], d))]).T
     Unew /= np.maximum(np.linalg.norm(Unew, axis=0), 1e-300)

@@ -23,6 +23,8 @@ SUITES = {
                            "planted data, equal wall time"),
     "device": ("device", True, "the default solver on a PyTorch device (GPU) against Adam on "
                                "the same device, equal wall time"),
+    "dask": ("dask_scale", True, "a data-parallel fit on a local Dask cluster with less worker "
+                                 "memory than data (n = 10^7)"),
     "proofs": ("proofs", False, "proven optimality on real tabular data: enumeration, branch "
                                 "and bound and SCIP, route by route"),
 }

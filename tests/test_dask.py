@@ -1,0 +1,216 @@
+"""Data-parallel fits on Dask (``X`` a ``dask.array``), on a 2-worker LocalCluster.
+
+The kernels as map-reduces over row blocks against NumPy (adversarial data, uneven
+blocks); the Dask problem's rank reduction; ``certify`` and the first iterations of
+``fit`` against the in-memory run to 1e-8; converged fits against each other; joblib's
+Dask back end for ``GridSearchCV`` and the parallel path; and the refusals of what
+needs all rows in one place.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import convexrelu as cr
+from convexrelu import kernels
+from convexrelu.datasets import planted
+from convexrelu.kernels import NumpyKernels
+from convexrelu.oracles import HeuristicOracle
+from convexrelu.solvers import ConditionalGradient
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+NP = NumpyKernels()
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                           dashboard_address=None)
+        cl = distributed.Client(cluster)
+    yield cl
+    cl.close()
+    cluster.close()
+
+
+def _close(a, b, rtol=1e-10):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, 1e-300)
+    assert float(np.max(np.abs(a - b))) <= rtol * scale
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "duplicates_opposites", "intercept", "scales"])
+def test_kernels_on_row_blocks_match_numpy(client, kind):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((97, 4))
+    if kind == "duplicates_opposites":
+        X[50:70] = X[:20]
+        X[70:90] = -X[:20]
+    elif kind == "intercept":
+        X[:, 3] = 1.0
+    elif kind == "scales":
+        X *= np.array([1e-8, 1.0, 1e4, 1e8])
+    Xd = da.from_array(X, chunks=(30, 2))  # uneven row blocks, two column blocks
+    Y = rng.standard_normal((97, 2))
+    U = rng.standard_normal((4, 6))
+    W2 = rng.standard_normal((6, 2))
+    Q = rng.standard_normal((5, 4))
+    _close(NP.forward(X, U, W2), kernels.forward(Xd, U, W2))
+    v1, a1, b1 = NP.objective_and_gradient(X, Y, 0.2, U, W2)
+    v2, a2, b2 = kernels.objective_and_gradient(Xd, Y, 0.2, U, W2)
+    assert abs(v1 - v2) <= 1e-10 * abs(v1)
+    _close(a1, a2)
+    _close(b1, b2)
+    _close(NP.relu_values(X, Y, Q), kernels.relu_values(Xd, Y, Q))
+    _close(NP.sphere_gradient(X, Y, Q / np.linalg.norm(Q, axis=1, keepdims=True)),
+           kernels.sphere_gradient(Xd, Y, Q / np.linalg.norm(Q, axis=1, keepdims=True)))
+    s = kernels.spectral_norm(Xd)
+    assert s >= np.linalg.norm(X, 2) and s <= np.linalg.norm(X, 2) * (1 + 1e-8)
+    A1, A2 = NP.atom_system(X, U, Y), kernels.atom_system(Xd, U, Y)
+    _close(A1.G, A2.G)
+    _close(A1.B, A2.B)
+    R2, c2 = A2.residual_form()
+    _close(R2.T @ R2, A1.G, 1e-9)
+    _close(R2.T @ c2, A1.B, 1e-9)
+    r1, n1 = NP.relu_correlations(X, U, Y)
+    r2, n2 = kernels.relu_correlations(Xd, U, Y)
+    _close(r1, r2)
+    _close(n1, n2)
+    Ud = np.hstack([U, U[:, :2], 3.0 * U[:, 4:5]])
+    assert np.array_equal(NP.pattern_groups(X, Ud), kernels.pattern_groups(Xd, Ud))
+    assert np.array_equal(NP.cone_signs(X, U[:, 0], U, 1e-12), kernels.cone_signs(Xd, U[:, 0], U, 1e-12))
+    assert np.array_equal(NP.activation(X, U), kernels.activation(Xd, U))
+    idx = np.array([5, 90, 0, 33])
+    assert np.array_equal(kernels.take_rows(Xd, idx), X[idx])
+    _close(kernels.row_norms(Xd), np.linalg.norm(X, axis=1))
+    _close(kernels.column_norms(Xd), np.linalg.norm(X, axis=0))
+
+
+def test_dask_problem_rank_reduction(client):
+    from convexrelu._dask import DaskProblem
+    from convexrelu.problem import Problem
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 2)) @ rng.standard_normal((2, 5))  # rank 2 in 5 dimensions
+    X[:7] = 0.0  # zero rows
+    p, q = Problem(X), DaskProblem(da.from_array(X, chunks=(25, 5)))
+    assert p.rank == q.rank == 2
+    _close(p.basis @ p.basis.T, q.basis @ q.basis.T, 1e-9)
+    assert np.array_equal(p.zero_rows, q.zero_rows)
+    assert q.residual <= 1e-6 * np.linalg.norm(X, 2)
+    assert q.fingerprint.startswith("dask:")
+
+
+def _solver(**kw):
+    return ConditionalGradient(prove=False, random_state=0, refine_max_iter=30, warm_width=8,
+                               max_escapes=1, **kw)
+
+
+def _oracle(X):
+    # the same search on both sides: no per-cell check (it needs all rows in one place)
+    return HeuristicOracle(X, n_iter=10, random_state=0, cell_budget=1e3)
+
+
+def test_first_iterations_and_certify_match_in_memory(client):
+    X, Y = planted(300, 3, c=2, seed=3)[:2]
+    beta = 0.3 * float(cr.lambda_max(X, Y))
+    Xd, Yd = da.from_array(X, chunks=(100, 3)), da.from_array(Y, chunks=(100, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = cr.fit(X, Y, beta, oracle=_oracle(X), solver=_solver(max_iter=1))
+        b = cr.fit(Xd, Yd, beta, oracle=_oracle(Xd), solver=_solver(max_iter=1))
+    assert abs(a.objective - b.objective) <= 1e-8 * abs(a.objective)
+    assert abs(a.certificate.dual - b.certificate.dual) <= 1e-8 * abs(a.objective)
+    assert b.certificate.bound_source == "spectral bound" and not b.certificate.is_global
+    assert b.status != "optimal"
+    # the certificate of one network: the same numbers from the blocks and from memory
+    c1 = cr.certify(b.network, X, Y, beta, oracle="heuristic")
+    c2 = cr.certify(b.network, Xd, Yd, beta)
+    assert abs(c1.primal - c2.primal) <= 1e-10 * c1.primal
+    assert abs(c1.dual - c2.dual) <= 1e-8 * c1.primal
+    assert c2.bound_source == "spectral bound" and c2.is_global is False
+
+
+@pytest.mark.slow
+def test_converged_fits_agree(client):
+    X, Y = planted(200, 2, c=1, seed=4)[:2]
+    beta = 0.3 * float(cr.lambda_max(X, Y))
+    Xd, Yd = da.from_array(X, chunks=(50, 2)), da.from_array(Y, chunks=(50, 1))
+    a = cr.fit(X, Y, beta, oracle=_oracle(X), solver=_solver(tol=1e-8))
+    b = cr.fit(Xd, Yd, beta, oracle=_oracle(Xd), solver=_solver(tol=1e-8))
+    assert a.status == b.status == "estimate_converged"
+    assert abs(a.objective - b.objective) <= 1e-6 * a.objective
+    assert b.certificate.dual <= a.objective and a.certificate.dual <= b.objective
+
+
+def test_what_needs_all_rows_is_refused(client):
+    X, Y = planted(60, 3, c=1, seed=0)[:2]
+    Xd, Yd = da.from_array(X, chunks=(20, 3)), da.from_array(Y, chunks=(20, 1))
+    for oracle in ("exact", "bnb", "upper_bound", "spike-free"):
+        with pytest.raises(ValueError, match="all rows in one place|heuristic one"):
+            cr.fit(Xd, Yd, 0.1, oracle=oracle)
+    with pytest.raises(ValueError, match="all rows in one place"):
+        cr.certify(cr.TwoLayerReLU.zeros(3, 1), Xd, Yd, 0.1, oracle="bnb")
+    with pytest.raises(ValueError, match="Dask input"):
+        cr.fit(Xd, Yd, 0.1, device="cpu")
+    with pytest.raises(ValueError, match="branch and bound"):
+        cr.fit(Xd, Yd, 0.1, solver=ConditionalGradient(prove=True))
+    with pytest.raises(ValueError, match="pass X as a Dask array too"):
+        cr.fit(X, Yd, 0.1)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        cr.fit(da.from_array(bad, chunks=(20, 3)), Yd, 0.1)
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        cr.fit(Xd[Xd[:, 0] > 0], Y, 0.1)
+    with pytest.raises(ValueError, match="n_jobs with Dask input"):
+        cr.regularization_path(Xd, Yd, [0.1, 0.2], n_jobs=2)
+
+
+def test_gridsearch_with_the_dask_joblib_backend(client):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, Y = planted(80, 2, c=1, seed=6)[:2]
+    y = Y[:, 0]
+    grid = {"beta": [1e-3, 1e-2, 1e-1, 1.0, 10.0]}
+    est = cr.ConvexReLURegressor(fit_intercept=False)
+    serial = GridSearchCV(est, grid, cv=3).fit(X, y)
+    with parallel_backend("dask"):
+        par = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
+    assert par.best_params_ == serial.best_params_
+    _close(par.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"], 1e-8)
+
+
+def test_parallel_path_on_the_dask_backend(client):
+    from joblib import parallel_backend
+
+    X, Y = planted(60, 2, c=2, seed=8)[:2]
+    betas = [0.5, 0.05, 5.0]
+    serial = cr.regularization_path(X, Y, betas)
+    with parallel_backend("dask"):
+        par = cr.regularization_path(X, Y, betas, n_jobs=-1)
+    for a, b in zip(serial, par):
+        assert a.status == b.status == "optimal"
+        assert abs(a.objective - b.objective) <= 1e-8 * abs(a.objective)
+
+
+def test_ray_backend_if_installed():
+    ray = pytest.importorskip("ray")
+    from joblib import parallel_backend
+    from ray.util.joblib import register_ray
+
+    register_ray()
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        X, Y = planted(40, 2, c=1, seed=2)[:2]
+        with parallel_backend("ray"):
+            par = cr.regularization_path(X, Y, [0.5, 0.05], n_jobs=2)
+        assert all(r.status == "optimal" for r in par)
+    finally:
+        ray.shutdown()

@@ -161,23 +161,19 @@ class DaskKernels:
     def atom_system(self, X, U, Y):
         G, B, yy, colsq = self._sum(self._map(_block_system, X, Y, small=(U,)))
         n = X.shape[0]
-        da = self._da
-        Yb = self._like(Y, X)
 
         def residual_form(keep):
             Uk = U if keep is None else U[:, keep]
             if n <= Uk.shape[1]:
                 return self.relu_features(X, Uk), np.asarray(Y, dtype=float)
-            # tall-skinny QR of H = (X U)_+ over the blocks (dask.array.linalg.tsqr), and
-            # Q^T Y summed block by block
-            H = da.concatenate([da.from_delayed(self._dask.delayed(_NP.relu_features)(xb, Uk),
-                                                shape=(s, Uk.shape[1]), dtype=float)
-                                for xb, s in zip(self._blocks(X)[0], X.chunks[0])])
-            Q, R = da.linalg.tsqr(H)
-            Yd = da.concatenate([da.from_delayed(y, shape=(s, Y.shape[1]), dtype=float)
-                                 for y, s in zip(Yb, X.chunks[0])])
-            Rv, QtY = self._dask.compute(R, Q.T @ Yd)  # one graph: Q and R of one QR
-            return np.asarray(Rv), np.asarray(QtY)
+            # tall-skinny QR of H = (X U)_+: the R of each block (Q is never formed: it is
+            # n x m), folded on the client; then c with R^T c = H^T Y (= B, in the range of
+            # R^T), so that ||R V - c||^2 = ||H V - Y||^2 + const exactly
+            (Rs,) = self._dask.compute(self._map(_block_R, X, small=(Uk,)))
+            R = np.linalg.qr(np.vstack(Rs), mode="r")
+            Bk = B if keep is None else B[keep]
+            c = np.linalg.lstsq(R.T, Bk, rcond=None)[0]
+            return R, c
 
         return AtomSystem(G, B, yy, colsq, n, residual_form)
 
@@ -221,7 +217,24 @@ def _checksum(a: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------- per-block parts
+#: rows per slice inside one block's task, so that a task's temporaries (rows x q for q
+#: directions) stay small whatever the block size
+_SLICE = 32768
+
+
+def _slices(n):
+    return [slice(s, min(n, s + _SLICE)) for s in range(0, max(n, 1), _SLICE)]
+
+
+def _block_R(Xb, U):
+    Rs = [np.linalg.qr(np.maximum(Xb[s] @ U, 0.0), mode="r") for s in _slices(Xb.shape[0])]
+    return np.linalg.qr(np.vstack(Rs), mode="r") if len(Rs) > 1 else Rs[0]
+
+
 def _block_objective(Xb, Yb, W1, W2, loss):
+    if Xb.shape[0] > _SLICE:
+        parts = [_block_objective(Xb[s], Yb[s], W1, W2, loss) for s in _slices(Xb.shape[0])]
+        return tuple(sum(p[i] for p in parts) for i in range(3))
     Zp = Xb @ W1
     A = np.maximum(Zp, 0.0)
     Fp = A @ W2
@@ -235,12 +248,12 @@ def _block_objective(Xb, Yb, W1, W2, loss):
 
 
 def _block_ZtA(Xb, Zb, U):
-    return Zb.T @ np.maximum(Xb @ U.T, 0.0)
+    return sum(Zb[s].T @ np.maximum(Xb[s] @ U.T, 0.0) for s in _slices(Xb.shape[0]))
 
 
 def _block_sphere(Xb, Zb, U, M):
-    act = (Xb @ U.T) > 0
-    return Xb.T @ (act * (Zb @ M))  # (r, q)
+    return sum(Xb[s].T @ (((Xb[s] @ U.T) > 0) * (Zb[s] @ M))  # (r, q)
+               for s in _slices(Xb.shape[0]))
 
 
 def _block_gram(Xb):
@@ -248,13 +261,21 @@ def _block_gram(Xb):
 
 
 def _block_system(Xb, Yb, U):
-    H = np.maximum(Xb @ U, 0.0)
-    return H.T @ H, H.T @ Yb, float(np.vdot(Yb, Yb)), np.einsum("nm,nm->m", H, H)
+    out = None
+    for s in _slices(Xb.shape[0]):
+        H = np.maximum(Xb[s] @ U, 0.0)
+        part = (H.T @ H, H.T @ Yb[s], float(np.vdot(Yb[s], Yb[s])), np.einsum("nm,nm->m", H, H))
+        out = part if out is None else tuple(a + b for a, b in zip(out, part))
+    return out
 
 
 def _block_corr(Xb, Rb, U):
-    A = np.maximum(Xb @ U, 0.0)
-    return Rb.T @ A, np.einsum("nk,nk->k", A, A)
+    out = None
+    for s in _slices(Xb.shape[0]):
+        A = np.maximum(Xb[s] @ U, 0.0)
+        part = (Rb[s].T @ A, np.einsum("nk,nk->k", A, A))
+        out = part if out is None else (out[0] + part[0], out[1] + part[1])
+    return out
 
 
 def _block_cone(Xb, u_ref, A, tol):
@@ -283,14 +304,17 @@ class DaskProblem(Problem):
     Y : array or dask.array of shape (n, c) or (n,), optional
         Brought to the client as a NumPy array (``n x c``).
     loss : str or Loss, default "squared"
-    persist : bool, default True
-        Keep ``X`` in the workers' memory (spilled to disk by ``dask.distributed`` past
-        its memory limit); False recomputes it at every pass.
+    persist : {"auto", True, False}, default "auto"
+        Keep ``X`` in the workers' memory (True), or recompute it at every pass (False:
+        e.g. blocks generated or read on the workers). ``"auto"``: persist when a
+        ``dask.distributed`` client is active and ``X`` takes at most a third of its
+        workers' memory limits together (else a worker that holds its share of ``X`` has
+        no room left for the passes' temporaries, and spills or restarts).
     """
 
     in_memory = False
 
-    def __init__(self, X, Y=None, loss="squared", *, persist: bool = True):
+    def __init__(self, X, Y=None, loss="squared", *, persist="auto"):
         _, da = require_dask()
         self.loss = get_loss(loss)
         if not is_dask(X) or not hasattr(X, "chunks") or X.ndim != 2:
@@ -317,6 +341,8 @@ class DaskProblem(Problem):
             raise ValueError(f"X has values as large as {float(big):.3g} in absolute value; "
                              f"values above {limit:.3g} overflow float64 when squared and "
                              f"summed in the solvers. Rescale X")
+        if persist == "auto":
+            persist = _room_to_persist(X.nbytes)
         self.X = X.persist() if persist else X
         if Y is None:
             self.Y = None
@@ -442,3 +468,16 @@ class DaskProblem(Problem):
 def _dask_compute(*xs):
     dask, _ = require_dask()
     return dask.compute(*xs)
+
+
+def _room_to_persist(nbytes) -> bool:
+    """Whether a ``dask.distributed`` client is active and ``nbytes`` fit in a third of
+    its workers' memory limits together."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return False
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    return bool(limits) and all(limits) and nbytes <= sum(limits) / 3.0

@@ -214,3 +214,11 @@ def test_ray_backend_if_installed():
         assert all(r.status == "optimal" for r in par)
     finally:
         ray.shutdown()
+
+
+def test_lambda_max_on_dask_is_an_estimate_with_a_proven_bound(client):
+    X, Y = planted(200, 3, c=2, seed=0)[:2]
+    exact = cr.lambda_max(X, Y)
+    lam = cr.lambda_max(da.from_array(X, chunks=(50, 3)), da.from_array(Y, chunks=(50, 2)))
+    assert lam.kind == "estimate"  # the heuristic oracle: a value attained, not a bound
+    assert float(lam) <= float(exact) * (1 + 1e-9) <= lam.upper_bound

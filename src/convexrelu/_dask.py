@@ -31,7 +31,7 @@ import numpy as np
 
 import math
 
-from .kernels import AtomSystem, NumpyKernels
+from .kernels import AtomSystem, NumpyKernels, sampled_checksum
 from .losses import get_loss
 from .patterns import Reduction
 from .problem import Problem, _Derived, prepare_targets
@@ -86,7 +86,7 @@ class DaskKernels:
             return self._blocks(A.rechunk({0: X.chunks[0]}))[0]
         A = np.asarray(A, dtype=float)
         key = (id(A), A.shape, X.name)
-        chk = _checksum(A)
+        chk = sampled_checksum(A)
         hit = self._cache.get(key)
         if hit is not None and hit[0] is A and hit[2] == chk:
             return hit[1]
@@ -122,7 +122,11 @@ class DaskKernels:
         return self._concat(self._map(_NP.relu_features, X, small=(U,)))
 
     def thin_svd(self, A):
-        raise NotImplementedError("use DaskProblem's rank reduction (tsqr)")  # pragma: no cover
+        """The thin SVD of a tall Dask array (``dask.array.linalg.svd``, tall-skinny QR):
+        ``U`` stays a Dask array (``n x d``), ``s`` and ``Vt`` are computed."""
+        U, s, Vt = self._da.linalg.svd(A.rechunk({1: -1}))
+        s, Vt = self._dask.compute(s, Vt)
+        return U, np.asarray(s), np.asarray(Vt)
 
     def forward(self, X, W1, W2):
         return self._concat(self._map(_NP.forward, X, small=(W1, W2)))
@@ -208,14 +212,6 @@ class DaskKernels:
         return np.asarray(X[np.sort(idx)].compute())[np.argsort(np.argsort(idx))]
 
 
-def _checksum(a: np.ndarray) -> float:
-    flat = a.reshape(-1)
-    if flat.size == 0:
-        return 0.0
-    idx = np.linspace(0, flat.size - 1, num=min(64, flat.size)).astype(np.int64)
-    return float(np.sum(flat[idx] * (1.0 + np.arange(idx.size))))
-
-
 # ------------------------------------------------------------------- per-block parts
 #: rows per slice inside one block's task, so that a task's temporaries (rows x q for q
 #: directions) stay small whatever the block size
@@ -232,19 +228,10 @@ def _block_R(Xb, U):
 
 
 def _block_objective(Xb, Yb, W1, W2, loss):
-    if Xb.shape[0] > _SLICE:
-        parts = [_block_objective(Xb[s], Yb[s], W1, W2, loss) for s in _slices(Xb.shape[0])]
-        return tuple(sum(p[i] for p in parts) for i in range(3))
-    Zp = Xb @ W1
-    A = np.maximum(Zp, 0.0)
-    Fp = A @ W2
-    if loss is None:
-        R = Fp - Yb
-        val = 0.5 * float(np.vdot(R, R))
-    else:
-        R = loss.gradient(Fp, Yb)
-        val = float(loss.value(Fp, Yb))
-    return val, Xb.T @ ((R @ W2.T) * (Zp > 0)), A.T @ R
+    # one block's share of eq. 5 and its gradient: NumPy's kernel without the penalty
+    parts = [_NP.objective_and_gradient(Xb[s], Yb[s], 0.0, W1, W2, loss)
+             for s in _slices(Xb.shape[0])]
+    return tuple(sum(p[i] for p in parts) for i in range(3))
 
 
 def _block_ZtA(Xb, Zb, U):

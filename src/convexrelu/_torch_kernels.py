@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from .kernels import AtomSystem
+from .kernels import AtomSystem, NumpyKernels, sampled_checksum
 from .network import _import_torch
 
 __all__ = ["TorchKernels"]
@@ -90,14 +90,6 @@ class TorchKernels:
     # ----------------------------------------------------------------------------------
     # moving arrays
     # ----------------------------------------------------------------------------------
-    @staticmethod
-    def _checksum(a: np.ndarray) -> float:
-        flat = a.reshape(-1)
-        if flat.size == 0:
-            return 0.0
-        idx = np.linspace(0, flat.size - 1, num=min(64, flat.size)).astype(np.int64)
-        return float(np.sum(flat[idx] * (1.0 + np.arange(idx.size))))
-
     def _data(self, a, dtype=None):
         """The device copy of the host array ``a`` (cached; see the module docstring)."""
         torch = self._torch
@@ -106,7 +98,7 @@ class TorchKernels:
             return a.to(device=self.device, dtype=dt)
         a = np.asarray(a)
         key = (id(a), a.shape, str(dt))
-        chk = self._checksum(a) if a.dtype.kind == "f" else None
+        chk = sampled_checksum(a) if a.dtype.kind == "f" else None
         hit = self._cache.get(key)
         if hit is not None and hit[0] is a and (chk is None or hit[2] == chk or
                                                  (np.isnan(chk) and np.isnan(hit[2]))):
@@ -323,15 +315,10 @@ class TorchKernels:
         _, inv = torch.unique(pats, dim=0, return_inverse=True)
         return inv.to("cpu").numpy().astype(np.int64)
 
-    # small O(n d) host reductions: the host array itself (no device round trip)
-    def row_norms(self, X):
-        return np.linalg.norm(X, axis=1)
-
-    def column_norms(self, X):
-        return np.linalg.norm(X, axis=0)
-
-    def take_rows(self, X, idx):
-        return X[np.asarray(idx, dtype=np.int64)]
+    # small O(n d) host reductions: on the host array itself (no device round trip)
+    row_norms = NumpyKernels.row_norms
+    column_norms = NumpyKernels.column_norms
+    take_rows = NumpyKernels.take_rows
 
     def cone_signs(self, X, u_ref, A, tol):
         torch = self._torch

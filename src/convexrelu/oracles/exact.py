@@ -32,7 +32,6 @@ from ..patterns import (
     _null_vector,
     _unique_hyperplanes,
 )
-from ..problem import as_problem
 from ._common import (
     _best_in_regions,
     _Evaluator,

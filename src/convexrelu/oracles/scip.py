@@ -28,7 +28,6 @@ import time
 import numpy as np
 
 from ..kernels import spectral_norm
-from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult, in_memory_problem
 from .spectral import spectral_bound

@@ -10,7 +10,6 @@ import time
 import numpy as np
 
 from .._validation import check_choice
-from ..problem import as_problem
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult, in_memory_problem
 

@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 from .._validation import check_X
-from ..problem import as_problem
 from .base import OracleBase, OracleResult, in_memory_problem
 
 __all__ = ["SpikeFreeOracle", "is_spike_free"]

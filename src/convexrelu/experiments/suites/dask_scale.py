@@ -88,7 +88,7 @@ def markdown(r):
         return "—" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
 
     dk, sub = r["dask_fit"], r["subsample_fit"]
-    lines = [f"# `convexrelu bench --suite dask`", "",
+    lines = ["# `convexrelu bench --suite dask`", "",
              f"n = {r['n']:,}, d = {r['d']}, c = {r['c']} ({r['data_gb']:.2f} GB of float64), "
              f"{r['workers']} worker processes x 1 thread, memory limit "
              f"{r['memory_limit'] / 1e9:.2f} GB each; time limit {r['time_limit']:g} s; "

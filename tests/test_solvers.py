@@ -515,3 +515,35 @@ def test_frank_wolfe_at_a_fixed_t_follows_the_paper_protocol():
     for bad in (0.0, -1.0, float("nan"), "x"):
         with pytest.raises(ValueError, match="t must be"):
             FrankWolfe(t=bad)
+
+
+def test_refine_stops_inside_an_iteration_at_the_deadline():
+    # the deadline passes during L-BFGS's evaluations: refine returns at once with the
+    # best point it evaluated (never worse than the start)
+    import time
+
+    import convexrelu.solvers.engine as eng
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((200, 5)), rng.standard_normal((200, 2))
+    U = rng.standard_normal((5, 10))
+    U /= np.linalg.norm(U, axis=0)
+    V = 0.1 * rng.standard_normal((10, 2))
+    calls = []
+    real = eng.objective_and_gradient
+
+    def slow(*a, **k):
+        calls.append(1)
+        time.sleep(0.02)
+        return real(*a, **k)
+
+    eng.objective_and_gradient = slow
+    try:
+        t = time.perf_counter()
+        U2, V2, improved = eng.refine(X, Y, 0.1, U, V, 10**6, deadline=t + 0.3)
+        took = time.perf_counter() - t
+    finally:
+        eng.objective_and_gradient = real
+    assert took < 0.3 + 0.1  # at most one evaluation past the deadline
+    f = lambda U_, V_: real(X, Y, 0.1, *(lambda n: (n.W1, n.W2))(eng.balanced_network(U_, V_)))[0]
+    assert f(U2, V2) <= f(U, V) * (1 + 1e-12)

@@ -475,6 +475,10 @@ def _deadline_callback(deadline):
     return cb
 
 
+class _PastDeadline(Exception):
+    """Raised inside an objective evaluation that starts past the deadline."""
+
+
 def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
     """L-BFGS on eq. 5 (eq. 76 for another ``loss``) over all weights, from the balanced
     network; returns (U, V, improved)."""
@@ -484,18 +488,31 @@ def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
     if m == 0:
         return U, V, False
 
+    best = [np.inf, None]  # the lowest objective evaluated, and where
+
     def fun(x):
+        if deadline is not None and best[1] is not None and time.perf_counter() >= deadline:
+            # past the deadline inside an iteration (a line search's evaluations can take
+            # long on large or distributed data): stop with the best point evaluated
+            raise _PastDeadline
         val, gW1, gW2 = objective_and_gradient(X, Y, beta, x[: d * m].reshape(d, m),
                                                x[d * m :].reshape(m, c), loss)
+        if val < best[0]:
+            best[0], best[1] = val, x.copy()
         return val, np.concatenate([gW1.ravel(), gW2.ravel()])
 
     x0 = np.concatenate([net0.W1.ravel(), net0.W2.ravel()])
     f0 = fun(x0)[0]
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=_deadline_callback(deadline),
-                   options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
-    if not res.fun < f0:
+    try:
+        res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                       callback=_deadline_callback(deadline),
+                       options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
+        x_end, f_end = res.x, res.fun
+    except _PastDeadline:
+        x_end, f_end = best[1], best[0]
+    if not f_end < f0:
         return U, V, False
-    net = TwoLayerReLU(res.x[: d * m].reshape(d, m), res.x[d * m :].reshape(m, c)).rebalance()
+    net = TwoLayerReLU(x_end[: d * m].reshape(d, m), x_end[d * m :].reshape(m, c)).rebalance()
     Un, Vn = split_network(net)
     return Un, Vn, True
 

@@ -162,6 +162,41 @@ class TorchKernels:
             U = Q @ Ur
         return self._host(U), self._host(s), self._host(Vt)
 
+    def equilibrated_gram(self, X):
+        torch = self._torch
+        n, d = X.shape
+        Xd = self._data(X)
+        rn = torch.linalg.vector_norm(Xd, dim=1)
+        inv = torch.where(rn > 0, 1.0 / torch.where(rn > 0, rn, 1.0), 0.0)
+        G = torch.zeros((d, d), dtype=self._f64, device=self.device)
+        for b in self._blocks(n, d):
+            Nb = Xd[b] * inv[b, None]
+            G += Nb.T @ Nb
+        col = torch.sqrt(torch.clamp(torch.diagonal(G), min=0.0))
+        col = torch.where(col > 0, col, 1.0)
+        return self._host(rn), self._host(col), self._host(G / torch.outer(col, col))
+
+    def equilibrated_svd(self, X):
+        """Row and column scaling on the device, then a tall-skinny QR over row blocks
+        (each block folded into the running ``R``) and the SVD of ``R`` (float64)."""
+        torch = self._torch
+        n, d = X.shape
+        Xd = self._data(X)
+        rn = torch.linalg.vector_norm(Xd, dim=1)
+        inv = torch.where(rn > 0, 1.0 / torch.where(rn > 0, rn, 1.0), 0.0)
+        colsq = torch.zeros(d, dtype=self._f64, device=self.device)
+        for b in self._blocks(n, d):
+            colsq += torch.sum((Xd[b] * inv[b, None]) ** 2, dim=0)
+        col = torch.sqrt(colsq)
+        col = torch.where(col > 0, col, 1.0)
+        if not bool(torch.any(rn > 0)):
+            return self._host(rn), self._host(col), np.zeros(0), np.zeros((0, d))
+        R = torch.zeros((0, d), dtype=self._f64, device=self.device)
+        for b in self._blocks(n, d):
+            R = torch.linalg.qr(torch.cat([R, Xd[b] * inv[b, None] / col]), mode="r")[1]
+        _, s, Vt = torch.linalg.svd(R)
+        return self._host(rn), self._host(col), self._host(s), self._host(Vt)
+
     def forward(self, X, W1, W2):
         torch = self._torch
         Xd, W1d, W2d = self._data(X), self._small(W1), self._small(W2)

@@ -126,6 +126,26 @@ class NumpyKernels:
     def thin_svd(self, A):
         return np.linalg.svd(A, full_matrices=False)
 
+    def equilibrated_gram(self, X):
+        rn = self.row_norms(X)
+        inv = np.where(rn > 0, 1.0 / np.where(rn > 0, rn, 1.0), 0.0)
+        G = (X.T * inv) @ (X * inv[:, None])  # rows are scaled by positive factors
+        col = np.sqrt(np.maximum(np.diag(G), 0.0))
+        col = np.where(col > 0, col, 1.0)
+        return rn, col, G / np.outer(col, col)
+
+    def equilibrated_svd(self, X):
+        rn = self.row_norms(X)
+        live = rn > 0
+        N = X[live] / rn[live, None]
+        col = self.column_norms(N)
+        col = np.where(col > 0, col, 1.0)
+        N /= col
+        if N.shape[0] == 0:
+            return rn, col, np.zeros(0), np.zeros((0, X.shape[1]))
+        _, s, Vt = np.linalg.svd(np.linalg.qr(N, mode="r"))
+        return rn, col, s, Vt
+
     def forward(self, X, W1, W2):
         return np.maximum(X @ W1, 0.0) @ W2
 
@@ -157,9 +177,19 @@ class NumpyKernels:
         return grad
 
     def spectral_norm(self, X):
-        if min(X.shape) <= 200:
+        k, p = max(X.shape), min(X.shape)
+        if p <= 200 and k <= 20_000:
             s = float(np.linalg.norm(X, 2))
-            return s * (1 + 4 * max(X.shape) * np.finfo(float).eps)
+            return s * (1 + 4 * k * np.finfo(float).eps)
+        if p <= 200:
+            # a long thin X: the p x p Gram matrix (one pass, no n x p factor), with the
+            # same outward margins as the PyTorch kernel: the Gram matrix's rounding
+            # (2 (k + 2) eps ||X||_F^2) and its eigenvalue's (4 p eps lambda)
+            G = X.T @ X if X.shape[0] >= X.shape[1] else X @ X.T
+            eps = np.finfo(float).eps
+            lam = max(float(np.linalg.eigvalsh(G)[-1]), 0.0) * (1.0 + 4.0 * p * eps)
+            lam += 2.0 * (k + 2) * eps * float(np.trace(G))
+            return float(np.sqrt(lam)) * (1.0 + 4.0 * eps)
         from scipy.sparse.linalg import svds
 
         s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)
@@ -181,10 +211,14 @@ class NumpyKernels:
         return np.ravel(inv)
 
     def row_norms(self, X):
-        return np.linalg.norm(X, axis=1)
+        if X.size <= 1_000_000:
+            return np.linalg.norm(X, axis=1)
+        return np.sqrt(np.einsum("ij,ij->i", X, X))  # one pass, no n x d temporary
 
     def column_norms(self, X):
-        return np.linalg.norm(X, axis=0)
+        if X.size <= 1_000_000:
+            return np.linalg.norm(X, axis=0)
+        return np.sqrt(np.einsum("ij,ij->j", X, X))
 
     def take_rows(self, X, idx):
         return X[np.asarray(idx, dtype=np.int64)]
@@ -262,6 +296,23 @@ def thin_svd(A: np.ndarray):
     """The thin SVD ``(U, s, Vt)`` of ``A`` (the rank reduction's one factorisation;
     PyTorch: a QR of ``A`` and the SVD of its ``R``, in float64)."""
     return get_backend(A).thin_svd(A)
+
+
+def equilibrated_svd(X: np.ndarray):
+    r"""``(rn, col, s, Vt)`` for a tall ``X``: its row norms ``rn``, and the column norms
+    ``col`` (zeros replaced by 1), singular values and right singular vectors of the
+    row-normalised, column-equilibrated :math:`N = D^{-1} X C^{-1}` (zero rows left out),
+    without the left factor (a QR of ``N`` and the SVD of its ``R``): the rank reduction
+    of large data, where the ``n x d`` left factor is never used."""
+    return get_backend(X).equilibrated_svd(X)
+
+
+def equilibrated_gram(X: np.ndarray):
+    r"""``(rn, col, G)``: the row norms of ``X``, the column norms of the row-normalised
+    matrix (zeros replaced by 1) and the Gram matrix :math:`G = N^\top N` of
+    :math:`N = D^{-1} X C^{-1}` (one pass over ``X``; what :func:`equilibrated_svd` factors,
+    squared)."""
+    return get_backend(X).equilibrated_gram(X)
 
 
 def forward(X: np.ndarray, W1: np.ndarray, W2: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ._validation import check_max_patterns, check_positive_int, check_X
-from .kernels import thin_svd
+from .kernels import equilibrated_gram, equilibrated_svd, row_norms, thin_svd
 
 __all__ = ["SignPatterns", "Reduction", "reduce_rank", "rank_reduce", "pattern_bound",
            "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
@@ -65,7 +65,8 @@ def pattern_bound(n: int, r: int) -> float:
         return 1.0
     if n <= 1:
         return 2.0
-    return 2.0 * r * (math.e * (n - 1) / r) ** r
+    log_bound = math.log(2.0 * r) + r * math.log(math.e * (n - 1) / r)
+    return math.exp(log_bound) if log_bound < 709.0 else math.inf  # past the float range
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ def sample_directions(d: int, k: int, random_state=None) -> np.ndarray:
     return U / np.linalg.norm(U, axis=1, keepdims=True)
 
 
+#: Entries of ``X`` above which :func:`reduce_rank` skips the SVD's left factor.
+_LARGE_ENTRIES = 4_000_000
+
+
 def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
     r"""The :class:`Reduction` of ``X``: one SVD of the row-normalised, column-equilibrated
     matrix :math:`N = D^{-1} X C^{-1}`.
@@ -118,6 +123,24 @@ def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
     n, d = X.shape
     if rtol is None:
         rtol = max(n, d) * np.finfo(float).eps
+    if n * d > _LARGE_ENTRIES and n >= d:
+        # large data. First the d x d Gram matrix of N (one pass): when its smallest
+        # eigenvalue, less a bound on the Gram matrix's rounding, still puts every singular
+        # value of N above rtol * s_max, the rank is d, proven without a factorisation.
+        if _full_rank_by_gram(X, rtol):
+            return Reduction(np.eye(d), d, None)
+        # Otherwise the SVD of N without its n x d left factor (only the pattern
+        # enumeration reuses it, and it cannot run at this size: it factors N itself).
+        _, col, s, Vt = equilibrated_svd(X)
+        r = int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
+        if r == 0:
+            return Reduction(np.zeros((d, 0)), 0, None)
+        if r == d:
+            return Reduction(np.eye(d), d, None)
+        M = Vt[:r].T * col[:, None]
+        M /= np.linalg.norm(M, axis=0)
+        Q, _ = np.linalg.qr(M)
+        return Reduction(Q, r, None)
     rn = np.linalg.norm(X, axis=1)
     live = rn > 0
     if not np.any(live):
@@ -137,6 +160,23 @@ def reduce_rank(X: np.ndarray, rtol: float | None = None) -> Reduction:
     M /= np.linalg.norm(M, axis=0)
     Q, _ = np.linalg.qr(M)
     return Reduction(Q, r, None)
+
+
+def _full_rank_by_gram(X: np.ndarray, rtol: float) -> bool:
+    r"""Whether the Gram matrix :math:`G = N^\top N` of the equilibrated rows proves that
+    every singular value of ``N`` exceeds ``rtol`` times the largest. Computed ``G`` is
+    within :math:`2(n + 2)\epsilon\,\mathrm{tr}\,G` of the exact one in norm (the same
+    bound as the spectral norm's), and its eigenvalues within :math:`4 d\epsilon\lambda_{max}`
+    more, so :math:`s_{min}^2 \ge \lambda_{min} - e` and :math:`s_{max}^2 \le \lambda_{max} + e`."""
+    n, d = X.shape
+    _, _, G = equilibrated_gram(X)
+    if not np.all(np.isfinite(G)):
+        return False
+    lam = np.linalg.eigvalsh(G)
+    eps = np.finfo(float).eps
+    err = 2.0 * (n + 2) * eps * float(np.trace(G)) + 4.0 * d * eps * max(float(lam[-1]), 0.0)
+    lo, hi = float(lam[0]) - err, float(lam[-1]) + err
+    return lo > 0 and math.sqrt(lo) > rtol * math.sqrt(hi)
 
 
 def rank_reduce(X: np.ndarray, rtol: float | None = None) -> tuple[np.ndarray, int]:
@@ -446,7 +486,9 @@ def _arrangement_cells(A: np.ndarray, tol: float, zero: np.ndarray | None = None
 def zero_rows(X: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Rows of ``X`` that define no hyperplane: exactly zero, or (numerically) outside
     the kept row space ``basis`` (only possible when the rank was truncated)."""
-    nx = np.linalg.norm(X, axis=1)
+    nx = row_norms(X)
+    if basis.shape[1] == X.shape[1]:
+        return nx == 0  # an orthonormal basis of all of R^d keeps every norm
     nr = np.linalg.norm(X @ basis, axis=1) if basis.shape[1] else np.zeros_like(nx)
     return (nx == 0) | (nr <= 1e-13 * nx)
 

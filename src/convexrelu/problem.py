@@ -247,7 +247,8 @@ class Problem:
         if basis.shape == self.basis.shape and np.array_equal(basis, self.basis):
             return self
         new = self._copy()
-        new._data = _Derived(fingerprint=self.fingerprint,
+        new._data = _Derived(fingerprint=self._data.fingerprint,  # same X: hashed when asked
+                            
                              reduction=Reduction(basis, int(rank), None))
         return new
 

@@ -24,6 +24,14 @@ DEFAULT_EXACT_BUDGET_S = 30.0
 DEFAULT_EXACT_MEMORY = 2 << 30
 
 
+def _comb(n: int, k: int) -> float:
+    """``C(n, k)`` as a float, ``inf`` past the float range (d = 784 at n = 10^5)."""
+    try:
+        return float(math.comb(n, k))
+    except OverflowError:
+        return math.inf
+
+
 def exact_cost(n: int, r: int, c: int = 1) -> dict:
     r"""Estimated cost of the exact oracle for ``n`` rows of rank ``r`` and ``c`` outputs:
     ``patterns`` (the general-position count :math:`2\sum_{k<r}\binom{n-1}{k}`, the
@@ -32,8 +40,8 @@ def exact_cost(n: int, r: int, c: int = 1) -> dict:
     guide, within a factor of a few). Rank <= 2 is always cheap (a sweep)."""
     if r <= 2:
         return dict(patterns=float(2 * max(n, 1)), memory=float(16 * n), seconds=1e-6 * n * (c + 2))
-    P = 2.0 * sum(math.comb(max(n - 1, 0), k) for k in range(r))
-    rays = float(math.comb(n, r - 1))
+    P = 2.0 * sum(_comb(max(n - 1, 0), k) for k in range(r))
+    rays = _comb(n, r - 1)
     face = 2.0 ** (r - 3)  # the faces of every flat multiply the work with the rank
     seconds = 3e-7 * rays * n * r + 1e-7 * face * P * n * r + 20 * 5e-8 * face * P * n * (c + r)
     return dict(patterns=P, memory=P * n * (1 + 8 * min(1.0, (256 << 20) / max(P * n * 8, 1))),
@@ -90,8 +98,9 @@ def make_oracle(X, oracle="auto", patterns="auto", *, max_patterns=DEFAULT_MAX_P
     if not isinstance(oracle, str):
         if callable(oracle) and getattr(oracle, "kind", None) in ORACLE_KINDS:
             own = getattr(oracle, "problem", None)
-            fp = getattr(oracle, "fingerprint", None)
-            if own is not prob and fp is not None and fp != prob.fingerprint:
+            same = own is prob or (own is not None and getattr(own, "X", None) is prob.X)
+            fp = None if same else getattr(oracle, "fingerprint", None)  # a pass over X
+            if fp is not None and fp != prob.fingerprint:
                 raise ValueError(
                     "the oracle object was built for a different X (fingerprint mismatch); "
                     "build it with the X it is used on"

@@ -182,7 +182,9 @@ class Problem:
         dd = self._data
         if dd.Xr is None:
             red = self.reduction
-            dd.Xr = self.X if red.whitening is not None else self.X @ red.basis
+            full = red.whitening is not None or (
+                red.rank == self.d and np.array_equal(red.basis, np.eye(self.d)))
+            dd.Xr = self.X if full else self.X @ red.basis  # X @ I would cost n d^2
         return dd.Xr
 
     @property

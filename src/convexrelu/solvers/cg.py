@@ -63,6 +63,32 @@ logger = logging.getLogger(__name__)
 _balanced, _split, _merge_cells = balanced_network, split_network, merge_cells
 _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direction
 
+#: With a heuristic oracle (no certificate can be proven), each local move runs at most
+#: ``clip(REFINE_WORK / (n (d + c) m), 100, 1000)`` L-BFGS iterations (capped by
+#: ``refine_max_iter``): long moves where an evaluation is cheap (wine, β = 0.01 λmax:
+#: 1.1e-4 above the best Adam objective at 30 s with moves of 500 iterations, 6.9e-4 with
+#: 100), short ones where adding atoms pays more (planted 2000 x 20: 1.6e-3 with 100,
+#: 3.2e-3 with 500).
+REFINE_WORK = 3e8
+#: ``warm_width="auto"``: ``64 (0.1 lambda / beta)`` neurons (``lambda`` the oracle's
+#: value at the zero network, the estimate of lambda_max: the smaller beta, the more
+#: neurons the optimum has), at most ``WARM_WORK / (n (d + c))`` (one evaluation of the
+#: warm start then costs at most about ``WARM_WORK`` multiply-adds), within [64, 1024].
+WARM_WORK = 5e6
+
+
+def heuristic_refine_iter(n, d, c, m, limit):
+    """L-BFGS iterations of a local move on the heuristic path (see :data:`REFINE_WORK`)."""
+    work = float(n) * (d + c) * max(int(m), 1)
+    return int(min(limit, max(100, min(1000, REFINE_WORK / work))))
+
+
+def auto_warm_width(n, d, c, ratio):
+    """The warm start's width for ``warm_width="auto"`` (see :data:`WARM_WORK`);
+    ``ratio`` is lambda_max (estimated) / beta."""
+    want = 64.0 * 0.1 * max(float(ratio), 0.0)
+    return int(max(64, min(1024, want, WARM_WORK / max(float(n) * (d + c), 1.0))))
+
 #: The parts of an iteration that ``info["time_breakdown"]`` times (plus ``"other"``).
 TIMED_PARTS = ("oracle", "master", "merge", "refine", "prove")
 
@@ -118,11 +144,15 @@ class ConditionalGradient(Solver):
         short non-convex descent (L-BFGS on eq. 5) from the network with added neurons
         (:func:`~convexrelu.solvers.engine.escape`); if that lowers the objective, the
         estimate was wrong and the iterations continue from the better network.
-    warm_width : int, default 64
+    warm_width : int or "auto", default "auto"
         With a heuristic oracle (no exact one for ``X``) and no ``init``, the solve starts
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
         directions of the largest residuals and random directions (0: start from no
-        neuron). The conditional-gradient steps and the certificate then work from there.
+        neuron), for at most 15 % of ``time_limit``. The conditional-gradient steps and
+        the certificate then work from there. ``"auto"``: from 64 neurons (large
+        ``n (d + c)``) to 1024 (small), see :func:`auto_warm_width`: problems whose
+        optimum has hundreds of neurons get them at once, the weight decay and the
+        master prune the rest.
     prove : {"auto", True, False}, default "auto"
         With a heuristic oracle, when the estimate met ``tol`` (and the escape descent
         found nothing), run branch and bound
@@ -172,7 +202,7 @@ class ConditionalGradient(Solver):
     default_max_iter = 100
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
-                 max_add=20, gl_tol=1e-10, max_escapes=3, warm_width=64, time_limit=None,
+                 max_add=20, gl_tol=1e-10, max_escapes=3, warm_width="auto", time_limit=None,
                  verbose=0, callback=None, random_state=None, prove="auto", prove_time=None,
                  device=None, dtype="float64", max_memory=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
@@ -185,7 +215,8 @@ class ConditionalGradient(Solver):
         self.max_add = check_positive_int(max_add, "max_add")
         self.gl_tol = check_tol(gl_tol, "gl_tol")
         self.max_escapes = check_positive_int(max_escapes, "max_escapes", minimum=0)
-        self.warm_width = check_positive_int(warm_width, "warm_width", minimum=0)
+        self.warm_width = (warm_width if isinstance(warm_width, str) and warm_width == "auto"
+                           else check_positive_int(warm_width, "warm_width", minimum=0))
         if prove not in ("auto", True, False):
             raise ValueError(f"prove must be 'auto', True or False, got {prove!r}")
         self.prove = prove
@@ -253,12 +284,18 @@ class ConditionalGradient(Solver):
             self._prover = BranchAndBoundOracle(problem, stop_above=self.tol, verbose=self.verbose)
         if oracle.kind == "heuristic":
             # no certificate can be proven: high-accuracy inner solves buy nothing
-            gl_tol, refine_iter = max(gl_tol, 1e-7), min(refine_iter, 100)
+            gl_tol = max(gl_tol, 1e-7)
         if init is not None and init.n_neurons:
             U, V = split_network(init)
         else:
             U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
-            if oracle.kind == "heuristic" and fmap.local_moves and self.warm_width:
+            width = self.warm_width
+            if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
+                with clock("oracle"), self._oracle_context(oracle):
+                    G0 = loss.gradient(np.zeros_like(Y, dtype=float), Y)
+                    lam = float(oracle(fmap.pull_back(G0)).value)
+                width = auto_warm_width(X.shape[0], X.shape[1], Y.shape[1], lam / beta)
+            if oracle.kind == "heuristic" and fmap.local_moves and width:
                 # no exact oracle: start from a short non-convex descent of a network of
                 # warm_width neurons (the conditional-gradient steps then add what it missed)
                 # for at most 15 % of the time limit, so that the loop and its certificate
@@ -269,7 +306,8 @@ class ConditionalGradient(Solver):
                 with clock("refine"), self._searching():
                     U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
                                      None if self._loss_name == "squared" else loss,
-                                     n_new=self.warm_width, max_iter=refine_iter)
+                                     n_new=width, max_iter=self._refine_iter(X, Y, width,
+                                                                             refine_iter))
         try:
             for k in range(self.max_iter + 1):
                 t_rec = time.perf_counter()
@@ -362,7 +400,8 @@ class ConditionalGradient(Solver):
                         U, V = merge_cells(X, U, V)
                 if do_refine:
                     with clock("refine"), self._searching():
-                        U, V, improved = refine(X, Y, beta, U, V, refine_iter, self._deadline,
+                        iters = self._refine_iter(X, Y, U.shape[1], refine_iter)
+                        U, V, improved = refine(X, Y, beta, U, V, iters, self._deadline,
                                                 None if self._loss_name == "squared" else loss)
                     if improved:
                         U, V = self._master(fmap, Y, beta, U, V, tol_k)
@@ -370,6 +409,13 @@ class ConditionalGradient(Solver):
             status = "interrupted"
             logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)
         return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
+
+    def _refine_iter(self, X, Y, m, limit):
+        """L-BFGS iterations of a local move: ``limit`` where a proof is the aim, else
+        :func:`heuristic_refine_iter`."""
+        if not self._heuristic:
+            return limit
+        return heuristic_refine_iter(X.shape[0], X.shape[1], Y.shape[1], m, limit)
 
     def _doubt(self, oracle, fmap, X, Y, beta, U, V, net, F, G, Zo, res, cert, log, deadline):
         """Before stopping on an estimate: ask a searching oracle to search harder (until

@@ -149,10 +149,12 @@ class ConditionalGradient(Solver):
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
         directions of the largest residuals and random directions (0: start from no
         neuron), for at most 15 % of ``time_limit``. The conditional-gradient steps and
-        the certificate then work from there. ``"auto"``: from 64 neurons (large
-        ``n (d + c)``) to 1024 (small), see :func:`auto_warm_width`: problems whose
-        optimum has hundreds of neurons get them at once, the weight decay and the
-        master prune the rest.
+        the certificate then work from there. ``"auto"``: with a ``time_limit``, from 64
+        neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
+        :func:`auto_warm_width`): problems whose optimum has hundreds of neurons get
+        them at once, the weight decay and the master prune the rest; without a
+        ``time_limit``, 64 (and the local moves on that path at most 100 L-BFGS
+        iterations each: a fit bounded only by ``max_iter`` stays cheap and predictable).
     prove : {"auto", True, False}, default "auto"
         With a heuristic oracle, when the estimate met ``tol`` (and the escape descent
         found nothing), run branch and bound
@@ -290,6 +292,8 @@ class ConditionalGradient(Solver):
         else:
             U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
             width = self.warm_width
+            if width == "auto" and deadline is None:
+                width = 64  # no budget to spend: the narrow, predictable start
             if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
                 with clock("oracle"), self._oracle_context(oracle):
                     G0 = loss.gradient(np.zeros_like(Y, dtype=float), Y)
@@ -411,10 +415,13 @@ class ConditionalGradient(Solver):
         return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
 
     def _refine_iter(self, X, Y, m, limit):
-        """L-BFGS iterations of a local move: ``limit`` where a proof is the aim, else
-        :func:`heuristic_refine_iter`."""
+        """L-BFGS iterations of a local move: ``limit`` where a proof is the aim; on the
+        heuristic path :func:`heuristic_refine_iter` when a ``time_limit`` is given (a
+        budget to spend), else at most 100."""
         if not self._heuristic:
             return limit
+        if self.time_limit is None:
+            return min(limit, 100)
         return heuristic_refine_iter(X.shape[0], X.shape[1], Y.shape[1], m, limit)
 
     def _doubt(self, oracle, fmap, X, Y, beta, U, V, net, F, G, Zo, res, cert, log, deadline):

@@ -47,7 +47,7 @@ from ..certificates import BNB_AUTO_MAX_RANK
 from ..oracles.bnb import BranchAndBoundOracle
 from ..network import TwoLayerReLU
 from .base import IterationLog, SolveResult, Solver
-from ..kernels import AtomSystem, make_backend, use_backend
+from ..kernels import AtomSystem, make_backend, relu_values, take_rows, use_backend
 from .engine import (DenseFeatures, escape, group_lasso, group_lasso_general, has_direction,
                      initial_outputs, merge_cells, prune, refine, slide_2d, split_network,
                      step_outputs)
@@ -70,11 +70,15 @@ _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direct
 #: 100), short ones where adding atoms pays more (planted 2000 x 20: 1.6e-3 with 100,
 #: 3.2e-3 with 500).
 REFINE_WORK = 3e8
-#: ``warm_width="auto"``: ``64 (0.1 lambda / beta)`` neurons (``lambda`` the oracle's
-#: value at the zero network, the estimate of lambda_max: the smaller beta, the more
-#: neurons the optimum has), at most ``WARM_WORK / (n (d + c))`` (one evaluation of the
-#: warm start then costs at most about ``WARM_WORK`` multiply-adds), within [64, 1024].
+#: ``warm_width="auto"``: ``64 (0.1 lambda / beta)`` neurons (``lambda`` a cheap lower
+#: estimate of lambda_max, :func:`_lambda_hint`: the smaller beta, the more neurons the
+#: optimum has), at most ``WARM_PER_DIM * d`` (low-dimensional data has few useful
+#: directions: iris, d = 4, beta = 0.01 lambda_max, has about 30 neurons at its optimum and
+#: a 640-neuron start made its master slow) and ``WARM_WORK / (n (d + c))`` (one
+#: evaluation of the warm start then costs at most about ``WARM_WORK`` multiply-adds),
+#: within [64, 1024].
 WARM_WORK = 5e6
+WARM_PER_DIM = 32
 
 
 def heuristic_refine_iter(n, d, c, m, limit):
@@ -83,11 +87,26 @@ def heuristic_refine_iter(n, d, c, m, limit):
     return int(min(limit, max(100, min(1000, REFINE_WORK / work))))
 
 
+def _lambda_hint(X, G):
+    r"""A cheap lower estimate of :math:`\lambda_{\max} = \Omega(G)`: the largest
+    :math:`\|G^\top (X u)_+\|` over the unit directions of the 64 rows where ``G`` is
+    largest, and their opposites (one kernel call; only the warm start's width uses it)."""
+    top = np.argsort(np.linalg.norm(G, axis=1))[::-1][:64]
+    U = take_rows(X, top)
+    U = U[np.linalg.norm(U, axis=1) > 0]
+    if U.shape[0] == 0:
+        return 0.0
+    U = U / np.linalg.norm(U, axis=1, keepdims=True)
+    return float(np.sqrt(max(float(np.max(relu_values(X, G, np.vstack([U, -U])))), 0.0)))
+
+
 def auto_warm_width(n, d, c, ratio):
     """The warm start's width for ``warm_width="auto"`` (see :data:`WARM_WORK`);
     ``ratio`` is lambda_max (estimated) / beta."""
     want = 64.0 * 0.1 * max(float(ratio), 0.0)
-    return int(max(64, min(1024, want, WARM_WORK / max(float(n) * (d + c), 1.0))))
+    per_dim = np.inf if WARM_PER_DIM is None else WARM_PER_DIM * d
+    return int(max(64, min(1024, want, per_dim, WARM_WORK / max(float(n) * (d + c), 1.0))))
+
 
 #: The parts of an iteration that ``info["time_breakdown"]`` times (plus ``"other"``).
 TIMED_PARTS = ("oracle", "master", "merge", "refine", "prove")
@@ -295,9 +314,7 @@ class ConditionalGradient(Solver):
             if width == "auto" and deadline is None:
                 width = 64  # no budget to spend: the narrow, predictable start
             if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
-                with clock("oracle"), self._oracle_context(oracle):
-                    G0 = loss.gradient(np.zeros_like(Y, dtype=float), Y)
-                    lam = float(oracle(fmap.pull_back(G0)).value)
+                lam = _lambda_hint(X, loss.gradient(np.zeros(Y.shape), Y))
                 width = auto_warm_width(X.shape[0], X.shape[1], Y.shape[1], lam / beta)
             if oracle.kind == "heuristic" and fmap.local_moves and width:
                 # no exact oracle: start from a short non-convex descent of a network of
@@ -310,8 +327,7 @@ class ConditionalGradient(Solver):
                 with clock("refine"), self._searching():
                     U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
                                      None if self._loss_name == "squared" else loss,
-                                     n_new=width, max_iter=self._refine_iter(X, Y, width,
-                                                                             refine_iter))
+                                     n_new=width, max_iter=min(refine_iter, 100))
         try:
             for k in range(self.max_iter + 1):
                 t_rec = time.perf_counter()

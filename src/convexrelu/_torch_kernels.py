@@ -33,12 +33,11 @@ import warnings
 
 import numpy as np
 
-from .kernels import AtomSystem, NumpyKernels, sampled_checksum
+from .kernels import AtomSystem, NumpyKernels, gram_spectral_bound, sampled_checksum
 from .network import _import_torch
 
 __all__ = ["TorchKernels"]
 
-_EPS = np.finfo(float).eps
 
 
 class TorchKernels:
@@ -288,8 +287,7 @@ class TorchKernels:
             k, p = d, n
         fro2 = float(torch.trace(G))
         lam = float(torch.linalg.eigvalsh(G)[-1])
-        lam = max(lam, 0.0) * (1.0 + 4.0 * p * _EPS) + 2.0 * (k + 2) * _EPS * fro2
-        return float(np.sqrt(lam)) * (1.0 + 4.0 * _EPS)
+        return gram_spectral_bound(lam, fro2, k, p)
 
     def atom_system(self, X, U, Y):
         torch = self._torch

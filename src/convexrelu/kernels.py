@@ -99,6 +99,23 @@ class AtomSystem:
         return self._residual_form(getattr(self, "_keep", None))
 
 
+def gram_rounding(trace: float, k: int) -> float:
+    r"""A bound on the rounding error, in norm, of a computed Gram matrix whose products
+    sum over ``k`` terms: :math:`2(k + 2)\epsilon\,\mathrm{tr}\,G` (each entry's error is at
+    most :math:`\gamma_k` times the product of its two columns' norms)."""
+    return 2.0 * (k + 2) * np.finfo(float).eps * trace
+
+
+def gram_spectral_bound(lam_max: float, trace: float, k: int, p: int) -> float:
+    r"""An upper bound on :math:`\|X\|_2` from the largest computed eigenvalue of its
+    ``p x p`` Gram matrix (summed over ``k``): the Gram matrix's rounding
+    (:func:`gram_rounding`), the eigenvalue's (:math:`4 p \epsilon \lambda`) and the square
+    root's, all outward."""
+    eps = np.finfo(float).eps
+    lam = max(lam_max, 0.0) * (1.0 + 4.0 * p * eps) + gram_rounding(trace, k)
+    return float(np.sqrt(lam)) * (1.0 + 4.0 * eps)
+
+
 def sampled_checksum(a: np.ndarray) -> float:
     """A cheap fingerprint of a host array's contents (64 entries spread over it, weighted
     by position): what the device and Dask back ends tie their copies of an array to."""
@@ -186,10 +203,7 @@ class NumpyKernels:
             # same outward margins as the PyTorch kernel: the Gram matrix's rounding
             # (2 (k + 2) eps ||X||_F^2) and its eigenvalue's (4 p eps lambda)
             G = X.T @ X if X.shape[0] >= X.shape[1] else X @ X.T
-            eps = np.finfo(float).eps
-            lam = max(float(np.linalg.eigvalsh(G)[-1]), 0.0) * (1.0 + 4.0 * p * eps)
-            lam += 2.0 * (k + 2) * eps * float(np.trace(G))
-            return float(np.sqrt(lam)) * (1.0 + 4.0 * eps)
+            return gram_spectral_bound(float(np.linalg.eigvalsh(G)[-1]), float(np.trace(G)), k, p)
         from scipy.sparse.linalg import svds
 
         s = svds(X, k=1, return_singular_vectors=False, tol=0, random_state=0)

@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ._validation import check_max_patterns, check_positive_int, check_X
-from .kernels import equilibrated_gram, equilibrated_svd, row_norms, thin_svd
+from .kernels import equilibrated_gram, equilibrated_svd, gram_rounding, row_norms, thin_svd
 
 __all__ = ["SignPatterns", "Reduction", "reduce_rank", "rank_reduce", "pattern_bound",
            "TooManyPatternsError", "DEFAULT_MAX_PATTERNS"]
@@ -173,8 +173,7 @@ def _full_rank_by_gram(X: np.ndarray, rtol: float) -> bool:
     if not np.all(np.isfinite(G)):
         return False
     lam = np.linalg.eigvalsh(G)
-    eps = np.finfo(float).eps
-    err = 2.0 * (n + 2) * eps * float(np.trace(G)) + 4.0 * d * eps * max(float(lam[-1]), 0.0)
+    err = gram_rounding(float(np.trace(G)), n) + 4.0 * d * np.finfo(float).eps * max(float(lam[-1]), 0.0)
     lo, hi = float(lam[0]) - err, float(lam[-1]) + err
     return lo > 0 and math.sqrt(lo) > rtol * math.sqrt(hi)
 

@@ -1,0 +1,40 @@
+"""The heuristic path's budget rules: the warm start's width and the local moves' length."""
+
+import numpy as np
+import pytest
+
+import convexrelu as cr
+from convexrelu.solvers.cg import _lambda_hint, auto_warm_width, heuristic_refine_iter
+
+
+def test_warm_width_bounds_and_monotonicity():
+    widths = [auto_warm_width(178, 13, 3, r) for r in (0.5, 1, 10, 30, 100, 1e4)]
+    assert all(64 <= w <= 1024 for w in widths)
+    assert widths == sorted(widths)  # smaller beta: at least as many neurons
+    assert auto_warm_width(178, 13, 3, 10) == 64  # beta = 0.1 lambda_max
+    assert auto_warm_width(150, 4, 3, 100) == 128  # at most 32 d
+    assert auto_warm_width(100_000, 50, 10, 100) == 64  # at most what one evaluation may cost
+
+
+def test_refine_iterations_bounds():
+    assert heuristic_refine_iter(178, 13, 3, 150, 1000) > 100  # cheap evaluations: long moves
+    assert heuristic_refine_iter(100_000, 50, 10, 300, 1000) == 100
+    assert heuristic_refine_iter(20, 3, 3, 1, 50) == 50  # never above the solver's own limit
+    assert 100 <= heuristic_refine_iter(2000, 20, 10, 0, 1000) <= 1000
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "opposite and duplicate rows", "grid with intercept"])
+def test_lambda_hint_is_a_lower_estimate(kind):
+    rng = np.random.default_rng(3)
+    if kind == "gaussian":
+        X = rng.standard_normal((60, 2))
+    elif kind == "opposite and duplicate rows":
+        g = rng.standard_normal((20, 2))
+        X = np.vstack([g, -g, g])
+    else:
+        X = np.column_stack([rng.integers(-2, 3, 60).astype(float), np.ones(60)])
+    Y = rng.standard_normal((60, 2))
+    exact = cr.lambda_max(X, Y)  # rank 2: the exact oracle
+    assert exact.kind == "exact"
+    hint = _lambda_hint(X, -Y)
+    assert 0 < hint <= float(exact) * (1 + 1e-9)

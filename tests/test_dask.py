@@ -19,6 +19,8 @@ from convexrelu.kernels import NumpyKernels
 from convexrelu.oracles import HeuristicOracle
 from convexrelu.solvers import ConditionalGradient
 
+from _kernel_checks import check_master_kernels, close
+
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
@@ -37,11 +39,6 @@ def client():
     cluster.close()
 
 
-def _close(a, b, rtol=1e-10):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    assert a.shape == b.shape
-    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, 1e-300)
-    assert float(np.max(np.abs(a - b))) <= rtol * scale
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "duplicates_opposites", "intercept", "scales"])
@@ -60,38 +57,29 @@ def test_kernels_on_row_blocks_match_numpy(client, kind):
     U = rng.standard_normal((4, 6))
     W2 = rng.standard_normal((6, 2))
     Q = rng.standard_normal((5, 4))
-    _close(NP.forward(X, U, W2), kernels.forward(Xd, U, W2))
+    close(NP.forward(X, U, W2), kernels.forward(Xd, U, W2))
     v1, a1, b1 = NP.objective_and_gradient(X, Y, 0.2, U, W2)
     v2, a2, b2 = kernels.objective_and_gradient(Xd, Y, 0.2, U, W2)
     assert abs(v1 - v2) <= 1e-10 * abs(v1)
-    _close(a1, a2)
-    _close(b1, b2)
-    _close(NP.relu_values(X, Y, Q), kernels.relu_values(Xd, Y, Q))
-    _close(NP.sphere_gradient(X, Y, Q / np.linalg.norm(Q, axis=1, keepdims=True)),
+    close(a1, a2)
+    close(b1, b2)
+    close(NP.relu_values(X, Y, Q), kernels.relu_values(Xd, Y, Q))
+    close(NP.sphere_gradient(X, Y, Q / np.linalg.norm(Q, axis=1, keepdims=True)),
            kernels.sphere_gradient(Xd, Y, Q / np.linalg.norm(Q, axis=1, keepdims=True)))
     s = kernels.spectral_norm(Xd)
     assert s >= np.linalg.norm(X, 2) and s <= np.linalg.norm(X, 2) * (1 + 1e-8)
-    A1, A2 = NP.atom_system(X, U, Y), kernels.atom_system(Xd, U, Y)
-    _close(A1.G, A2.G)
-    _close(A1.B, A2.B)
-    R2, c2 = A2.residual_form()
-    _close(R2.T @ R2, A1.G, 1e-9)
-    _close(R2.T @ c2, A1.B, 1e-9)
-    r1, n1 = NP.relu_correlations(X, U, Y)
-    r2, n2 = kernels.relu_correlations(Xd, U, Y)
-    _close(r1, r2)
-    _close(n1, n2)
+    check_master_kernels(NP, kernels, X, Xd, U, Y)
     Ud = np.hstack([U, U[:, :2], 3.0 * U[:, 4:5]])
     assert np.array_equal(NP.pattern_groups(X, Ud), kernels.pattern_groups(Xd, Ud))
     assert np.array_equal(NP.cone_signs(X, U[:, 0], U, 1e-12), kernels.cone_signs(Xd, U[:, 0], U, 1e-12))
     assert np.array_equal(NP.activation(X, U), kernels.activation(Xd, U))
     Us, ss, Vts = kernels.thin_svd(Xd)
-    _close(np.linalg.svd(X, compute_uv=False), ss)
-    _close(X, (np.asarray(Us.compute()) * ss) @ Vts, 1e-9)
+    close(np.linalg.svd(X, compute_uv=False), ss)
+    close(X, (np.asarray(Us.compute()) * ss) @ Vts, 1e-9)
     idx = np.array([5, 90, 0, 33])
     assert np.array_equal(kernels.take_rows(Xd, idx), X[idx])
-    _close(kernels.row_norms(Xd), np.linalg.norm(X, axis=1))
-    _close(kernels.column_norms(Xd), np.linalg.norm(X, axis=0))
+    close(kernels.row_norms(Xd), np.linalg.norm(X, axis=1))
+    close(kernels.column_norms(Xd), np.linalg.norm(X, axis=0))
 
 
 def test_dask_problem_rank_reduction(client):
@@ -103,7 +91,7 @@ def test_dask_problem_rank_reduction(client):
     X[:7] = 0.0  # zero rows
     p, q = Problem(X), DaskProblem(da.from_array(X, chunks=(25, 5)))
     assert p.rank == q.rank == 2
-    _close(p.basis @ p.basis.T, q.basis @ q.basis.T, 1e-9)
+    close(p.basis @ p.basis.T, q.basis @ q.basis.T, 1e-9)
     assert np.array_equal(p.zero_rows, q.zero_rows)
     assert q.residual <= 1e-6 * np.linalg.norm(X, 2)
     assert q.fingerprint.startswith("dask:")
@@ -187,7 +175,7 @@ def test_gridsearch_with_the_dask_joblib_backend(client):
     with parallel_backend("dask"):
         par = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
     assert par.best_params_ == serial.best_params_
-    _close(par.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"], 1e-8)
+    close(par.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"], 1e-8)
 
 
 def test_parallel_path_on_the_dask_backend(client):

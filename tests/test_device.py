@@ -17,6 +17,8 @@ from convexrelu import kernels
 from convexrelu.datasets import planted
 from convexrelu.kernels import NumpyKernels, make_backend, use_backend
 from convexrelu.solvers import ConditionalGradient
+
+from _kernel_checks import check_master_kernels, close
 from convexrelu.solvers.engine import group_lasso, merge_cells
 
 torch = pytest.importorskip("torch")
@@ -48,11 +50,6 @@ def _adversarial(kind, rng):
 KINDS = ["gaussian", "duplicates_opposites", "integer_grid", "intercept", "collinear", "scales"]
 
 
-def _close(a, b, rtol=1e-10):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    scale = max(float(np.max(np.abs(a))) if a.size else 0.0, 1e-300)
-    assert a.shape == b.shape
-    assert float(np.max(np.abs(a - b))) <= rtol * scale if a.size else True
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -68,43 +65,30 @@ def test_kernels_match_numpy_in_blocks(kind):
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
     tk = TorchKernels(DEV, max_memory=200)  # a few rows per block: the blocks are tested
     assert tk._rows(n, 7) < n
-    _close(NP.forward(X, U, W2), tk.forward(X, U, W2))
-    _close(NP.relu_features(X, U), tk.relu_features(X, U))
+    close(NP.forward(X, U, W2), tk.forward(X, U, W2))
+    close(NP.relu_features(X, U), tk.relu_features(X, U))
     v1, a1, b1 = NP.objective_and_gradient(X, Y, 0.3, U, W2)
     v2, a2, b2 = tk.objective_and_gradient(X, Y, 0.3, U, W2)
     assert abs(v1 - v2) <= 1e-10 * abs(v1)
-    _close(a1, a2)
-    _close(b1, b2)
-    _close(NP.relu_values(X, Y, Q), tk.relu_values(X, Y, Q))
-    _close(NP.sphere_gradient(X, Y, Q), tk.sphere_gradient(X, Y, Q))
+    close(a1, a2)
+    close(b1, b2)
+    close(NP.relu_values(X, Y, Q), tk.relu_values(X, Y, Q))
+    close(NP.sphere_gradient(X, Y, Q), tk.sphere_gradient(X, Y, Q))
     s1, s2 = NP.spectral_norm(X), tk.spectral_norm(X)
     assert s2 >= np.linalg.norm(X, 2) and abs(s1 - s2) <= 1e-8 * s1
-    A1, A2 = NP.atom_system(X, U, Y), tk.atom_system(X, U, Y)
-    _close(A1.G, A2.G)
-    _close(A1.B, A2.B)
-    _close(A1.colsq, A2.colsq)
-    # the residual form (tall-skinny QR in blocks) is the same problem: R^T R = H^T H and
-    # R^T Q^T Y = H^T Y (R itself is unique only up to its rows' signs, and Q^T Y's rows
-    # along H's near-null directions are not determined at all)
-    R2, c2 = A2.residual_form()
-    _close(R2.T @ R2, A1.G, 1e-9)
-    _close(R2.T @ c2, A1.B, 1e-9)
-    r1, n1 = NP.relu_correlations(X, U, Y)
-    r2, n2 = tk.relu_correlations(X, U, Y)
-    _close(r1, r2)
-    _close(n1, n2)
+    check_master_kernels(NP, tk, X, X, U, Y)  # the residual form: tall-skinny QR in blocks
     assert np.array_equal(NP.activation(X, U), tk.activation(X, U))
     s1 = NP.thin_svd(X)[1]
     U2, s2, V2 = tk.thin_svd(X)
-    _close(s1, s2)
-    _close(X, (U2 * s2) @ V2)
+    close(s1, s2)
+    close(X, (U2 * s2) @ V2)
     from convexrelu.patterns import reduce_rank
 
     r1 = reduce_rank(X)
     with use_backend(tk):
         r2 = reduce_rank(X)
     assert r1.rank == r2.rank  # the same rank decision on the equilibrated matrix
-    _close(r1.basis @ r1.basis.T, r2.basis @ r2.basis.T, 1e-9)
+    close(r1.basis @ r1.basis.T, r2.basis @ r2.basis.T, 1e-9)
     Ud = np.hstack([U, U[:, :2], 2.0 * U[:, 3:4]])
     assert np.array_equal(NP.pattern_groups(X, Ud), tk.pattern_groups(X, Ud))
     assert np.array_equal(NP.cone_signs(X, U[:, 0], U, 1e-12), tk.cone_signs(X, U[:, 0], U, 1e-12))

@@ -23,6 +23,29 @@ def test_refine_iterations_bounds():
     assert 100 <= heuristic_refine_iter(2000, 20, 10, 0, 1000) <= 1000
 
 
+def test_exact_path_moves_are_short_far_from_the_optimum():
+    from convexrelu.solvers.cg import EXACT_EARLY_MOVE, EXACT_LONG_MOVE_GAP, ConditionalGradient
+
+    s = ConditionalGradient()
+    s._heuristic = False  # a proof is the aim
+    assert s._refine_iter(None, None, 10, 1000, 0.5) == EXACT_EARLY_MOVE
+    assert s._refine_iter(None, None, 10, 1000, EXACT_LONG_MOVE_GAP / 2) == 1000
+    assert s._refine_iter(None, None, 10, 1000, float("nan")) == 1000  # unknown gap: full
+    assert s._refine_iter(None, None, 10, 50, 0.5) == 50  # never above the solver's limit
+
+
+def test_exact_path_still_certifies_rank3():
+    # rank-3 data (enumerable patterns) at a small beta: many atoms, short early moves, and
+    # still a certified optimum that a non-convex restart cannot beat
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((25, 3))
+    Y = rng.standard_normal((25, 2))
+    lam = float(cr.lambda_max(X, Y))
+    res = cr.fit(X, Y, 0.02 * lam)
+    assert res.status == "optimal" and res.certificate.is_global
+    assert res.certificate.dual <= res.objective
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "opposite and duplicate rows", "grid with intercept"])
 def test_lambda_hint_is_a_lower_estimate(kind):
     rng = np.random.default_rng(3)

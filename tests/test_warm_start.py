@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import convexrelu as cr
-from convexrelu.solvers.cg import _lambda_hint, auto_warm_width, heuristic_refine_iter
+from convexrelu.solvers.cg import _lambda_hint, auto_warm_width, heuristic_refine_iter, warm_iterations
 
 
 def test_warm_width_bounds_and_monotonicity():
@@ -21,6 +21,20 @@ def test_refine_iterations_bounds():
     assert heuristic_refine_iter(100_000, 50, 10, 300, 1000) == 100
     assert heuristic_refine_iter(20, 3, 3, 1, 50) == 50  # never above the solver's own limit
     assert 100 <= heuristic_refine_iter(2000, 20, 10, 0, 1000) <= 1000
+
+
+def test_warm_start_iterations_grow_with_width_within_their_cost():
+    assert warm_iterations(178, 13, 3, 64, 1000) == 100  # the narrow start: as before
+    assert warm_iterations(178, 13, 3, 416, 1000) == 650  # wine, beta = 0.01: 100 per 64
+    its = [warm_iterations(442, 10, 1, w, 1000) for w in (64, 128, 320, 640, 1024)]
+    assert its[:3] == [100, 200, 500] and all(100 <= i <= 1000 for i in its)
+    # past that, the cost bound: total multiply-adds of the descent at most WARM_ITER_WORK
+    from convexrelu.solvers.cg import WARM_ITER_WORK
+    assert all(i * 442 * 11 * w <= 1.001 * WARM_ITER_WORK for i, w in zip(its[3:], (640, 1024)))
+    # bounded by the descent's total cost: breast cancer's 274 neurons get fewer
+    assert warm_iterations(569, 30, 2, 274, 1000) < 100 * 274 / 64
+    assert warm_iterations(100_000, 50, 10, 64, 1000) == 100  # at least 100
+    assert warm_iterations(178, 13, 3, 1024, 300) == 300  # never above refine_max_iter
 
 
 def test_exact_path_moves_are_short_far_from_the_optimum():

@@ -94,17 +94,23 @@ EXACT_LONG_MOVE_GAP = 1e-3
 EXACT_EARLY_MOVE = 100
 
 
+def _iterations_by_cost(n, d, c, m, budget, limit, most=1000):
+    """L-BFGS iterations on ``m`` neurons whose evaluations (``n (d + c) m`` multiply-adds
+    each) add up to at most ``budget``, within ``[100, most]`` and never above ``limit``."""
+    work = float(n) * (d + c) * max(int(m), 1)
+    return int(min(limit, max(100, min(most, budget / work))))
+
+
 def heuristic_refine_iter(n, d, c, m, limit):
     """L-BFGS iterations of a local move on the heuristic path (see :data:`REFINE_WORK`)."""
-    work = float(n) * (d + c) * max(int(m), 1)
-    return int(min(limit, max(100, min(1000, REFINE_WORK / work))))
+    return _iterations_by_cost(n, d, c, m, REFINE_WORK, limit)
 
 
 def warm_iterations(n, d, c, width, limit):
     """L-BFGS iterations of the warm start of ``width`` neurons (see
     :data:`WARM_ITER_WORK`), never above ``limit`` (``refine_max_iter``)."""
-    work = float(n) * (d + c) * max(int(width), 1)
-    return int(min(limit, max(100, min(1000, 100.0 * width / 64.0, WARM_ITER_WORK / work))))
+    return _iterations_by_cost(n, d, c, width, WARM_ITER_WORK, limit,
+                               most=min(1000.0, 100.0 * width / 64.0))
 
 
 def _lambda_hint(X, G):

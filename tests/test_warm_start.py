@@ -75,3 +75,83 @@ def test_lambda_hint_is_a_lower_estimate(kind):
     assert exact.kind == "exact"
     hint = _lambda_hint(X, -Y)
     assert 0 < hint <= float(exact) * (1 + 1e-9)
+
+
+def _eq5(X, Y, beta, U, V):
+    from convexrelu.solvers.engine import balanced_network
+
+    net = balanced_network(U, V)
+    R = np.maximum(X @ net.W1, 0) @ net.W2 - Y
+    return 0.5 * float(np.sum(R * R)) + 0.5 * beta * (np.sum(net.W1 ** 2) + np.sum(net.W2 ** 2))
+
+
+def test_adam_moves_lower_eq5_and_return_the_best_iterate():
+    """From a stalled L-BFGS point of a wide network Adam's local move goes lower; with a
+    step far too large it never returns a point above its start (the best iterate is kept)."""
+    from convexrelu.solvers.engine import adam_moves, refine
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 6))
+    Y = np.maximum(X @ rng.standard_normal((6, 8)), 0) @ rng.standard_normal((8, 3))
+    beta = 0.05
+    U = rng.standard_normal((6, 60))
+    U /= np.linalg.norm(U, axis=0)
+    V = 1e-2 * rng.standard_normal((60, 3))
+    U, V, _ = refine(X, Y, beta, U, V, 300)
+    f0 = _eq5(X, Y, beta, U, V)
+    U1, V1, moved = adam_moves(X, Y, beta, U, V, 300)
+    assert moved and _eq5(X, Y, beta, U1, V1) < f0
+    np.testing.assert_allclose(np.linalg.norm(U1, axis=0), 1.0)  # unit directions again
+    U2, V2, moved2 = adam_moves(X, Y, beta, U, V, 50, lr=1e3)
+    assert _eq5(X, Y, beta, U2, V2) <= f0 * (1 + 1e-12)
+    if not moved2:
+        assert U2 is U and V2 is V
+
+
+def test_adam_moves_stop_at_the_deadline_and_on_empty_networks():
+    import time
+
+    from convexrelu.solvers.engine import adam_moves
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((50, 3)), rng.standard_normal((50, 2))
+    U0, V0 = np.zeros((3, 0)), np.zeros((0, 2))
+    assert adam_moves(X, Y, 0.1, U0, V0, 100)[2] is False
+    U = rng.standard_normal((3, 10))
+    U /= np.linalg.norm(U, axis=0)
+    V = rng.standard_normal((10, 2))
+    t0 = time.perf_counter()
+    adam_moves(X, Y, 0.1, U, V, 10**9, deadline=t0 + 0.2)
+    assert time.perf_counter() - t0 < 5.0  # 1e9 steps would take hours
+
+
+def test_heuristic_path_uses_adam_moves_and_keeps_its_bound(monkeypatch):
+    """The heuristic path (rank 6, no enumeration) runs the Adam moves after L-BFGS; the
+    result is still an estimate with a proven lower bound at or below its objective."""
+    from convexrelu.solvers import cg
+
+    calls = []
+    real = cg.adam_moves
+    monkeypatch.setattr(cg, "adam_moves", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((150, 6))
+    Y = np.maximum(X @ rng.standard_normal((6, 5)), 0) @ rng.standard_normal((5, 2))
+    beta = 0.05 * float(cr.lambda_max(X, Y))
+    res = cr.fit(X, Y, beta, oracle="heuristic", max_iter=4, time_limit=20, random_state=0)
+    assert calls and all(s >= cg.ADAM_STEPS * 100 for s in calls)
+    assert res.certificate.dual <= res.objective * (1 + 1e-9)
+    assert not res.certificate.is_global and res.status != "optimal"
+
+
+def test_adam_steps_follow_lbfgs_and_their_cost():
+    from convexrelu.solvers.cg import ADAM_STEPS, ADAM_WORK, adam_steps
+
+    # cheap evaluations (wine-sized): ADAM_STEPS per L-BFGS iteration
+    assert adam_steps(178, 13, 3, 100, 100) == ADAM_STEPS * 100
+    # the cost cap binds: at most ADAM_WORK multiply-adds
+    n, d, c, m = 1797, 64, 10, 50
+    s = adam_steps(n, d, c, m, 100)
+    assert 0 < s < ADAM_STEPS * 100 and s * n * (d + c) * m <= ADAM_WORK
+    # fewer than 20 would fit (digits with 1000 neurons), or large data: none
+    assert adam_steps(n, d, c, 1000, 100) == 0
+    assert adam_steps(100_000, 50, 10, 100, 100) == 0

@@ -92,8 +92,13 @@ REFINE_WORK = 1e8
 #: directions: iris, d = 4, beta = 0.01 lambda_max, has about 30 neurons at its optimum and
 #: a 640-neuron start made its master slow) and ``WARM_WORK / (n (d + c))`` (one
 #: evaluation of the warm start then costs at most about ``WARM_WORK`` multiply-adds),
-#: within [64, 1024].
-WARM_WORK = 5e6
+#: within [64, 1024]. 4e7 rather than 5e6 once the local moves ended in Adam steps
+#: (:data:`ADAM_STEPS`): median time to the best Adam objective at 60 s (within 1e-3),
+#: beta = 0.01 lambda_max, 5e6 -> 2e7 -> 4e7: planted 2000 x 20, c = 10 (83 -> 333 -> 640
+#: neurons; seeds 0..2) 15.2 -> 6.6 -> 5.4 s; digits (37 -> 150 -> 300 neurons, seeds 0..2)
+#: 4.6 -> 1.8 -> 1.6 s; breast cancer (274 -> 960 neurons, seeds 0..5) 2.1 -> 2.3 -> 2.1 s.
+#: Large data keeps 64 (planted 100,000 x 50).
+WARM_WORK = 4e7
 WARM_PER_DIM = 32
 #: The warm start's L-BFGS iterations: ``100 width / 64`` (a wide start, for an optimum
 #: with many neurons, needs a longer descent before atoms are added one by one), within

@@ -63,11 +63,10 @@ logger = logging.getLogger(__name__)
 _balanced, _split, _merge_cells = balanced_network, split_network, merge_cells
 _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direction
 
-#: With a heuristic oracle (no certificate can be proven), each local move runs at most
 #: On the heuristic path (squared loss) each local move's L-BFGS iterations are followed
 #: by ``ADAM_STEPS`` times as many full-batch Adam steps
-#: (:func:`~convexrelu.solvers.engine.adam_moves`), which go on where L-BFGS stalls at the
-#: kinks of a many-neuron optimum; their cost is capped at ``ADAM_WORK`` multiply-adds
+#: (:func:`~convexrelu.solvers.engine.adam_moves`), which go on where L-BFGS levels off on
+#: many-neuron networks; their cost is capped at ``ADAM_WORK`` multiply-adds
 #: (:func:`adam_steps`: on large data, e.g. planted 100,000 x 50 or Dask, an Adam step costs
 #: a pass over the rows and there are none). Measured as the median time to the best Adam
 #: objective at 60 s (within 1e-3), two runs at a time, without -> with the Adam moves:
@@ -78,6 +77,7 @@ _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direct
 #: planted 19.3 s. ``ADAM_STEPS`` 4 (uncapped): wine 5.5 s, diabetes 22.5 s.
 ADAM_STEPS = 2
 ADAM_WORK = 1e9
+#: With a heuristic oracle (no certificate can be proven), each local move runs at most
 #: ``clip(REFINE_WORK / (n (d + c) m), 100, 1000)`` L-BFGS iterations (capped by
 #: ``refine_max_iter``): longer moves where an evaluation is cheap, short ones where adding
 #: atoms pays more (planted 2000 x 20: 1.6e-3 above the best Adam objective at 30 s with
@@ -485,7 +485,7 @@ class ConditionalGradient(Solver):
                                                 None if self._loss_name == "squared" else loss)
                         steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1], iters)
                         if self._heuristic and self._loss_name == "squared" and steps:
-                            # where L-BFGS stalls (at the kinks of a many-neuron optimum)
+                            # Adam goes on where L-BFGS levels off (many-neuron networks)
                             U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline)
                             improved = improved or moved
                     if improved:

@@ -528,14 +528,14 @@ def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
     r"""A local move by full-batch Adam on eq. 5 (eq. 76 for another ``loss``) over all
     weights of the balanced network ``(U, V)``, for ``steps`` steps or until ``deadline``.
 
-    L-BFGS (:func:`refine`) stalls where the objective is not differentiable: at the
-    optimum of a network with many neurons, many of them have a hyperplane through a data
-    point, and the line search of a quasi-Newton method fails there (wine, beta = 0.01
-    lambda_max: L-BFGS from 416 or 1000 random neurons stops at 7.058-7.085 and, from the
-    network ``cg`` has at 3 s, gains 0.014 in the next 8 s; full-batch Adam from that
-    network gains 0.018 in 4 s). Adam's normalised steps need no line search. ``lr`` defaults to :data:`ADAM_RELATIVE_LR` times the root mean
-    square of the weights. Returns ``(U, V, improved)``: the best iterate evaluated,
-    rebalanced and split, and whether it is below the start.
+    L-BFGS (:func:`refine`) levels off on networks with many neurons, where the objective
+    has many kinks (hyperplanes through data points; a plausible cause: curvature pairs
+    taken across kinks mislead the quasi-Newton model). Wine, beta = 0.01 lambda_max:
+    L-BFGS from 416 or 1000 random neurons levels off at 7.058-7.085; from the network
+    ``cg`` has at 3 s, the loop gains 0.014 in the next 8 s, while full-batch Adam from
+    that network gains 0.018 in 4 s. ``lr`` defaults to :data:`ADAM_RELATIVE_LR` times
+    the root mean square of the weights. Returns ``(U, V, improved)``: the best iterate
+    evaluated, rebalanced and split, and whether it is below the start.
     """
     net0 = balanced_network(U, V)
     W1, W2 = net0.W1.copy(), net0.W2.copy()

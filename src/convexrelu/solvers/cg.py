@@ -113,11 +113,16 @@ EXACT_LONG_MOVE_GAP = 1e-3
 EXACT_EARLY_MOVE = 100
 
 
+def _evaluation_work(n, d, c, m):
+    """Multiply-adds of one evaluation of eq. 5 and its gradient on ``m`` neurons (about
+    ``n (d + c) m``)."""
+    return float(n) * (d + c) * max(int(m), 1)
+
+
 def _iterations_by_cost(n, d, c, m, budget, limit, most=1000):
-    """L-BFGS iterations on ``m`` neurons whose evaluations (``n (d + c) m`` multiply-adds
+    """L-BFGS iterations on ``m`` neurons whose evaluations (:func:`_evaluation_work`
     each) add up to at most ``budget``, within ``[100, most]`` and never above ``limit``."""
-    work = float(n) * (d + c) * max(int(m), 1)
-    return int(min(limit, max(100, min(most, budget / work))))
+    return int(min(limit, max(100, min(most, budget / _evaluation_work(n, d, c, m)))))
 
 
 def heuristic_refine_iter(n, d, c, m, limit):
@@ -129,7 +134,7 @@ def adam_steps(n, d, c, m, iters):
     """Adam steps after a local move of ``iters`` L-BFGS iterations on ``m`` neurons:
     ``ADAM_STEPS * iters``, capped so that their evaluations cost at most ``ADAM_WORK``
     multiply-adds; none when fewer than 20 fit (see :data:`ADAM_STEPS`)."""
-    steps = int(min(ADAM_STEPS * iters, ADAM_WORK / (float(n) * (d + c) * max(int(m), 1))))
+    steps = int(min(ADAM_STEPS * iters, ADAM_WORK / _evaluation_work(n, d, c, m)))
     return steps if steps >= 20 else 0
 
 
@@ -483,8 +488,9 @@ class ConditionalGradient(Solver):
                                                   cert.rel_gap_estimate)
                         U, V, improved = refine(X, Y, beta, U, V, iters, self._deadline,
                                                 None if self._loss_name == "squared" else loss)
-                        steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1], iters)
-                        if self._heuristic and self._loss_name == "squared" and steps:
+                        steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1],
+                                           iters) if self._heuristic else 0
+                        if steps and self._loss_name == "squared":
                             # Adam goes on where L-BFGS levels off (many-neuron networks)
                             U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline)
                             improved = improved or moved

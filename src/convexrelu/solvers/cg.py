@@ -599,7 +599,7 @@ class ConditionalGradient(Solver):
                 live = H.colsq > 0
                 if not np.all(live):
                     U, V, H = U[:, live], V[live], H.subset(live)
-                max_ipm = None
+                max_ipm, working_set = None, False
                 if self._heuristic:
                     # no certificate can be proven on the heuristic path: no interior point
                     # that costs more than a few oracle calls (FISTA's answer is then kept
@@ -614,8 +614,11 @@ class ConditionalGradient(Solver):
                         now = time.perf_counter()
                         max_ipm = 0.1 * ((self._deadline - now) if self._deadline is not None
                                          else max(now - self._started, 5.0))
+                        # on a working set of the atoms: the optimum keeps few of them
+                        # (iris, beta = 0.01 lambda_max: 20 of 147; 0.4 s -> 0.04 s)
+                        working_set = True
                 V = group_lasso(H, Y, beta, V, tol=tol, deadline=self._deadline,
-                                max_ipm_time=max_ipm)
+                                max_ipm_time=max_ipm, working_set=working_set)
                 if max_ipm is None or max_ipm > 0.05:
                     self._sparse_m = int(np.count_nonzero(np.linalg.norm(V, axis=1)))
             else:

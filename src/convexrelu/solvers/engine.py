@@ -215,6 +215,13 @@ def _master_costs(eig, k, m, c, tol):
     return fista_iter, step_s, ipm_s
 
 
+#: Threads of Clarabel's factorisation in the masters. Clarabel 0.11's default (its
+#: ``faer`` solver on every core) made the masters 4x slower on a 2-core machine: 12 exact
+#: rank-2 masters of planted 1000 x 2, c = 10 (26-66 atoms) took 4.4 s together, 1.1 s
+#: with one thread (the same 18 iterations each; threads that ``threadpoolctl`` does not
+#: limit, so a "single-threaded" benchmark was not).
+CLARABEL_THREADS = 1
+
 #: The interior point works on a working set of atoms once the master has more than this
 #: many (see :func:`_ipm_working_set`).
 IPM_WS_MIN = 40
@@ -312,6 +319,7 @@ def _group_lasso_ipm(H, Y, beta, deadline=None):
     settings.verbose = False
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-12
     settings.tol_ktratio = 1e-10
+    settings.max_threads = CLARABEL_THREADS
     if deadline is not None:
         settings.time_limit = max(deadline - time.perf_counter(), 1e-3)
     sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
@@ -380,7 +388,8 @@ def group_lasso_general(H, Y, beta, loss):
     tols = (1e-11, 1e-9) if np.isfinite(getattr(loss, "smoothness", 1.0)) else (1e-9,)
     for tol in tols:
         try:
-            prob.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+            prob.solve(solver="CLARABEL", tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol,
+                       max_threads=CLARABEL_THREADS)
             status = prob.status
         except cp.error.SolverError:
             status = "solver_error"

@@ -597,3 +597,70 @@ def test_refine_stops_inside_an_iteration_at_the_deadline():
     assert took < 0.3 + 0.1  # at most one evaluation past the deadline
     f = lambda U_, V_: real(X, Y, 0.1, *(lambda n: (n.W1, n.W2))(eng.balanced_network(U_, V_)))[0]
     assert f(U2, V2) <= f(U, V) * (1 + 1e-12)
+
+
+def test_cg_first_master_after_a_wide_warm_start_uses_the_working_set(monkeypatch):
+    """On the heuristic path the master after a wide warm start (many more atoms than its
+    optimum keeps) runs the interior point on a working set; the fit's objective stays
+    above its proven lower bound and its masters' answers are the optimum on all atoms."""
+    from sklearn.datasets import load_iris
+
+    import convexrelu as cr
+    from convexrelu.solvers import engine
+
+    X = load_iris().data
+    X = (X - X.mean(0)) / X.std(0)
+    Y = np.eye(3)[load_iris().target]
+    beta = 0.01 * float(cr.omega(X, Y, oracle="heuristic", random_state=0).attained)
+    calls = []
+    real = engine._ipm_working_set
+
+    def spy(system, beta_, V, tol, deadline=None):
+        out = real(system, beta_, V, tol, deadline)
+        calls.append((system.m, engine._gl_gap(system.G, system.B, system.yy, out, beta_)))
+        return out
+
+    monkeypatch.setattr(engine, "_ipm_working_set", spy)
+    # no time_limit (a loaded machine must not change the path): a warm start of 64
+    # neurons, and max_iter bounds the fit
+    res = cr.fit(X, Y, beta, max_iter=3, random_state=0, max_patterns=1e3)
+    assert calls and max(m for m, _ in calls) > engine.IPM_WS_MIN
+    for _, (gap, primal) in calls:
+        assert gap <= 1e-6 * primal
+    assert res.certificate.dual <= res.objective
+
+
+def test_cg_keeps_searching_until_time_limit_when_only_an_estimate_met_tol(monkeypatch):
+    """With a time_limit (and no max_iter) a heuristic fit whose estimate met tol does not
+    stop early: escape descents go on until one lowers the objective or the time is
+    spent; every escape that returned kept the objective or lowered it, and the result is
+    never above the network the estimate stopped at. With max_iter given, it stops."""
+    import time as _time
+
+    import convexrelu as cr
+    from convexrelu.solvers import cg
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((60, 6))
+    Y = np.maximum(X @ rng.standard_normal((6, 3)), 0) @ rng.standard_normal((3, 2))
+    beta = 0.5 * float(cr.omega(X, Y, oracle="heuristic", random_state=0).attained)
+    searched = []
+    real = cg.ConditionalGradient._search
+
+    def spy(self, *a, **k):
+        searched.append(a[-1])  # the objective the estimate stopped at
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(cg.ConditionalGradient, "_search", spy)
+    t0 = _time.perf_counter()
+    res = cr.fit(X, Y, beta, oracle="heuristic", time_limit=8.0, random_state=0)
+    elapsed = _time.perf_counter() - t0
+    assert searched, "the estimate met tol and no search followed"
+    assert elapsed >= 4.0 and elapsed <= 8.0 + 1.0 + 1.0
+    assert res.status in ("estimate_converged", "time_limit")
+    assert res.objective <= min(searched) * (1 + 1e-12)
+    assert not res.certificate.is_global and res.certificate.dual <= res.objective
+    searched.clear()
+    t0 = _time.perf_counter()
+    cr.fit(X, Y, beta, oracle="heuristic", time_limit=30.0, max_iter=50, random_state=0)
+    assert not searched and _time.perf_counter() - t0 < 20.0

@@ -221,12 +221,13 @@ class ConditionalGradient(Solver):
         short non-convex descent (L-BFGS on eq. 5) from the network with added neurons
         (:func:`~convexrelu.solvers.engine.escape`); if that lowers the objective, the
         estimate was wrong and the iterations continue from the better network.
-        ``"auto"``: 3; and with a ``time_limit`` (and no ``max_iter``), when no proof stands after them (and
-        after branch and bound, where it runs), the descents go on, each from new random
-        neurons, until one lowers the objective (the iterations then continue) or the
-        time is spent: the fit uses the time it was given to look for a lower network
-        rather than stop on an estimate (wine, beta = 0.01 lambda_max, stopped at 27 s of
-        60 on an estimate while Adam's network at 60 s was 6e-5 lower).
+        ``"auto"``: 3; and with a ``time_limit`` (and no ``max_iter``), when no proof
+        stands after them (and after branch and bound, where it runs), the descents go
+        on, each from new random neurons, until one lowers the objective (the iterations
+        then continue) or the time is spent: the fit uses the time it was given to look
+        for a lower network rather than stop on an estimate (wine, beta = 0.01
+        lambda_max, stopped at 27 s of 60 on an estimate while Adam's network at 60 s was
+        6e-5 lower).
     warm_width : int or "auto", default "auto"
         With a heuristic oracle (no exact one for ``X``) and no ``init``, the solve starts
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
@@ -544,15 +545,23 @@ class ConditionalGradient(Solver):
         most = 3 if self.max_escapes == "auto" else self.max_escapes
         if not fmap.local_moves or self._escapes >= most or log.out_of_time():
             return res, cert, U, V, False
+        U, V, moved = self._escape_once(X, Y, beta, U, V, cert.primal, deadline)
+        return res, cert, U, V, moved
+
+    def _escape_once(self, X, Y, beta, U, V, primal, deadline):
+        """One escape descent (:func:`escape`) from the network ``(U, V)``, whose objective
+        is ``primal``. Returns ``(U, V, moved)``: the descent's network when it lowered
+        the objective by more than ``tol`` (relative), else the network given."""
         self._escapes += 1
         with self._clock("refine"), self._searching():
             U2, V2, new_obj = escape(X, Y, beta, U, V, self._rng, deadline,
                                      None if self._loss_name == "squared" else self._loss)
-        if new_obj < cert.primal - max(self.tol, 1e-9) * abs(cert.primal):
-            logger.info("cg: the estimate met tol but a descent from a wider network lowered "
-                        "the objective %.10g -> %.10g; continuing", cert.primal, new_obj)
-            return res, cert, U2, V2, True
-        return res, cert, U, V, False
+        if new_obj < primal - max(self.tol, 1e-9) * abs(primal):
+            logger.info("cg: the estimate met tol but escape descent %d (from a wider "
+                        "network) lowered the objective %.10g -> %.10g; continuing",
+                        self._escapes, primal, new_obj)
+            return U2, V2, True
+        return U, V, False
 
     def _search_on(self, oracle, fmap, log):
         """Whether to go on searching after an estimate met tol (``max_escapes="auto"``
@@ -566,14 +575,9 @@ class ConditionalGradient(Solver):
         """Escape descents (:func:`escape`) from the network ``(U, V)``, each from new
         random neurons, until one lowers ``primal`` by more than ``tol`` (relative) or
         the deadline passes. Returns ``(U, V, moved)``."""
-        loss = None if self._loss_name == "squared" else self._loss
         while time.perf_counter() < self._deadline:
-            self._escapes += 1
-            with self._clock("refine"), self._searching():
-                U2, V2, new_obj = escape(X, Y, beta, U, V, self._rng, self._deadline, loss)
-            if new_obj < primal - max(self.tol, 1e-9) * abs(primal):
-                logger.info("cg: escape descent %d lowered the objective %.10g -> %.10g; "
-                            "continuing", self._escapes, primal, new_obj)
+            U2, V2, moved = self._escape_once(X, Y, beta, U, V, primal, self._deadline)
+            if moved:
                 return U2, V2, True
         return U, V, False
 

@@ -211,8 +211,13 @@ def _master_costs(eig, k, m, c, tol):
     else:
         fista_iter = 2.0 * np.sqrt(L / mu) * np.log(1.0 / max(tol, 1e-16)) + 50.0
     step_s = 2.0 * m * m * c / 1e9 + 2e-5
-    ipm_s = 18.0 * (5e-4 + (k * c) ** 3 / 4e9)
-    return fista_iter, step_s, ipm_s
+    return fista_iter, step_s, _ipm_seconds(k, c)
+
+
+def _ipm_seconds(k, c):
+    """Estimated seconds of the interior point on a master with ``k`` residual rows and
+    ``c`` outputs (see :func:`_master_costs`)."""
+    return 18.0 * (5e-4 + (k * c) ** 3 / 4e9)
 
 
 #: Threads of Clarabel's factorisation in the masters. Clarabel 0.11's default (its
@@ -225,7 +230,7 @@ CLARABEL_THREADS = 1
 #: The interior point works on a working set of atoms once the master has more than this
 #: many (see :func:`_ipm_working_set`).
 IPM_WS_MIN = 40
-#: ... and when the interior point on all of them is estimated (:func:`_master_costs`) to
+#: ... and when the interior point on all of them is estimated (:func:`_ipm_seconds`) to
 #: take more than this many seconds (below it the working set's rounds cost more than
 #: they save: the spiral's exact masters, 3-20 ms each, made its fit 10 % slower).
 IPM_WS_MIN_S = 0.05
@@ -257,7 +262,7 @@ def _ipm_working_set(system, beta, V, tol, deadline=None):
     """
     m = system.m
     c = system.B.shape[1]
-    if m <= IPM_WS_MIN or _master_costs(np.ones(1), min(system.n, m), m, c, tol)[2] <= IPM_WS_MIN_S:
+    if m <= IPM_WS_MIN or _ipm_seconds(min(system.n, m), c) <= IPM_WS_MIN_S:
         return _group_lasso_ipm(*system.residual_form(), beta, deadline)
     G, B = system.G, system.B
     nv = np.linalg.norm(V, axis=1)
@@ -274,7 +279,7 @@ def _ipm_working_set(system, beta, V, tol, deadline=None):
         Vw = _group_lasso_ipm(*system.subset(idx).residual_form(), beta, deadline)
         if Vw is None:
             return None
-        Vf = np.zeros((m, B.shape[1]))
+        Vf = np.zeros((m, c))
         Vf[idx] = Vw
         viol = np.linalg.norm(B - G @ Vf, axis=1) / beta - 1.0
         viol[inside] = -np.inf

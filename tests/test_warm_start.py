@@ -12,7 +12,9 @@ def test_warm_width_bounds_and_monotonicity():
     assert all(64 <= w <= 1024 for w in widths)
     assert widths == sorted(widths)  # smaller beta: at least as many neurons
     assert auto_warm_width(178, 13, 3, 10) == 64  # beta = 0.1 lambda_max
-    assert auto_warm_width(150, 4, 3, 100) == 128  # at most 32 d
+    assert auto_warm_width(150, 4, 3, 100) == 128  # low dimension: at most 8 d^2 (d <= 8)
+    assert auto_warm_width(442, 10, 1, 100) == 640  # diabetes: 64 d above d = 8
+    assert auto_warm_width(442, 10, 1, 1e4) == 640
     assert auto_warm_width(100_000, 50, 10, 100) == 64  # at most what one evaluation may cost
 
 
@@ -21,6 +23,12 @@ def test_refine_iterations_bounds():
     assert heuristic_refine_iter(100_000, 50, 10, 300, 1000) == 100
     assert heuristic_refine_iter(20, 3, 3, 1, 50) == 50  # never above the solver's own limit
     assert 100 <= heuristic_refine_iter(2000, 20, 10, 0, 1000) <= 1000
+    # once an iteration gains little: short moves, at least SHORT_REFINE_LEAST
+    from convexrelu.solvers.cg import SHORT_REFINE_LEAST
+    assert heuristic_refine_iter(442, 10, 1, 100, 1000, short=True) == SHORT_REFINE_LEAST
+    assert heuristic_refine_iter(442, 10, 1, 100, 1000, short=True) \
+        < heuristic_refine_iter(442, 10, 1, 100, 1000)
+    assert heuristic_refine_iter(20, 3, 3, 1, 30, short=True) == 30  # the solver's limit
 
 
 def test_warm_start_iterations_grow_with_width_within_their_cost():
@@ -155,3 +163,60 @@ def test_adam_steps_follow_lbfgs_and_their_cost():
     # fewer than 20 would fit (digits with 1000 neurons), or large data: none
     assert adam_steps(n, d, c, 1000, 100) == 0
     assert adam_steps(100_000, 50, 10, 100, 100) == 0
+
+
+@pytest.mark.parametrize("backoff", [True, False])
+def test_adam_moves_back_off_after_failures(monkeypatch, backoff):
+    # an Adam move that gains nothing makes the next ones skip it (1, 3, 7, ... moves)
+    import convexrelu.solvers.cg as cg
+
+    calls = {"adam": 0, "refine": 0}
+    real_refine = cg.refine
+
+    def fake_adam(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
+        calls["adam"] += 1
+        return U, V, False
+
+    def counting_refine(*args, **kwargs):
+        calls["refine"] += 1
+        return real_refine(*args, **kwargs)
+
+    monkeypatch.setattr(cg, "adam_moves", fake_adam)
+    monkeypatch.setattr(cg, "refine", counting_refine)
+    monkeypatch.setattr(cg, "ADAM_BACKOFF", backoff)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((60, 6)), rng.standard_normal((60, 2))
+    res = cr.fit(X, Y, 0.05, oracle="heuristic", max_iter=16, time_limit=60, random_state=0)
+    assert np.isfinite(res.objective)
+    assert calls["refine"] >= 8
+    if backoff:
+        assert 1 <= calls["adam"] <= 5  # calls at moves 1, 3, 7, 15
+    else:
+        assert calls["adam"] == calls["refine"]
+
+
+def test_local_moves_shorten_once_iterations_gain_little(monkeypatch):
+    import convexrelu.solvers.cg as cg
+
+    moves = []  # (L-BFGS iterations, neurons) of each local move
+    real_refine = cg.refine
+
+    def recording_refine(X, Y, beta, U, V, max_iter, *args, **kwargs):
+        moves.append((max_iter, U.shape[1]))
+        return real_refine(X, Y, beta, U, V, max_iter, *args, **kwargs)
+
+    def kinds():
+        return ["short" if it == heuristic_refine_iter(60, 6, 2, m, 1000, short=True) else
+                "long" if it == heuristic_refine_iter(60, 6, 2, m, 1000) else "?"
+                for it, m in moves]
+
+    monkeypatch.setattr(cg, "refine", recording_refine)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((60, 6)), rng.standard_normal((60, 2))
+    cr.fit(X, Y, 0.05, oracle="heuristic", max_iter=16, time_limit=60, random_state=0)
+    k = kinds()
+    assert k[0] == "long" and "short" in k[1:] and "?" not in k
+    monkeypatch.setattr(cg, "SHORT_MOVE_GAIN", None)  # always long
+    moves.clear()
+    cr.fit(X, Y, 0.05, oracle="heuristic", max_iter=16, time_limit=60, random_state=0)
+    assert set(kinds()) == {"long"}

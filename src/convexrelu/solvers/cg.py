@@ -77,6 +77,15 @@ _refine, _slide_2d, _prune, _has_direction = refine, slide_2d, prune, has_direct
 #: planted 19.3 s. ``ADAM_STEPS`` 4 (uncapped): wine 5.5 s, diabetes 22.5 s.
 ADAM_STEPS = 2
 ADAM_WORK = 1e9
+#: After an Adam move that did not lower the objective, the next ``2**k - 1`` local moves
+#: skip it (``k`` the failures in a row, at most :data:`ADAM_BACKOFF_MAX`); one that does
+#: resets ``k``. Once L-BFGS has settled, most Adam moves gain nothing (diabetes, beta =
+#: 0.01 lambda_max: after the fourth iteration most of them returned the start, 75 ms
+#: each, a third of an iteration). Measured with the short moves below, time to the best
+#: Adam objective at 60 s (within 1e-3), seeds 0..11, median: diabetes 12.1 s (every
+#: move) -> 10.4 s (backoff alone). ``False``: every move ends in Adam steps.
+ADAM_BACKOFF = True
+ADAM_BACKOFF_MAX = 6
 #: With a heuristic oracle (no certificate can be proven), each local move runs at most
 #: ``clip(REFINE_WORK / (n (d + c) m), 100, 1000)`` L-BFGS iterations (capped by
 #: ``refine_max_iter``): longer moves where an evaluation is cheap, short ones where adding
@@ -86,11 +95,27 @@ ADAM_WORK = 1e9
 #: lambda_max, median 9.0 s -> 6.7 s; diabetes 25.8 -> 16.6 s, seeds 0..3; breast cancer
 #: 1.74 -> 1.76 s; iris 0.44 -> 0.53 s).
 REFINE_WORK = 1e8
+#: Once an iteration lowers the objective by less than ``SHORT_MOVE_GAIN`` (relative), the
+#: local moves are short: ``clip(SHORT_REFINE_WORK / (n (d + c) m), SHORT_REFINE_LEAST,
+#: 1000)`` L-BFGS iterations, so that more of the time goes to new atoms and the masters
+#: that prune (the moves then gain about 1e-5 each; the drops come after the masters).
+#: An iteration that gains more brings the long moves back. Measured as the median time
+#: to the best Adam objective at 60 s (within 1e-3), with the backoff above: diabetes,
+#: beta = 0.01 lambda_max, seeds 0..11, 9.4 s (gain threshold 1e-4), 7.1 s (1e-3), 6.9 s
+#: (1e-2; every seed under 8.7 s), 8.3 s (short from the first move: breast cancer,
+#: beta = 0.1 lambda_max, then 0.25 s instead of 0.19 s); wine, beta = 0.01 lambda_max,
+#: seeds 0..5, 3.8 / 3.6 / 3.0 s. ``None``: always long.
+SHORT_REFINE_WORK = 2e7
+SHORT_REFINE_LEAST = 50
+SHORT_MOVE_GAIN = 1e-2
 #: ``warm_width="auto"``: ``64 (0.1 lambda / beta)`` neurons (``lambda`` a cheap lower
 #: estimate of lambda_max, :func:`_lambda_hint`: the smaller beta, the more neurons the
-#: optimum has), at most ``WARM_PER_DIM * d`` (low-dimensional data has few useful
-#: directions: iris, d = 4, beta = 0.01 lambda_max, has about 30 neurons at its optimum and
-#: a 640-neuron start made its master slow) and ``WARM_WORK / (n (d + c))`` (one
+#: optimum has), at most ``WARM_PER_DIM d min(d, WARM_DIM_KNEE) / WARM_DIM_KNEE``
+#: (low-dimensional data has few useful directions: iris, d = 4, beta = 0.01 lambda_max,
+#: has about 30 neurons at its optimum; 128 neurons reached the best Adam objective in
+#: 0.38 s, 256 in 0.73 s, 640 made its master slow; diabetes, d = 10, has about 100: 320
+#: -> 640 neurons took the median time to the best Adam objective from 12.1 to 10.1 s,
+#: seeds 0..11, and the slowest seed from 23.7 to 16.9 s) and ``WARM_WORK / (n (d + c))`` (one
 #: evaluation of the warm start then costs at most about ``WARM_WORK`` multiply-adds),
 #: within [64, 1024]. 4e7 rather than 5e6 once the local moves ended in Adam steps
 #: (:data:`ADAM_STEPS`): median time to the best Adam objective at 60 s (within 1e-3),
@@ -99,7 +124,8 @@ REFINE_WORK = 1e8
 #: 4.6 -> 1.8 -> 1.6 s; breast cancer (274 -> 960 neurons, seeds 0..5) 2.1 -> 2.3 -> 2.1 s.
 #: Large data keeps 64 (planted 100,000 x 50).
 WARM_WORK = 4e7
-WARM_PER_DIM = 32
+WARM_PER_DIM = 64
+WARM_DIM_KNEE = 8
 #: The warm start's L-BFGS iterations: ``100 width / 64`` (a wide start, for an optimum
 #: with many neurons, needs a longer descent before atoms are added one by one), within
 #: [100, 1000] and at most ``WARM_ITER_WORK / (n (d + c) width)`` (the descent's total
@@ -119,14 +145,17 @@ def _evaluation_work(n, d, c, m):
     return float(n) * (d + c) * max(int(m), 1)
 
 
-def _iterations_by_cost(n, d, c, m, budget, limit, most=1000):
+def _iterations_by_cost(n, d, c, m, budget, limit, most=1000, least=100):
     """L-BFGS iterations on ``m`` neurons whose evaluations (:func:`_evaluation_work`
-    each) add up to at most ``budget``, within ``[100, most]`` and never above ``limit``."""
-    return int(min(limit, max(100, min(most, budget / _evaluation_work(n, d, c, m)))))
+    each) add up to at most ``budget``, within ``[least, most]`` and never above ``limit``."""
+    return int(min(limit, max(least, min(most, budget / _evaluation_work(n, d, c, m)))))
 
 
-def heuristic_refine_iter(n, d, c, m, limit):
-    """L-BFGS iterations of a local move on the heuristic path (see :data:`REFINE_WORK`)."""
+def heuristic_refine_iter(n, d, c, m, limit, short=False):
+    """L-BFGS iterations of a local move on the heuristic path (see :data:`REFINE_WORK`;
+    ``short``: :data:`SHORT_REFINE_WORK`)."""
+    if short:
+        return _iterations_by_cost(n, d, c, m, SHORT_REFINE_WORK, limit, least=SHORT_REFINE_LEAST)
     return _iterations_by_cost(n, d, c, m, REFINE_WORK, limit)
 
 
@@ -162,7 +191,8 @@ def auto_warm_width(n, d, c, ratio):
     """The warm start's width for ``warm_width="auto"`` (see :data:`WARM_WORK`);
     ``ratio`` is lambda_max (estimated) / beta."""
     want = 64.0 * 0.1 * max(float(ratio), 0.0)
-    per_dim = np.inf if WARM_PER_DIM is None else WARM_PER_DIM * d
+    per_dim = np.inf if WARM_PER_DIM is None else \
+        WARM_PER_DIM * d * (1.0 if WARM_DIM_KNEE is None else min(d, WARM_DIM_KNEE) / WARM_DIM_KNEE)
     return int(max(64, min(1024, want, per_dim, WARM_WORK / max(float(n) * (d + c), 1.0))))
 
 
@@ -285,6 +315,7 @@ class ConditionalGradient(Solver):
     """
 
     name = "cg"
+    _short_moves = False  # short local moves (see SHORT_MOVE_GAIN); set by each solve
     _deadline = None  # perf_counter() deadline of the current solve (time_limit)
     _dask = False  # whether the current solve runs on Dask data
     losses = "cvxpy"  # squared: its own master; any other loss: through its CVXPY form
@@ -352,6 +383,8 @@ class ConditionalGradient(Solver):
         self._loss, self._loss_name = loss, getattr(loss, "name", None)
         self._master_dual = None
         self._escapes = 0
+        self._adam_fail = self._adam_wait = 0
+        self._short_moves, last_primal = False, np.inf
         self._rng = np.random.default_rng(self.random_state)
         self._clock = clock = _Clock()
         smooth = np.isfinite(getattr(loss, "smoothness", 1.0))
@@ -415,6 +448,11 @@ class ConditionalGradient(Solver):
                         oracle.hint(U)  # a searching oracle also starts from the neurons
                     res = oracle(Zo)
                 cert = log.record(net, F, res, G=G, Zo=Zo)
+                # short local moves once an iteration gains little (see SHORT_MOVE_GAIN)
+                if SHORT_MOVE_GAIN is not None and np.isfinite(last_primal):
+                    self._short_moves = (last_primal - cert.primal
+                                         < SHORT_MOVE_GAIN * abs(last_primal))
+                last_primal = cert.primal
                 if deadline is not None:
                     # the inner steps stop early enough for the next oracle call and
                     # certificate (as long as this one took) to end by the time limit
@@ -506,10 +544,18 @@ class ConditionalGradient(Solver):
                                                 None if self._loss_name == "squared" else loss)
                         steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1],
                                            iters) if self._heuristic else 0
-                        if steps and self._loss_name == "squared":
+                        if steps and self._loss_name == "squared" and (
+                                not ADAM_BACKOFF or self._adam_wait <= 0):
                             # Adam goes on where L-BFGS levels off (many-neuron networks)
                             U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline)
                             improved = improved or moved
+                            # after a move that gained nothing, skip the next ones (more
+                            # of them after each failure; see ADAM_BACKOFF)
+                            self._adam_fail = 0 if moved else min(self._adam_fail + 1,
+                                                                  ADAM_BACKOFF_MAX)
+                            self._adam_wait = (2 ** self._adam_fail) - 1
+                        else:
+                            self._adam_wait -= 1
                     if improved:
                         U, V = self._master(fmap, Y, beta, U, V, tol_k)
         except KeyboardInterrupt:
@@ -527,7 +573,8 @@ class ConditionalGradient(Solver):
             return limit if not gap > EXACT_LONG_MOVE_GAP else min(limit, EXACT_EARLY_MOVE)
         if self.time_limit is None:
             return min(limit, 100)
-        return heuristic_refine_iter(X.shape[0], X.shape[1], Y.shape[1], m, limit)
+        return heuristic_refine_iter(X.shape[0], X.shape[1], Y.shape[1], m, limit,
+                                     short=self._short_moves)
 
     def _doubt(self, oracle, fmap, X, Y, beta, U, V, net, F, G, Zo, res, cert, log, deadline):
         """Before stopping on an estimate: ask a searching oracle to search harder (until

@@ -235,6 +235,11 @@ class _Evaluator:
         return float(np.linalg.norm(Z, 2)) * self.residual * (1.0 + 1e-12)
 
 
+#: :func:`_ascent` leaves out a start once its step is at most this (on the unit sphere):
+#: the value could then change by about this times the gradient's norm.
+ASCENT_MIN_STEP = 1e-14
+
+
 def _ascent(Xr, Z, U, n_iter, deadline=None):
     r"""Multi-start ascent on the unit sphere with backtracking, one step size per start.
 
@@ -247,20 +252,24 @@ def _ascent(Xr, Z, U, n_iter, deadline=None):
     U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
     vals = _relu_values(Xr, Z, U)
     step = np.full(U.shape[0], 0.5)
+    act = np.arange(U.shape[0])  # the starts still moving
     for _ in range(n_iter):
-        if deadline is not None and time.perf_counter() >= deadline:
+        if act.size == 0 or (deadline is not None and time.perf_counter() >= deadline):
             break
-        grad = sphere_gradient(Xr, Z, U)
+        Ua = U[act]
+        grad = sphere_gradient(Xr, Z, Ua)
         gn = np.linalg.norm(grad, axis=1)
-        live = (gn > 0) & (step > 1e-14)
-        if not np.any(live):
+        live = (gn > 0) & (step[act] > ASCENT_MIN_STEP)
+        # a start whose gradient vanished or whose step fell below ASCENT_MIN_STEP has
+        # settled: it is left out of the next iterations (the same answer, less work)
+        act, Ua, grad, gn = act[live], Ua[live], grad[live], gn[live]
+        if act.size == 0:
             break
-        D = np.where(live[:, None], grad / np.where(gn > 0, gn, 1.0)[:, None], 0.0)
-        cand = U + step[:, None] * D
+        cand = Ua + step[act, None] * (grad / gn[:, None])
         cand /= np.linalg.norm(cand, axis=1, keepdims=True)
         cv = _relu_values(Xr, Z, cand)
-        better = live & (cv > vals)
-        U = np.where(better[:, None], cand, U)
-        vals = np.where(better, cv, vals)
-        step = np.where(better, np.minimum(step * 1.5, 1.0), step * 0.5)
+        better = cv > vals[act]
+        U[act[better]] = cand[better]
+        vals[act[better]] = cv[better]
+        step[act] = np.where(better, np.minimum(step[act] * 1.5, 1.0), step[act] * 0.5)
     return U

@@ -48,7 +48,7 @@ from ..oracles.bnb import BranchAndBoundOracle
 from ..network import TwoLayerReLU
 from .base import UNLIMITED_ITER, IterationLog, SolveResult, Solver
 from ..kernels import AtomSystem, make_backend, relu_values, take_rows, use_backend
-from .engine import (DenseFeatures, adam_moves, escape, group_lasso, group_lasso_general,
+from .engine import (HAS_DIRECTION_TOL, DenseFeatures, adam_moves, escape, group_lasso, group_lasso_general,
                      has_direction, initial_outputs, merge_cells, prune, refine, slide_2d,
                      split_network, step_outputs)
 
@@ -671,12 +671,23 @@ class ConditionalGradient(Solver):
             with self._clock("oracle"), self._oracle_context(oracle):
                 _, more = oracle.candidates(Z, beta, self.max_add)
             cand.extend(list(more))
+        d = U.shape[0]
+        if not cand:
+            return np.zeros((0, d))
+        C = np.array(cand).reshape(len(cand), d)
+        # has_direction only for the candidates with a (numerically) equal direction among
+        # the atoms or the candidates before them (one product each, not a call per pair)
+        near_atoms = np.any(np.abs(C @ U - 1.0) <= HAS_DIRECTION_TOL, axis=1) if U.shape[1] \
+            else np.zeros(len(cand), dtype=bool)
+        near_cands = np.any(np.tril(np.abs(C @ C.T - 1.0) <= HAS_DIRECTION_TOL, -1), axis=1)
         out = []
-        for u in cand:
-            if has_direction(U, u, X) or has_direction(np.array(out).T.reshape(U.shape[0], -1), u, X):
+        for i, u in enumerate(C):
+            if near_atoms[i] and has_direction(U, u, X):
+                continue
+            if near_cands[i] and has_direction(np.array(out).T.reshape(d, -1), u, X):
                 continue
             out.append(u)
-        return np.array(out).reshape(len(out), U.shape[0])
+        return np.array(out).reshape(len(out), d)
 
     def _master(self, fmap, Y, beta, U, V, tol=1e-12):
         """The restricted master over the live atoms (timed as ``"master"``); atoms whose

@@ -470,7 +470,12 @@ def network_from_atoms(X, Y, beta, U, **group_lasso_options) -> TwoLayerReLU:
 # --------------------------------------------------------------------------------------
 # bookkeeping of the active set
 # --------------------------------------------------------------------------------------
-def has_direction(U, u, X, tol=1e-12):
+#: Directions closer than this (``|u^T w - 1|``, unit vectors) are compared by pattern in
+#: :func:`has_direction`.
+HAS_DIRECTION_TOL = 1e-12
+
+
+def has_direction(U, u, X, tol=HAS_DIRECTION_TOL):
     """Whether the unit direction ``u`` is (numerically) one of the columns of ``U`` with the
     same activation pattern on the rows of ``X``.
 

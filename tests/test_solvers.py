@@ -255,18 +255,23 @@ def test_group_lasso_agrees_with_sklearn_multitask_lasso(shape, method):
     assert np.max(np.linalg.norm(H.T @ R, axis=1)) <= beta * (1 + 1e-7)
 
 
+def _parallel_atoms_master():
+    """A master of column generation: m = 120 > n = 40 nearly parallel ReLU columns (a
+    singular Gram matrix), c = 3, beta = 1e-3 of the largest correlation."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 120))
+    H = np.maximum(X @ np.vstack([np.cos(ang), np.sin(ang)]), 0)
+    Y = rng.standard_normal((40, 3))
+    return H, Y, 1e-3 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+
+
 def test_group_lasso_ipm_is_accurate_on_a_singular_gram():
     """m > n, nearly parallel columns: the masters of column generation. The interior point
     reaches dual feasibility 1e-8 where FISTA (first order) would need ~1e5 iterations."""
     from convexrelu.solvers.engine import group_lasso
 
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((40, 2))
-    ang = np.sort(rng.uniform(0, 2 * np.pi, 120))
-    U = np.vstack([np.cos(ang), np.sin(ang)])
-    H = np.maximum(X @ U, 0)
-    Y = rng.standard_normal((40, 3))
-    beta = 1e-3 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    H, Y, beta = _parallel_atoms_master()
     V = group_lasso(H, Y, beta, tol=1e-12, method="ipm")
     R = Y - H @ V
     corr = np.linalg.norm(H.T @ R, axis=1)
@@ -305,12 +310,7 @@ def test_group_lasso_keeps_an_interior_point_that_stopped_early(status, monkeypa
 
     import convexrelu.solvers.engine as E
 
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((40, 2))
-    ang = np.sort(rng.uniform(0, 2 * np.pi, 120))
-    H = np.maximum(X @ np.vstack([np.cos(ang), np.sin(ang)]), 0)
-    Y = rng.standard_normal((40, 3))
-    beta = 1e-3 * np.max(np.linalg.norm(H.T @ Y, axis=1))
+    H, Y, beta = _parallel_atoms_master()
     real = clarabel.DefaultSolver
 
     class Relabelled:  # Clarabel's answer, reported with another status

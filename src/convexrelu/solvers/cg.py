@@ -48,9 +48,9 @@ from ..oracles.bnb import BranchAndBoundOracle
 from ..network import TwoLayerReLU
 from .base import UNLIMITED_ITER, IterationLog, SolveResult, Solver
 from ..kernels import AtomSystem, make_backend, relu_values, take_rows, use_backend
-from .engine import (HAS_DIRECTION_TOL, DenseFeatures, adam_moves, escape, group_lasso, group_lasso_general,
-                     has_direction, initial_outputs, merge_cells, prune, refine, slide_2d,
-                     split_network, step_outputs)
+from .engine import (HAS_DIRECTION_TOL, DenseFeatures, adam_moves, escape, group_lasso,
+                     group_lasso_general, has_direction, initial_outputs, merge_cells, prune,
+                     refine, slide_2d, split_network, step_outputs)
 
 # Former homes of the engine's parts, kept importable from here (``from .cg import
 # group_lasso``, and the private names older code and tests use).
@@ -544,8 +544,12 @@ class ConditionalGradient(Solver):
                                                 None if self._loss_name == "squared" else loss)
                         steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1],
                                            iters) if self._heuristic else 0
-                        if steps and self._loss_name == "squared" and (
-                                not ADAM_BACKOFF or self._adam_wait <= 0):
+                        use_adam = bool(steps) and self._loss_name == "squared"
+                        if use_adam and ADAM_BACKOFF and self._adam_wait > 0:
+                            # backing off after Adam moves that gained nothing
+                            self._adam_wait -= 1
+                            use_adam = False
+                        if use_adam:
                             # Adam goes on where L-BFGS levels off (many-neuron networks)
                             U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline)
                             improved = improved or moved
@@ -554,8 +558,6 @@ class ConditionalGradient(Solver):
                             self._adam_fail = 0 if moved else min(self._adam_fail + 1,
                                                                   ADAM_BACKOFF_MAX)
                             self._adam_wait = (2 ** self._adam_fail) - 1
-                        else:
-                            self._adam_wait -= 1
                     if improved:
                         U, V = self._master(fmap, Y, beta, U, V, tol_k)
         except KeyboardInterrupt:

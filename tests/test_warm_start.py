@@ -220,3 +220,119 @@ def test_local_moves_shorten_once_iterations_gain_little(monkeypatch):
     moves.clear()
     cr.fit(X, Y, 0.05, oracle="heuristic", max_iter=16, time_limit=60, random_state=0)
     assert set(kinds()) == {"long"}
+
+
+from convexrelu.oracles.spectral import spectral_bound  # noqa: E402
+
+
+def _tabular(seed=0, n=120, d=6, c=2):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    Y = np.maximum(X @ rng.standard_normal((d, 8)), 0) @ rng.standard_normal((8, c))
+    return X, Y, 0.05 * float(cr.lambda_max(X, Y))
+
+
+def _oracle_kinds(infos):
+    return [i["certificate"].oracle_kind for i in infos]
+
+
+def test_warm_start_is_recorded_with_a_proven_bound_before_the_first_oracle_call():
+    """The warm start's networks reach the callback (during the descent and at its end)
+    before any oracle call, each with the spectral bound as a proven lower bound; the first
+    iteration then certifies the last of them with the oracle's estimate."""
+    X, Y, beta = _tabular()
+    infos = []
+    res = cr.fit(X, Y, beta, oracle="heuristic", max_iter=3, time_limit=30, random_state=0,
+                 callback=infos.append)
+    kinds = _oracle_kinds(infos)
+    first_oracle = kinds.index("heuristic")
+    warm = infos[:first_oracle]
+    assert len(warm) >= 2  # at least one report inside the descent, and its end
+    assert set(kinds[:first_oracle]) == {"upper_bound"}
+    for i in warm:
+        cert, net = i["certificate"], i["network"]
+        assert cert.is_rigorous and not cert.is_global
+        assert cert.dual <= cert.primal
+        # the reported objective is the reported network's own
+        assert i["objective"] == pytest.approx(net.objective(X, Y, beta), rel=1e-12)
+        G = net.predict(X) - Y
+        assert cert.omega_bound >= spectral_bound(G, np.linalg.norm(X, 2)) * (1 - 1e-12)
+    assert warm[-1]["objective"] <= warm[0]["objective"]
+    # the first oracle call is on the warm start's final network: same objective, and the
+    # result then carries the oracle's estimate (not the loose spectral one) beside the bound
+    assert infos[first_oracle]["objective"] == pytest.approx(warm[-1]["objective"], rel=1e-12)
+    assert res.certificate.oracle_kind == "heuristic"
+    assert res.certificate.dual <= res.objective * (1 + 1e-12)
+
+
+def test_interrupt_during_the_first_oracle_call_returns_the_warm_start():
+    """Ctrl-C once the warm start exists returns it with its certificate (before, the fit
+    had no network recorded until the first oracle call and re-raised the interrupt)."""
+    X, Y, beta = _tabular(1)
+    seen = []
+
+    def cb(info):
+        seen.append(info["objective"])
+        if info["certificate"].oracle_kind == "upper_bound" and len(seen) >= 2:
+            raise KeyboardInterrupt
+
+    res = cr.fit(X, Y, beta, oracle="heuristic", max_iter=5, time_limit=30, random_state=0,
+                 callback=cb)
+    assert res.status == "interrupted"
+    assert res.network.n_neurons > 0
+    assert res.objective == pytest.approx(min(seen), rel=1e-12)
+    assert res.objective == pytest.approx(res.network.objective(X, Y, beta), rel=1e-12)
+    assert res.certificate.dual <= res.objective and not res.certificate.is_global
+
+
+def test_refine_reports_progress_at_doubling_iterations():
+    from convexrelu.solvers.engine import PROGRESS_FIRST_ITER, refine
+
+    X, Y, beta = _tabular(2)
+    rng = np.random.default_rng(0)
+    U, V = rng.standard_normal((6, 30)), 0.1 * rng.standard_normal((30, 2))
+    seen = []
+    Un, Vn, improved = refine(X, Y, beta, U, V, 100, progress=lambda a, b: seen.append((a, b)))
+    assert improved
+    # at iterations 10, 20, 40, 80 of at most 100 (fewer if L-BFGS stopped sooner)
+    assert 1 <= len(seen) <= 4 and PROGRESS_FIRST_ITER == 10
+    objs = [0.5 * np.sum((np.maximum(X @ a, 0) @ b - Y) ** 2)
+            + beta * np.sum(np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=1)) for a, b in seen]
+    assert all(a.shape == (6, 30) and b.shape == (30, 2) for a, b in seen)
+    assert objs == sorted(objs)[::-1]  # L-BFGS iterates descend
+    # without progress: the same result (the reports do not change the descent)
+    Un2, Vn2, _ = refine(X, Y, beta, U, V, 100)
+    np.testing.assert_array_equal(Un, Un2)
+    np.testing.assert_array_equal(Vn, Vn2)
+
+
+def test_an_unproven_bound_gives_way_to_a_later_certificate_of_the_same_network():
+    """IterationLog: the same network, first recorded with a loose proven bound and then
+    with a heuristic oracle's result, keeps the second certificate (same or better proven
+    dual, plus the oracle's estimate)."""
+    from convexrelu.losses import get_loss
+    from convexrelu.oracles.base import OracleResult
+    from convexrelu.oracles.spectral import spectral_result
+    from convexrelu.solvers.base import IterationLog
+
+    X, Y, beta = _tabular(3)
+    net = cr.fit(X, Y, beta, oracle="heuristic", max_iter=2, time_limit=10, random_state=0).network
+    F = net.predict(X)
+    loss = get_loss("squared")
+    G = loss.gradient(F, Y)
+    log = IterationLog("t", X, Y, beta, loss, 1e-6)
+    spec = spectral_result(G, X, log.x_norm())
+    c1 = log.record(net, F, spec, G=G)
+    assert log.best_cert is c1 and c1.oracle_kind == "upper_bound"
+    heur = OracleResult(0.5 * spec.value, spec.u, spec.attained, "heuristic", "sampled", 10, 0.0)
+    c2 = log.record(net, F, heur, G=G)
+    assert log.best_cert is c2 and c2.dual >= c1.dual and c2.dual_estimate > c1.dual
+
+
+def test_verbose_labels_the_warm_start_lines(capsys):
+    X, Y, beta = _tabular(4)
+    cr.fit(X, Y, beta, oracle="heuristic", max_iter=1, time_limit=30, random_state=0, verbose=1)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("cg it")]
+    labelled = [ln for ln in lines if "(warm start)" in ln]
+    assert labelled and lines.index(labelled[-1]) == len(labelled) - 1  # they come first
+    assert all("rel_gap_est" not in ln for ln in labelled)  # a proven bound, not an estimate

@@ -135,9 +135,11 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
     random_state : None, int or Generator
         For sampled patterns.
     verbose : int, optional
-        One log line per iteration (``logging``, INFO); default 0.
+        1: one line per iteration on the terminal (stdout; also the ``convexrelu.solvers``
+        logger at INFO) under a progress bar for long fits; default 0.
     callback : callable, optional
-        Called with a dict after each iteration.
+        Called with a dict after each iteration (``cg``: also with the networks of its
+        warm start as it descends, each certified by the spectral bound).
     device : None, str or torch.device, optional
         ``cg`` (the default) and ``sgd`` only. For ``cg``: None (default) runs on NumPy;
         a PyTorch device (``"cuda"``, ``"cuda:1"``, ``"cpu"``) runs the dense work there,

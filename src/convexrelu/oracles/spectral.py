@@ -12,7 +12,7 @@ from ..kernels import spectral_norm
 from ..problem import as_problem
 from .base import OracleBase, OracleResult
 
-__all__ = ["SpectralOracle", "spectral_bound"]
+__all__ = ["SpectralOracle", "spectral_bound", "spectral_result"]
 
 
 _spectral_norm = spectral_norm  # the kernel (convexrelu.kernels), under its old name
@@ -33,6 +33,23 @@ def spectral_bound(G, x_norm: float) -> float:
     lam = float(np.linalg.eigvalsh(G.T @ G)[-1]) if G.shape[1] > 1 else fro2
     lam += 2.0 * (n + G.shape[1] + 2) * np.finfo(float).eps * fro2  # rounding, outward
     return float(np.sqrt(lam)) * float(x_norm) * (1.0 + 4.0 * np.finfo(float).eps)
+
+
+def spectral_result(Z, X, x_norm: float, t0: float | None = None) -> OracleResult:
+    r"""The spectral oracle's result on ``Z`` (shape ``(n, c)``) for the data ``X``, given
+    ``x_norm``, a proven bound on :math:`\|X\|_2`: value :func:`spectral_bound`
+    (``kind="upper_bound"``, every pattern covered), direction the top right singular
+    vector of :math:`Z^\top X` with the sign that attains more. ``t0``: the
+    ``time.perf_counter()`` at which the call started (default: now)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    M = Z.T @ X  # (c, d)
+    _, s, Vt = np.linalg.svd(M, full_matrices=False)
+    u = Vt[0] if s.size else np.eye(X.shape[1])[0]
+    vals = [float(np.linalg.norm(Z.T @ np.maximum(X @ w, 0.0))) for w in (u, -u)]
+    if vals[1] > vals[0]:
+        u = -u
+    return OracleResult(spectral_bound(Z, x_norm), u, max(vals), "upper_bound", "exact", None,
+                        time.perf_counter() - t0)
 
 
 class SpectralOracle(OracleBase):
@@ -60,12 +77,4 @@ class SpectralOracle(OracleBase):
             Z = Z[:, None]
         if Z.shape[0] != self.X.shape[0] or not np.all(np.isfinite(Z)):
             raise ValueError(f"Z must be finite with {self.X.shape[0]} rows; got shape {Z.shape}")
-        M = Z.T @ self.X  # (c, d)
-        _, s, Vt = np.linalg.svd(M, full_matrices=False)
-        value = float(np.linalg.norm(Z, 2)) * self.x_norm
-        u = Vt[0] if s.size else np.eye(self.X.shape[1])[0]
-        vals = [float(np.linalg.norm(Z.T @ np.maximum(self.X @ w, 0.0))) for w in (u, -u)]
-        if vals[1] > vals[0]:
-            u = -u
-        return OracleResult(value, u, max(vals), "upper_bound", "exact", None,
-                            time.perf_counter() - t0)
+        return spectral_result(Z, self.X, self.x_norm, t0)

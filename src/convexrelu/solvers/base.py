@@ -345,10 +345,13 @@ class IterationLog:
     def out_of_time(self) -> bool:
         return self.time_limit is not None and self.elapsed() >= self.time_limit
 
-    def record(self, net: TwoLayerReLU, F, res, G=None, Zo=None, **extra) -> Certificate:
+    def record(self, net: TwoLayerReLU, F, res, G=None, Zo=None, label: str | None = None,
+               **extra) -> Certificate:
         """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on the dual
         direction ``G`` (default: the loss gradient at ``F``; a solver may pass another
-        subgradient, on which ``res`` must have been computed). ``Zo``: the matrix the
+        subgradient, on which ``res`` must have been computed). ``label``: words that the
+        progress line (``verbose``) shows after the iteration number, e.g. ``"warm start"``
+        (not stored in the row). ``Zo``: the matrix the
         oracle was actually called on, when it is not ``G`` (the convolutional fit calls it
         on ``B^T G`` over the patch matrix ``self.X``); the self-check runs on it.
 
@@ -381,6 +384,13 @@ class IterationLog:
             # the same network, a larger (better) lower estimate of Omega: its estimate of
             # the gap is the more truthful one
             self.best_net, self.best_cert = net, cert
+        elif (primal == self.best_primal and self.best_cert is not None and not cert.is_rigorous
+              and self.best_cert.is_rigorous and not self.best_cert.is_global
+              and cert.dual >= self.best_cert.dual):
+            # the same network, first certified by a bound that did not prove it (the warm
+            # start's spectral bound), now by an oracle: the same proven bound or a better
+            # one, and the oracle's estimate beside it
+            self.best_net, self.best_cert = net, cert
         elif self.best_cert is not None and self.best_cert.dual < self.best_dual:
             # a better dual bound tightens the certificate of the best network
             dual = self._verified_best_dual(self.best_primal)
@@ -396,19 +406,20 @@ class IterationLog:
                    n_neurons=net.n_neurons, omega=res.value, **extra)
         self.rows.append(row)
         if self.verbose:
-            self._progress(it, primal, cert, net.n_neurons, row["time"], extra)
+            self._progress(it, primal, cert, net.n_neurons, row["time"], extra, label)
         if self.callback is not None:
             self.callback(dict(row, network=net, certificate=cert))
         return cert
 
-    def _progress(self, it, primal, cert, n_neurons, t, extra) -> None:
+    def _progress(self, it, primal, cert, n_neurons, t, extra, label=None) -> None:
         """``verbose >= 1``: one line per iteration on the terminal (stdout, as
         scikit-learn's estimators print), under a progress bar on stderr (tqdm, shown once
         the fit has run a second) with the objective, the gap and the neurons; the same
         line goes to the ``convexrelu.solvers`` logger at INFO."""
         est = "" if cert.is_rigorous else f"  rel_gap_est {cert.rel_gap_estimate:.2e}"
         extras = " ".join(f"{k}={v:.3g}" for k, v in extra.items() if np.isscalar(v))
-        line = (f"{self.solver} it {it:4d}  obj {primal:.10g}  dual {cert.dual:.10g}  "
+        line = (f"{self.solver} it {it:4d}  " + (f"({label})  " if label else "")
+                + f"obj {primal:.10g}  dual {cert.dual:.10g}  "
                 f"rel_gap {cert.rel_gap:.2e}{est}  neurons {n_neurons}  {t:.2f}s"
                 + (f"  {extras}" if extras else ""))
         logger.info(line)

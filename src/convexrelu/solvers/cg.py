@@ -45,6 +45,7 @@ import numpy as np
 from .._validation import check_device, check_positive_int, check_tol
 from ..certificates import BNB_AUTO_MAX_RANK
 from ..oracles.bnb import BranchAndBoundOracle
+from ..oracles.spectral import spectral_result
 from ..network import TwoLayerReLU
 from .base import UNLIMITED_ITER, IterationLog, SolveResult, Solver
 from ..kernels import AtomSystem, make_backend, relu_values, take_rows, use_backend
@@ -265,7 +266,11 @@ class ConditionalGradient(Solver):
         neuron), for at most 15 % of ``time_limit`` and :func:`warm_iterations` L-BFGS
         iterations (100 for 64 neurons, more for wider starts, bounded by their cost).
         The conditional-gradient steps and
-        the certificate then work from there. ``"auto"``: with a ``time_limit``, from 64
+        the certificate then work from there. The descent's network is recorded at its
+        L-BFGS iterations 10, 20, 40, ... and at its end, each with the spectral bound as
+        its proven lower bound (no oracle call): ``verbose`` shows these lines as
+        ``(warm start)``, ``callback`` gets them, and an interrupt from then on returns
+        the latest. ``"auto"``: with a ``time_limit``, from 64
         neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
         :func:`auto_warm_width`): problems whose optimum has hundreds of neurons get
         them at once, the weight decay and the master prune the rest; without a
@@ -303,8 +308,9 @@ class ConditionalGradient(Solver):
         works on row blocks that fit); default: half the free memory of a CUDA device,
         512 MB on the CPU.
     callback : callable, optional
-        Called after each iteration with a dict (``iter``, ``objective``, ``dual``,
-        ``rel_gap``, ``network``, ``certificate``, ...).
+        Called after each iteration, and at each record of the warm start, with a dict
+        (``iter``, ``objective``, ``dual``, ``rel_gap``, ``network``, ``certificate``,
+        ...; a warm-start record's certificate has ``oracle_kind`` ``"upper_bound"``).
     random_state : None, int or Generator
         For the added neurons of the escape descent.
 
@@ -410,31 +416,37 @@ class ConditionalGradient(Solver):
             # what the requested tol needs (an estimate asked to meet tol = 1e-10, e.g. to
             # compare a Dask fit with the in-memory one, needs masters tighter than 1e-7)
             gl_tol = max(gl_tol, min(1e-7, 0.1 * self.tol))
-        if init is not None and init.n_neurons:
-            U, V = split_network(init)
-        else:
-            U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
-            width = self.warm_width
-            if width == "auto" and deadline is None:
-                width = 64  # no budget to spend: the narrow, predictable start
-            if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
-                lam = _lambda_hint(X, loss.gradient(np.zeros(Y.shape), Y))
-                width = auto_warm_width(X.shape[0], X.shape[1], Y.shape[1], lam / beta)
-            if oracle.kind == "heuristic" and fmap.local_moves and width:
-                # no exact oracle: start from a short non-convex descent of a network of
-                # warm_width neurons (the conditional-gradient steps then add what it missed)
-                # for at most 15 % of the time limit, so that the loop and its certificate
-                # get the rest (a quarter put the first iterate of planted 100000 x 50 at
-                # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s)
-                warm_deadline = None if deadline is None else \
-                    log.t0 + 0.15 * float(self.time_limit)
-                with clock("refine"), self._searching():
-                    U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
-                                     None if self._loss_name == "squared" else loss,
-                                     n_new=width,
-                                     max_iter=warm_iterations(X.shape[0], X.shape[1], Y.shape[1],
-                                                              width, refine_iter))
+        k = 0
         try:
+            # inside the try: an interrupt once the warm start is recorded returns it
+            if init is not None and init.n_neurons:
+                U, V = split_network(init)
+            else:
+                U, V = np.zeros((X.shape[1], 0)), np.zeros((0, Y.shape[1]))
+                width = self.warm_width
+                if width == "auto" and deadline is None:
+                    width = 64  # no budget to spend: the narrow, predictable start
+                if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
+                    lam = _lambda_hint(X, loss.gradient(np.zeros(Y.shape), Y))
+                    width = auto_warm_width(X.shape[0], X.shape[1], Y.shape[1], lam / beta)
+                if oracle.kind == "heuristic" and fmap.local_moves and width:
+                    # no exact oracle: start from a short non-convex descent of a network of
+                    # warm_width neurons (the conditional-gradient steps then add what it missed)
+                    # for at most 15 % of the time limit, so that the loop and its certificate
+                    # get the rest (a quarter put the first iterate of planted 100000 x 50 at
+                    # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s)
+                    warm_deadline = None if deadline is None else \
+                        log.t0 + 0.15 * float(self.time_limit)
+                    with clock("refine"), self._searching():
+                        U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
+                                         None if self._loss_name == "squared" else loss,
+                                         n_new=width,
+                                         max_iter=warm_iterations(X.shape[0], X.shape[1],
+                                                                  Y.shape[1], width, refine_iter),
+                                         progress=lambda Uk, Vk: self._record_warm(
+                                             fmap, X, Y, Uk, Vk, loss, log))
+                    if U.shape[1]:
+                        self._record_warm(fmap, X, Y, U, V, loss, log)
             for k in range(self.max_iter + 1):
                 t_rec = time.perf_counter()
                 res_p = None
@@ -564,6 +576,19 @@ class ConditionalGradient(Solver):
             status = "interrupted"
             logger.warning("cg: interrupted at iteration %d; returning the best network so far", k)
         return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
+
+    @staticmethod
+    def _record_warm(fmap, X, Y, U, V, loss, log):
+        """Record the warm start's network with the spectral bound as its certificate (no
+        oracle call), so that its objective is seen as soon as it exists (``verbose``,
+        ``callback``) and an interrupt during the first oracle call returns it. The first
+        iteration then certifies the same network with the oracle's estimate."""
+        net = fmap.network(U, V)
+        F = fmap.predict(net)
+        G = loss.gradient(F, Y)
+        Zo = fmap.pull_back(G)
+        log.record(net, F, spectral_result(Zo, X, log.x_norm()), G=G, Zo=Zo,
+                   label="warm start")
 
     def _refine_iter(self, X, Y, m, limit, gap=0.0):
         """L-BFGS iterations of a local move: where a proof is the aim, ``limit`` once the

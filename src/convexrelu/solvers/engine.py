@@ -566,13 +566,30 @@ def merge_cells(X, U, V, tol=1e-12):
 # --------------------------------------------------------------------------------------
 # local moves on the training objective
 # --------------------------------------------------------------------------------------
-def _deadline_callback(deadline):
-    """An L-BFGS callback that stops the optimiser at ``deadline`` (``perf_counter`` seconds)."""
-    if deadline is None:
+#: :func:`refine` with ``progress`` reports its iterate at these L-BFGS iterations and at
+#: every doubling after the last (10, 20, 40, 80, ...): few reports, so that their cost
+#: (a forward pass each) stays a small part of a long descent.
+PROGRESS_FIRST_ITER = 10
+
+
+def _deadline_callback(deadline, progress=None, shape=None):
+    """An L-BFGS callback that stops the optimiser at ``deadline`` (``perf_counter`` seconds)
+    and, with ``progress``, passes it the iterate ``(U, V)`` (rebalanced; ``shape`` is
+    ``(d, m, c)``) at iterations :data:`PROGRESS_FIRST_ITER` ``* 2^j``."""
+    if deadline is None and progress is None:
         return None
+    it, due = [0], [PROGRESS_FIRST_ITER]
 
     def cb(intermediate_result):
-        if time.perf_counter() >= deadline:
+        if progress is not None:
+            it[0] += 1
+            if it[0] >= due[0]:
+                due[0] *= 2
+                d, m, c = shape
+                x = intermediate_result.x
+                net = TwoLayerReLU(x[: d * m].reshape(d, m), x[d * m:].reshape(m, c)).rebalance()
+                progress(*split_network(net))
+        if deadline is not None and time.perf_counter() >= deadline:
             raise StopIteration
 
     return cb
@@ -582,9 +599,10 @@ class _PastDeadline(Exception):
     """Raised inside an objective evaluation that starts past the deadline."""
 
 
-def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
+def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None, progress=None):
     """L-BFGS on eq. 5 (eq. 76 for another ``loss``) over all weights, from the balanced
-    network; returns (U, V, improved)."""
+    network; returns (U, V, improved). ``progress``: called with the iterate ``(U, V)`` now
+    and then (see :data:`PROGRESS_FIRST_ITER`)."""
     net0 = balanced_network(U, V)
     d, m = net0.W1.shape
     c = Y.shape[1]
@@ -608,7 +626,7 @@ def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None):
     f0 = fun(x0)[0]
     try:
         res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                       callback=_deadline_callback(deadline),
+                       callback=_deadline_callback(deadline, progress, (d, m, c)),
                        options=dict(maxiter=max_iter, maxcor=30, gtol=1e-14, ftol=1e-16))
         x_end, f_end = res.x, res.fun
     except _PastDeadline:
@@ -670,7 +688,8 @@ def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
     return Un, Vn, True
 
 
-def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter=300):
+def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter=300,
+           progress=None):
     r"""A short non-convex descent from the network ``(U, V)`` widened by ``n_new`` neurons.
 
     Used when a heuristic oracle says that no direction violates the dual constraint: if a
@@ -681,6 +700,7 @@ def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter
     1e-6 in a random direction, so that its penalty barely moves the start); L-BFGS on eq. 5 (eq. 76 for another
     ``loss``) runs over all weights for at most ``max_iter`` iterations or until
     ``deadline``. Returns ``(U, V, objective)`` of the result (pruned, balanced).
+    ``progress``: passed to :func:`refine`.
     """
     d, m = U.shape
     n, c = Y.shape
@@ -701,7 +721,7 @@ def escape(X, Y, beta, U, V, rng, deadline=None, loss=None, n_new=None, max_iter
         Vr = rng.standard_normal((int(small.sum()), c))
         Vnew[small] = Vr / np.linalg.norm(Vr, axis=1, keepdims=True) * 1e-6
     Uw, Vw = np.hstack([U, Unew]), np.vstack([V, Vnew])
-    Un, Vn, _ = refine(X, Y, beta, Uw, Vw, max_iter, deadline, loss)
+    Un, Vn, _ = refine(X, Y, beta, Uw, Vw, max_iter, deadline, loss, progress)
     Un, Vn = prune(Un, Vn, rel=1e-9)
     net = balanced_network(Un, Vn)
     Fn = forward(X, net.W1, net.W2)

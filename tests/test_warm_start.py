@@ -173,7 +173,7 @@ def test_adam_moves_back_off_after_failures(monkeypatch, backoff):
     calls = {"adam": 0, "refine": 0}
     real_refine = cg.refine
 
-    def fake_adam(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
+    def fake_adam(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None, progress=None):
         calls["adam"] += 1
         return U, V, False
 
@@ -306,10 +306,9 @@ def test_refine_reports_progress_at_doubling_iterations():
     np.testing.assert_array_equal(Vn, Vn2)
 
 
-def test_an_unproven_bound_gives_way_to_a_later_certificate_of_the_same_network():
-    """IterationLog: the same network, first recorded with a loose proven bound and then
-    with a heuristic oracle's result, keeps the second certificate (same or better proven
-    dual, plus the oracle's estimate)."""
+def test_progress_records_stay_out_of_the_history_and_the_stopping_test():
+    """IterationLog.progress: the callback gets the network with its stage and a proven
+    bound, but the history, the best network and its certificate follow record() only."""
     from convexrelu.losses import get_loss
     from convexrelu.oracles.base import OracleResult
     from convexrelu.oracles.spectral import spectral_result
@@ -317,16 +316,45 @@ def test_an_unproven_bound_gives_way_to_a_later_certificate_of_the_same_network(
 
     X, Y, beta = _tabular(3)
     net = cr.fit(X, Y, beta, oracle="heuristic", max_iter=2, time_limit=10, random_state=0).network
-    F = net.predict(X)
+    lower = cr.TwoLayerReLU(net.W1, 0.999 * net.W2)  # another network (objective not checked)
     loss = get_loss("squared")
+    seen = []
+    log = IterationLog("t", X, Y, beta, loss, 1e-6, callback=seen.append)
+    F = net.predict(X)
     G = loss.gradient(F, Y)
-    log = IterationLog("t", X, Y, beta, loss, 1e-6)
-    spec = spectral_result(G, X, log.x_norm())
-    c1 = log.record(net, F, spec, G=G)
-    assert log.best_cert is c1 and c1.oracle_kind == "upper_bound"
-    heur = OracleResult(0.5 * spec.value, spec.u, spec.attained, "heuristic", "sampled", 10, 0.0)
-    c2 = log.record(net, F, heur, G=G)
-    assert log.best_cert is c2 and c2.dual >= c1.dual and c2.dual_estimate > c1.dual
+    heur = OracleResult(0.5 * spectral_bound(G, np.linalg.norm(X, 2)), np.eye(6)[0], 0.0,
+                        "heuristic", "sampled", 10, 0.0)
+    c1 = log.record(net, F, heur, G=G)
+    Fl = lower.predict(X)
+    Gl = loss.gradient(Fl, Y)
+    c2 = log.progress(lower, Fl, spectral_result(Gl, X, log.x_norm()), G=Gl, stage="local move")
+    assert [i["stage"] for i in seen] == ["iteration", "local move"]
+    assert seen[1]["certificate"] is c2 and c2.dual <= c2.primal and c2.is_rigorous
+    assert len(log.rows) == 1 and log.best_cert is c1 and log.best_net is net
+    # an ordinary end returns the recorded network; an interrupt the lower of the two
+    assert log.result("max_iter", 1, warn_budget=False).network is net
+    res = log.result("interrupted", 1)
+    low_is_lower = c2.primal < c1.primal
+    assert res.network is (lower if low_is_lower else net)
+    assert res.objective == min(c1.primal, c2.primal)
+    assert len(res.history["objective"]) == (2 if low_is_lower else 1)
+
+
+def test_interrupt_during_a_local_move_returns_its_lower_network():
+    X, Y, beta = _tabular(5)
+    seen = []
+
+    def cb(info):
+        seen.append((info["stage"], info["objective"]))
+        if info["stage"] == "local move" and sum(s == "iteration" for s, _ in seen) >= 2:
+            raise KeyboardInterrupt
+
+    res = cr.fit(X, Y, beta, oracle="heuristic", max_iter=30, time_limit=60, random_state=0,
+                 callback=cb)
+    assert res.status == "interrupted" and seen[-1][0] == "local move"
+    assert res.objective == pytest.approx(min(o for _, o in seen), rel=1e-12)
+    assert res.objective == pytest.approx(res.network.objective(X, Y, beta), rel=1e-12)
+    assert res.certificate.dual <= res.objective
 
 
 def test_verbose_labels_the_warm_start_lines(capsys):

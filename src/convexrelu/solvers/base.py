@@ -330,6 +330,8 @@ class IterationLog:
         self._dual_checked = False
         self._x_norm = None  # a bound on ||X||_2, for the spectral bound (computed once)
         self._bar = None  # the progress bar of verbose >= 1 (created on the first line)
+        self._last_line = -np.inf  # perf_counter() of the last progress line
+        self._between = None  # (objective, network, certificate, row): the lowest progress()
 
     def x_norm(self) -> float:
         r"""A proven upper bound on :math:`\|X\|_2` (computed on first use)."""
@@ -345,13 +347,10 @@ class IterationLog:
     def out_of_time(self) -> bool:
         return self.time_limit is not None and self.elapsed() >= self.time_limit
 
-    def record(self, net: TwoLayerReLU, F, res, G=None, Zo=None, label: str | None = None,
-               **extra) -> Certificate:
+    def record(self, net: TwoLayerReLU, F, res, G=None, Zo=None, **extra) -> Certificate:
         """Certificate of ``net`` (predictions ``F``) from the oracle result ``res`` on the dual
         direction ``G`` (default: the loss gradient at ``F``; a solver may pass another
-        subgradient, on which ``res`` must have been computed). ``label``: words that the
-        progress line (``verbose``) shows after the iteration number, e.g. ``"warm start"``
-        (not stored in the row). ``Zo``: the matrix the
+        subgradient, on which ``res`` must have been computed). ``Zo``: the matrix the
         oracle was actually called on, when it is not ``G`` (the convolutional fit calls it
         on ``B^T G`` over the patch matrix ``self.X``); the self-check runs on it.
 
@@ -384,13 +383,6 @@ class IterationLog:
             # the same network, a larger (better) lower estimate of Omega: its estimate of
             # the gap is the more truthful one
             self.best_net, self.best_cert = net, cert
-        elif (primal == self.best_primal and self.best_cert is not None and not cert.is_rigorous
-              and self.best_cert.is_rigorous and not self.best_cert.is_global
-              and cert.dual >= self.best_cert.dual):
-            # the same network, first certified by a bound that did not prove it (the warm
-            # start's spectral bound), now by an oracle: the same proven bound or a better
-            # one, and the oracle's estimate beside it
-            self.best_net, self.best_cert = net, cert
         elif self.best_cert is not None and self.best_cert.dual < self.best_dual:
             # a better dual bound tightens the certificate of the best network
             dual = self._verified_best_dual(self.best_primal)
@@ -406,9 +398,38 @@ class IterationLog:
                    n_neurons=net.n_neurons, omega=res.value, **extra)
         self.rows.append(row)
         if self.verbose:
-            self._progress(it, primal, cert, net.n_neurons, row["time"], extra, label)
+            self._progress(it, primal, cert, net.n_neurons, row["time"], extra)
         if self.callback is not None:
-            self.callback(dict(row, network=net, certificate=cert))
+            self.callback(dict(row, network=net, certificate=cert, stage="iteration"))
+        return cert
+
+    def progress(self, net: TwoLayerReLU, F, res, G=None, Zo=None,
+                 stage: str = "local move") -> Certificate:
+        """A network met between iterations (``stage``: ``"warm start"``, ``"local move"``),
+        certified from ``res`` (arguments as for :meth:`record`; the solvers pass the
+        spectral bound, which needs no oracle call). Its objective reaches the callback
+        (with ``stage``) and the terminal (``verbose >= 2``, or ``verbose`` 1 when the
+        last line is a second old), so that long descents show progress.
+
+        It does not enter the history, the best network or the stopping test (those follow
+        the iterations' oracle calls), but an interrupt returns it when it is below every
+        recorded network (see :meth:`result`)."""
+        primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+        if G is None:
+            G = self.loss.gradient(F, self.Y)
+        cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
+                                       self.t0, best_dual=self._verified_best_dual(primal),
+                                       X=self.X, Zcheck=G if Zo is None else Zo,
+                                       x_norm=None if res.is_upper_bound else self.x_norm())
+        row = dict(iter=len(self.rows), time=self.elapsed(), objective=primal, dual=cert.dual,
+                   gap=cert.gap, rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
+                   n_neurons=net.n_neurons, omega=res.value)
+        if self._between is None or primal < self._between[0]:
+            self._between = (primal, net, cert, row)
+        if self.verbose >= 2 or (self.verbose and time.perf_counter() - self._last_line >= 1.0):
+            self._progress(row["iter"], primal, cert, net.n_neurons, row["time"], {}, stage)
+        if self.callback is not None:
+            self.callback(dict(row, network=net, certificate=cert, stage=stage))
         return cert
 
     def _progress(self, it, primal, cert, n_neurons, t, extra, label=None) -> None:
@@ -418,6 +439,7 @@ class IterationLog:
         line goes to the ``convexrelu.solvers`` logger at INFO."""
         est = "" if cert.is_rigorous else f"  rel_gap_est {cert.rel_gap_estimate:.2e}"
         extras = " ".join(f"{k}={v:.3g}" for k, v in extra.items() if np.isscalar(v))
+        self._last_line = time.perf_counter()
         line = (f"{self.solver} it {it:4d}  " + (f"({label})  " if label else "")
                 + f"obj {primal:.10g}  dual {cert.dual:.10g}  "
                 f"rel_gap {cert.rel_gap:.2e}{est}  neurons {n_neurons}  {t:.2f}s"
@@ -536,11 +558,16 @@ class IterationLog:
         ``"max_iter"``/``"time_limit"`` (``sgd``, a non-convex baseline that reports its
         gap instead)."""
         self.close()
-        if self.best_net is None:
+        net, primal, cert, rows = self.best_net, self.best_primal, self.best_cert, self.rows
+        if status == "interrupted" and self._between is not None and self._between[0] < primal:
+            # interrupted between iterations (a warm start, a local move) on a network
+            # below every recorded one: that network, with its own certificate
+            primal, net, cert, row = self._between
+            rows = rows + [row]
+        if net is None:
             if status == "interrupted":
                 raise KeyboardInterrupt  # nothing to return yet
             raise RuntimeError("solver finished without evaluating any network")
-        cert = self.best_cert
         if status in ("optimal", "estimate_converged"):
             # "optimal" is a claim: only a proof (is_global) may make it, whatever the solver
             # passed (and a dual bound found after the stop may have proven it); a solver
@@ -561,8 +588,8 @@ class IterationLog:
                 "prove optimality (is_global=False)", self.solver,
                 f"the {cert.oracle_kind} oracle on {cert.pattern_scope} patterns"
                 if not cert.is_rigorous else "the certificate")
-        hist = {k: np.array([r[k] for r in self.rows]) for k in self.rows[0]}
-        return SolveResult(self.best_net, float(self.best_primal), cert, status, n_iter,
+        hist = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+        return SolveResult(net, float(primal), cert, status, n_iter,
                            self.elapsed(), hist, self.solver, dict(info or {}))
 
 

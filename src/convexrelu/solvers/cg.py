@@ -266,11 +266,8 @@ class ConditionalGradient(Solver):
         neuron), for at most 15 % of ``time_limit`` and :func:`warm_iterations` L-BFGS
         iterations (100 for 64 neurons, more for wider starts, bounded by their cost).
         The conditional-gradient steps and
-        the certificate then work from there. The descent's network is recorded at its
-        L-BFGS iterations 10, 20, 40, ... and at its end, each with the spectral bound as
-        its proven lower bound (no oracle call): ``verbose`` shows these lines as
-        ``(warm start)``, ``callback`` gets them, and an interrupt from then on returns
-        the latest. ``"auto"``: with a ``time_limit``, from 64
+        the certificate then work from there. The descent reports its network (see
+        ``callback``) at its L-BFGS iterations 10, 20, 40, ... and at its end. ``"auto"``: with a ``time_limit``, from 64
         neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
         :func:`auto_warm_width`): problems whose optimum has hundreds of neurons get
         them at once, the weight decay and the master prune the rest; without a
@@ -308,9 +305,16 @@ class ConditionalGradient(Solver):
         works on row blocks that fit); default: half the free memory of a CUDA device,
         512 MB on the CPU.
     callback : callable, optional
-        Called after each iteration, and at each record of the warm start, with a dict
-        (``iter``, ``objective``, ``dual``, ``rel_gap``, ``network``, ``certificate``,
-        ...; a warm-start record's certificate has ``oracle_kind`` ``"upper_bound"``).
+        Called with a dict (``iter``, ``objective``, ``dual``, ``rel_gap``, ``network``,
+        ``certificate``, ``stage``, ...) after each iteration (``stage`` ``"iteration"``)
+        and, on the heuristic path, with the networks met between them: the warm start's
+        descent (``"warm start"``) and the local moves (``"local move"``: L-BFGS
+        iterations and Adam steps 10, 20, 40, ... of each move, while they descend).
+        Those carry the spectral bound as their proven lower bound (no oracle call); they
+        are not in the result's history and do not decide when the solve stops, but an
+        interrupt (Ctrl-C) returns such a network, with that certificate, when it is the
+        lowest met. ``verbose=1`` prints them when the last line is a second old (long
+        descents show progress), ``verbose=2`` always, labelled with their stage.
     random_state : None, int or Generator
         For the added neurons of the escape descent.
 
@@ -417,6 +421,7 @@ class ConditionalGradient(Solver):
             # compare a Dask fit with the in-memory one, needs masters tighter than 1e-7)
             gl_tol = max(gl_tol, min(1e-7, 0.1 * self.tol))
         k = 0
+        moving = self._between(fmap, X, Y, loss, log, "local move") if fmap.local_moves else None
         try:
             # inside the try: an interrupt once the warm start is recorded returns it
             if init is not None and init.n_neurons:
@@ -437,16 +442,16 @@ class ConditionalGradient(Solver):
                     # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s)
                     warm_deadline = None if deadline is None else \
                         log.t0 + 0.15 * float(self.time_limit)
+                    warm = self._between(fmap, X, Y, loss, log, "warm start")
                     with clock("refine"), self._searching():
                         U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
                                          None if self._loss_name == "squared" else loss,
                                          n_new=width,
                                          max_iter=warm_iterations(X.shape[0], X.shape[1],
                                                                   Y.shape[1], width, refine_iter),
-                                         progress=lambda Uk, Vk: self._record_warm(
-                                             fmap, X, Y, Uk, Vk, loss, log))
+                                         progress=warm)
                     if U.shape[1]:
-                        self._record_warm(fmap, X, Y, U, V, loss, log)
+                        warm(U, V)
             for k in range(self.max_iter + 1):
                 t_rec = time.perf_counter()
                 res_p = None
@@ -553,7 +558,8 @@ class ConditionalGradient(Solver):
                         iters = self._refine_iter(X, Y, U.shape[1], refine_iter,
                                                   cert.rel_gap_estimate)
                         U, V, improved = refine(X, Y, beta, U, V, iters, self._deadline,
-                                                None if self._loss_name == "squared" else loss)
+                                                None if self._loss_name == "squared" else loss,
+                                                progress=moving)
                         steps = adam_steps(X.shape[0], X.shape[1], Y.shape[1], U.shape[1],
                                            iters) if self._heuristic else 0
                         use_adam = bool(steps) and self._loss_name == "squared"
@@ -563,7 +569,8 @@ class ConditionalGradient(Solver):
                             use_adam = False
                         if use_adam:
                             # Adam goes on where L-BFGS levels off (many-neuron networks)
-                            U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline)
+                            U, V, moved = adam_moves(X, Y, beta, U, V, steps, self._deadline,
+                                                     progress=moving)
                             improved = improved or moved
                             # after a move that gained nothing, skip the next ones (more
                             # of them after each failure; see ADAM_BACKOFF)
@@ -578,17 +585,18 @@ class ConditionalGradient(Solver):
         return log.result(status, k, info={"time_breakdown": clock.breakdown(log.elapsed())})
 
     @staticmethod
-    def _record_warm(fmap, X, Y, U, V, loss, log):
-        """Record the warm start's network with the spectral bound as its certificate (no
-        oracle call), so that its objective is seen as soon as it exists (``verbose``,
-        ``callback``) and an interrupt during the first oracle call returns it. The first
-        iteration then certifies the same network with the oracle's estimate."""
-        net = fmap.network(U, V)
-        F = fmap.predict(net)
-        G = loss.gradient(F, Y)
-        Zo = fmap.pull_back(G)
-        log.record(net, F, spectral_result(Zo, X, log.x_norm()), G=G, Zo=Zo,
-                   label="warm start")
+    def _between(fmap, X, Y, loss, log, stage):
+        """The callable that reports a network ``(U, V)`` met between iterations (``stage``)
+        to ``log`` (:meth:`~convexrelu.solvers.base.IterationLog.progress`), certified by
+        the spectral bound (no oracle call)."""
+        def report(U, V):
+            net = fmap.network(U, V)
+            F = fmap.predict(net)
+            G = loss.gradient(F, Y)
+            Zo = fmap.pull_back(G)
+            log.progress(net, F, spectral_result(Zo, X, log.x_norm()), G=G, Zo=Zo, stage=stage)
+
+        return report
 
     def _refine_iter(self, X, Y, m, limit, gap=0.0):
         """L-BFGS iterations of a local move: where a proof is the aim, ``limit`` once the

@@ -645,7 +645,7 @@ def refine(X, Y, beta, U, V, max_iter, deadline=None, loss=None, progress=None):
 ADAM_RELATIVE_LR = 0.015
 
 
-def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
+def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None, progress=None):
     r"""A local move by full-batch Adam on eq. 5 (eq. 76 for another ``loss``) over all
     weights of the balanced network ``(U, V)``, for ``steps`` steps or until ``deadline``.
 
@@ -656,7 +656,9 @@ def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
     ``cg`` has at 3 s, the loop gains 0.014 in the next 8 s, while full-batch Adam from
     that network gains 0.018 in 4 s. ``lr`` defaults to :data:`ADAM_RELATIVE_LR` times
     the root mean square of the weights. Returns ``(U, V, improved)``: the best iterate
-    evaluated, rebalanced and split, and whether it is below the start.
+    evaluated, rebalanced and split, and whether it is below the start. ``progress``:
+    called with the best iterate so far ``(U, V)`` at steps :data:`PROGRESS_FIRST_ITER`
+    ``* 2^j`` when it is below the start and lower than at the last call.
     """
     net0 = balanced_network(U, V)
     W1, W2 = net0.W1.copy(), net0.W2.copy()
@@ -668,12 +670,18 @@ def adam_moves(X, Y, beta, U, V, steps, deadline=None, loss=None, lr=None):
     b1, b2, eps = 0.9, 0.999, 1e-8
     m1, m2 = [np.zeros_like(W1), np.zeros_like(W2)], [np.zeros_like(W1), np.zeros_like(W2)]
     f0, best = None, (np.inf, None)
+    due, reported = PROGRESS_FIRST_ITER, np.inf
     for k in range(1, int(steps) + 1):
         val, g1, g2 = objective_and_gradient(X, Y, beta, W1, W2, loss)
         if f0 is None:
             f0 = val
         if val < best[0]:
             best = (val, (W1.copy(), W2.copy()))
+        if progress is not None and k >= due:
+            due *= 2
+            if best[0] < min(f0, reported):
+                reported = best[0]
+                progress(*split_network(TwoLayerReLU(*best[1]).rebalance()))
         if not np.isfinite(val) or (deadline is not None and time.perf_counter() >= deadline):
             break
         for i, (W, g) in enumerate(((W1, np.asarray(g1)), (W2, np.asarray(g2)))):

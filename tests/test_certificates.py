@@ -155,3 +155,29 @@ def test_oracle_object_reused_across_certificates():
     a = cr.certify(net, X, Y, 0.3, oracle=orc)
     b = cr.certify(net, X, Y, 0.3)
     assert a.dual == pytest.approx(b.dual, rel=1e-12)
+
+
+def test_certificate_check_never_proves_nothing():
+    """check='never' (the solvers' reports between iterations): a bound that meets tol
+    is not global without its self-check, and says why; an unknown value is an error."""
+    from convexrelu.certificates import certificate_from_oracle, scaled_dual
+    from convexrelu.losses import get_loss
+    from convexrelu.oracles.spectral import spectral_result
+    from convexrelu.kernels import spectral_norm
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    Y = rng.standard_normal((40, 2))
+    loss, beta = get_loss("squared"), 0.5
+    G = -Y  # the gradient at the zero network
+    res = spectral_result(G, X, spectral_norm(X))
+    dual = scaled_dual(G, Y, beta, loss, res.value)[0]
+    primal = dual * (1 + 1e-9)  # the bound would meet tol
+    auto = certificate_from_oracle(primal, G, Y, beta, loss, res, 1e-6, 0.0, X=X)
+    assert auto.is_global and auto.check_passed is True  # the spectral bound passes its check
+    never = certificate_from_oracle(primal, G, Y, beta, loss, res, 1e-6, 0.0, X=X,
+                                    check="never")
+    assert not never.is_global and never.check == "not run" and "check='never'" in never.reason
+    assert never.dual == auto.dual  # the same proven number, only not claimed as a proof
+    with pytest.raises(ValueError, match="check must be"):
+        certificate_from_oracle(primal, G, Y, beta, loss, res, 1e-6, 0.0, X=X, check="nope")

@@ -307,8 +307,10 @@ def test_refine_reports_progress_at_doubling_iterations():
 
 
 def test_progress_records_stay_out_of_the_history_and_the_stopping_test():
-    """IterationLog.progress: the callback gets the network with its stage and a proven
-    bound, but the history, the best network and its certificate follow record() only."""
+    """IterationLog.progress: a network below every one met so far reaches the callback
+    with its stage and a proven bound (never global); one that is not lower is not
+    reported; the history, the best network and its certificate follow record() only;
+    an interrupt returns the lowest network met, with its own certificate."""
     from convexrelu.losses import get_loss
     from convexrelu.oracles.base import OracleResult
     from convexrelu.oracles.spectral import spectral_result
@@ -316,28 +318,35 @@ def test_progress_records_stay_out_of_the_history_and_the_stopping_test():
 
     X, Y, beta = _tabular(3)
     net = cr.fit(X, Y, beta, oracle="heuristic", max_iter=2, time_limit=10, random_state=0).network
-    lower = cr.TwoLayerReLU(net.W1, 0.999 * net.W2)  # another network (objective not checked)
+    other = cr.TwoLayerReLU(net.W1, 0.9 * net.W2)
+    high, low = sorted([net, other], key=lambda k: -k.objective(X, Y, beta))
+    assert high.objective(X, Y, beta) > low.objective(X, Y, beta)
     loss = get_loss("squared")
     seen = []
     log = IterationLog("t", X, Y, beta, loss, 1e-6, callback=seen.append)
-    F = net.predict(X)
-    G = loss.gradient(F, Y)
+
+    def parts(k):
+        F = k.predict(X)
+        return F, loss.gradient(F, Y)
+
+    F, G = parts(high)
     heur = OracleResult(0.5 * spectral_bound(G, np.linalg.norm(X, 2)), np.eye(6)[0], 0.0,
                         "heuristic", "sampled", 10, 0.0)
-    c1 = log.record(net, F, heur, G=G)
-    Fl = lower.predict(X)
-    Gl = loss.gradient(Fl, Y)
-    c2 = log.progress(lower, Fl, spectral_result(Gl, X, log.x_norm()), G=Gl, stage="local move")
+    c1 = log.record(high, F, heur, G=G)
+    F, G = parts(low)
+    c2 = log.progress(low, F, spectral_result(G, X, log.x_norm()), G=G, stage="local move")
+    F, G = parts(high)  # not below the lowest met: not reported
+    assert log.progress(high, F, spectral_result(G, X, log.x_norm()), G=G) is None
     assert [i["stage"] for i in seen] == ["iteration", "local move"]
-    assert seen[1]["certificate"] is c2 and c2.dual <= c2.primal and c2.is_rigorous
-    assert len(log.rows) == 1 and log.best_cert is c1 and log.best_net is net
-    # an ordinary end returns the recorded network; an interrupt the lower of the two
-    assert log.result("max_iter", 1, warn_budget=False).network is net
+    assert seen[1]["certificate"] is c2 and c2.dual <= c2.primal and not c2.is_global
+    assert c2.check == "not run"
+    assert len(log.rows) == 1 and log.best_cert is c1 and log.best_net is high
+    # an ordinary end returns the recorded network; an interrupt the lower one
+    assert log.result("max_iter", 1, warn_budget=False).network is high
     res = log.result("interrupted", 1)
-    low_is_lower = c2.primal < c1.primal
-    assert res.network is (lower if low_is_lower else net)
-    assert res.objective == min(c1.primal, c2.primal)
-    assert len(res.history["objective"]) == (2 if low_is_lower else 1)
+    assert res.network is low and res.certificate.primal == res.objective == c2.primal
+    assert list(res.history["iter"]) == [0, 1]
+    assert res.history["objective"][-1] == c2.primal
 
 
 def test_interrupt_during_a_local_move_returns_its_lower_network():

@@ -136,11 +136,14 @@ def fit(X, Y, beta, *, solver="auto", patterns="auto", oracle="auto", loss="squa
         For sampled patterns.
     verbose : int, optional
         1: one line per iteration on the terminal (stdout; also the ``convexrelu.solvers``
-        logger at INFO) under a progress bar for long fits; default 0.
+        logger at INFO) under a progress bar for long fits (``cg`` with a heuristic
+        oracle: also its reports between iterations, a second apart); 2: every report;
+        default 0.
     callback : callable, optional
-        Called with a dict after each iteration (``cg``: also with the networks met
-        between iterations, its warm start's and local moves', each certified by the
-        spectral bound; see :class:`~convexrelu.solvers.ConditionalGradient`).
+        Called with a dict after each iteration (``cg`` with a heuristic oracle: also
+        with the lower networks its descents meet between iterations, each certified by
+        the spectral bound, with ``stage``; see
+        :class:`~convexrelu.solvers.ConditionalGradient`).
     device : None, str or torch.device, optional
         ``cg`` (the default) and ``sgd`` only. For ``cg``: None (default) runs on NumPy;
         a PyTorch device (``"cuda"``, ``"cuda:1"``, ``"cpu"``) runs the dense work there,

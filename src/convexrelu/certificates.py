@@ -316,8 +316,10 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
     self-check (:func:`convexrelu.verify.check_omega`, an independent search for a
     direction that beats it) on the data ``X``. ``check="auto"`` runs it only when the
     certificate would otherwise be global (the solvers' per-iteration use), ``"always"``
-    whenever the oracle is a bound (:func:`certify`). Without ``X`` no check can run and
-    a certificate from the oracle's value is never global. ``Zcheck``: the matrix the
+    whenever the oracle is a bound (:func:`certify`), ``"never"`` not at all (the
+    certificate is then never global: the solvers' reports between iterations, whose
+    spectral bound needs no check and decides nothing). Without ``X`` no check can run
+    and a certificate from the oracle's value is never global. ``Zcheck``: the matrix the
     oracle was called on when it is not ``G`` (a feature map such as the convolutional
     patch matrix; ``x_norm`` must then bound that map's norm).
     """
@@ -329,8 +331,11 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
     rigorous = res.is_upper_bound
     method, passed, reason = "not run", None, ""
     rel_est = (primal - dual_est) / max(abs(primal), tiny)
-    if rigorous and X is not None and (rel_est <= tol or max(best_dual, dual_est) >= primal
-                                       - tol * abs(primal) or check == "always"):
+    if check not in ("auto", "always", "never"):
+        raise ValueError(f"check must be 'auto', 'always' or 'never', got {check!r}")
+    if rigorous and X is not None and check != "never" and (
+            rel_est <= tol or max(best_dual, dual_est) >= primal - tol * abs(primal)
+            or check == "always"):
         chk = check_omega(X, G if Zcheck is None else Zcheck, res.value, res.u)
         method, passed = chk.method, chk.passed
         if not passed:
@@ -341,6 +346,8 @@ def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-n
             omega = max(omega, chk.reference)
             dual_est, scale = scaled_dual(G, Y, beta, loss, omega)
             logger.warning("certificate: %s; is_global=False", reason)
+    elif rigorous and check == "never" and rel_est <= tol:
+        reason = "the bound was not self-checked (check='never'), so it proves nothing"
     elif rigorous and X is None and rel_est <= tol:
         reason = "no self-check could run (the data X was not passed to the certificate)"
     if rigorous:

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from ..kernels import spectral_norm
+from ..kernels import relu_correlations, spectral_norm
 from ..problem import as_problem
 from .base import OracleBase, OracleResult
 
@@ -42,14 +42,19 @@ def spectral_result(Z, X, x_norm: float, t0: float | None = None) -> OracleResul
     vector of :math:`Z^\top X` with the sign that attains more. ``t0``: the
     ``time.perf_counter()`` at which the call started (default: now)."""
     t0 = time.perf_counter() if t0 is None else t0
-    M = Z.T @ X  # (c, d)
+    M = np.asarray(Z.T @ X, dtype=float)  # (c, d); one pass over X on every back end
     _, s, Vt = np.linalg.svd(M, full_matrices=False)
     u = Vt[0] if s.size else np.eye(X.shape[1])[0]
-    vals = [float(np.linalg.norm(Z.T @ np.maximum(X @ w, 0.0))) for w in (u, -u)]
+    W = np.column_stack([u, -u])  # both signs in one pass
+    # host arrays stay on the host (a PyTorch back end in the context would cache Z on
+    # its device); other arrays (Dask) through their back end
+    C = Z.T @ np.maximum(X @ W, 0.0) if isinstance(X, np.ndarray) else \
+        relu_correlations(X, W, Z)[0]
+    vals = np.linalg.norm(np.asarray(C, dtype=float), axis=0)
     if vals[1] > vals[0]:
         u = -u
-    return OracleResult(spectral_bound(Z, x_norm), u, max(vals), "upper_bound", "exact", None,
-                        time.perf_counter() - t0)
+    return OracleResult(spectral_bound(Z, x_norm), u, float(vals.max()), "upper_bound", "exact",
+                        None, time.perf_counter() - t0)
 
 
 class SpectralOracle(OracleBase):

@@ -404,28 +404,32 @@ class IterationLog:
         return cert
 
     def progress(self, net: TwoLayerReLU, F, res, G=None, Zo=None,
-                 stage: str = "local move") -> Certificate:
-        """A network met between iterations (``stage``: ``"warm start"``, ``"local move"``),
-        certified from ``res`` (arguments as for :meth:`record`; the solvers pass the
-        spectral bound, which needs no oracle call). Its objective reaches the callback
-        (with ``stage``) and the terminal (``verbose >= 2``, or ``verbose`` 1 when the
-        last line is a second old), so that long descents show progress.
+                 stage: str = "local move") -> Certificate | None:
+        """A network met between iterations (``stage``: ``"warm start"``, ``"local move"``,
+        ``"escape"``), certified from ``res`` (arguments as for :meth:`record`; the solvers
+        pass the spectral bound, which needs no oracle call, and no self-check runs: such a
+        certificate is never global). When the network is below every network met so
+        far, its objective reaches the callback (with ``stage``) and the terminal
+        (``verbose >= 2``, or ``verbose`` 1 when the last line is a second old), so that
+        long descents show progress; returns its certificate (else None).
 
         It does not enter the history, the best network or the stopping test (those follow
         the iterations' oracle calls), but an interrupt returns it when it is below every
         recorded network (see :meth:`result`)."""
         primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+        if not primal < min(self.best_primal,
+                            np.inf if self._between is None else self._between[0]):
+            return None
         if G is None:
             G = self.loss.gradient(F, self.Y)
         cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
                                        self.t0, best_dual=self._verified_best_dual(primal),
-                                       X=self.X, Zcheck=G if Zo is None else Zo,
+                                       X=self.X, check="never", Zcheck=G if Zo is None else Zo,
                                        x_norm=None if res.is_upper_bound else self.x_norm())
         row = dict(iter=len(self.rows), time=self.elapsed(), objective=primal, dual=cert.dual,
                    gap=cert.gap, rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
                    n_neurons=net.n_neurons, omega=res.value)
-        if self._between is None or primal < self._between[0]:
-            self._between = (primal, net, cert, row)
+        self._between = (primal, net, cert, row)  # one assignment (an interrupt may follow)
         if self.verbose >= 2 or (self.verbose and time.perf_counter() - self._last_line >= 1.0):
             self._progress(row["iter"], primal, cert, net.n_neurons, row["time"], {}, stage)
         if self.callback is not None:
@@ -433,6 +437,7 @@ class IterationLog:
         return cert
 
     def _progress(self, it, primal, cert, n_neurons, t, extra, label=None) -> None:
+        # (label: a report between iterations, shown in the line, not counted by the bar)
         """``verbose >= 1``: one line per iteration on the terminal (stdout, as
         scikit-learn's estimators print), under a progress bar on stderr (tqdm, shown once
         the fit has run a second) with the objective, the gap and the neurons; the same
@@ -458,7 +463,7 @@ class IterationLog:
         if self._bar is not False:
             self._bar.set_postfix_str(f"obj={primal:.6g} gap={cert.rel_gap_estimate:.1e} "
                                       f"neurons={n_neurons}", refresh=False)
-            self._bar.update(1)
+            self._bar.update(0 if label else 1)
             self._bar.write(line)
         else:
             print(line, flush=True)
@@ -561,9 +566,14 @@ class IterationLog:
         net, primal, cert, rows = self.best_net, self.best_primal, self.best_cert, self.rows
         if status == "interrupted" and self._between is not None and self._between[0] < primal:
             # interrupted between iterations (a warm start, a local move) on a network
-            # below every recorded one: that network, with its own certificate
+            # below every recorded one: that network, with its own certificate (and the
+            # best dual bound proven since, when larger), as the history's last row
             primal, net, cert, row = self._between
-            rows = rows + [row]
+            dual = self._verified_best_dual(primal)
+            if dual > cert.dual:
+                cert = _with_dual(cert, dual, self.tol, self._dual_checked)
+            rows = rows + [dict(row, iter=len(rows), dual=cert.dual, gap=cert.gap,
+                                rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate)]
         if net is None:
             if status == "interrupted":
                 raise KeyboardInterrupt  # nothing to return yet

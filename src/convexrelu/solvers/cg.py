@@ -307,14 +307,15 @@ class ConditionalGradient(Solver):
     callback : callable, optional
         Called with a dict (``iter``, ``objective``, ``dual``, ``rel_gap``, ``network``,
         ``certificate``, ``stage``, ...) after each iteration (``stage`` ``"iteration"``)
-        and, on the heuristic path, with the networks met between them: the warm start's
-        descent (``"warm start"``) and the local moves (``"local move"``: L-BFGS
-        iterations and Adam steps 10, 20, 40, ... of each move, while they descend).
-        Those carry the spectral bound as their proven lower bound (no oracle call); they
-        are not in the result's history and do not decide when the solve stops, but an
-        interrupt (Ctrl-C) returns such a network, with that certificate, when it is the
-        lowest met. ``verbose=1`` prints them when the last line is a second old (long
-        descents show progress), ``verbose=2`` always, labelled with their stage.
+        and, with a heuristic oracle, with the networks met between them that are lower
+        than every network before: in the warm start's descent (``"warm start"``), the
+        local moves (``"local move"``) and the escape descents (``"escape"``), at their
+        L-BFGS iterations (Adam steps) 10, 20, 40, .... Those carry the spectral bound
+        as their proven lower bound (no oracle call, never global); they are not in the
+        result's history and do not decide when the solve stops, but an interrupt
+        (Ctrl-C) returns such a network, with that certificate, when it is the lowest
+        met. ``verbose=1`` prints them when the last line is a second old (long descents
+        show progress), ``verbose=2`` always, labelled with their stage.
     random_state : None, int or Generator
         For the added neurons of the escape descent.
 
@@ -327,6 +328,7 @@ class ConditionalGradient(Solver):
     name = "cg"
     _short_moves = False  # short local moves (see SHORT_MOVE_GAIN); set by each solve
     _deadline = None  # perf_counter() deadline of the current solve (time_limit)
+    _escape_report = None  # reports an escape descent's networks (heuristic path)
     _dask = False  # whether the current solve runs on Dask data
     losses = "cvxpy"  # squared: its own master; any other loss: through its CVXPY form
     default_max_iter = 100
@@ -421,7 +423,10 @@ class ConditionalGradient(Solver):
             # compare a Dask fit with the in-memory one, needs masters tighter than 1e-7)
             gl_tol = max(gl_tol, min(1e-7, 0.1 * self.tol))
         k = 0
-        moving = self._between(fmap, X, Y, loss, log, "local move") if fmap.local_moves else None
+        # the heuristic path reports the networks its descents meet (see callback)
+        reports = oracle.kind == "heuristic" and fmap.local_moves
+        moving = self._between(fmap, X, Y, loss, log, "local move") if reports else None
+        self._escape_report = self._between(fmap, X, Y, loss, log, "escape") if reports else None
         try:
             # inside the try: an interrupt once the warm start is recorded returns it
             if init is not None and init.n_neurons:
@@ -637,7 +642,8 @@ class ConditionalGradient(Solver):
         self._escapes += 1
         with self._clock("refine"), self._searching():
             U2, V2, new_obj = escape(X, Y, beta, U, V, self._rng, deadline,
-                                     None if self._loss_name == "squared" else self._loss)
+                                     None if self._loss_name == "squared" else self._loss,
+                                     progress=self._escape_report)
         if new_obj < primal - max(self.tol, 1e-9) * abs(primal):
             logger.info("cg: the estimate met tol but escape descent %d (from a wider "
                         "network) lowered the objective %.10g -> %.10g; continuing",

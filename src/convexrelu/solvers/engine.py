@@ -586,7 +586,8 @@ def _deadline_callback(deadline, progress=None, shape=None):
             if it[0] >= due[0]:
                 due[0] *= 2
                 d, m, c = shape
-                x = intermediate_result.x
+                # SciPy < 1.11 passes the iterate itself
+                x = getattr(intermediate_result, "x", intermediate_result)
                 net = TwoLayerReLU(x[: d * m].reshape(d, m), x[d * m:].reshape(m, c)).rebalance()
                 progress(*split_network(net))
         if deadline is not None and time.perf_counter() >= deadline:

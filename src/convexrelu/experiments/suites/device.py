@@ -65,15 +65,17 @@ def estimate_lambda_max(X, Y, rng, k=256):
 def _run_cg(X, Y, beta, budget, device):
     import convexrelu as cr
 
-    pts, t0 = [], time.perf_counter()
+    pts, its, t0 = [], [], time.perf_counter()
 
     def cb(info):
         pts.append((time.perf_counter() - t0, float(info["objective"])))
+        if info.get("stage", "iteration") == "iteration":  # not the reports between them
+            its.append(pts[-1][0])
 
     res = cr.fit(X, Y, beta, time_limit=budget, device=device, callback=cb)
     wall = time.perf_counter() - t0
     pts.append((wall, float(res.objective)))
-    gaps = np.diff([p[0] for p in pts[:-1]])
+    gaps = np.diff(its)
     return dict(points=pts, wall=wall, status=res.status, objective=float(res.objective),
                 dual=float(res.certificate.dual), rel_gap=float(res.certificate.rel_gap),
                 is_global=bool(res.certificate.is_global), n_iter=int(res.n_iter),

@@ -357,14 +357,11 @@ class IterationLog:
         The best dual bound seen so far tightens later certificates, but a bound only
         decides ``is_global`` once the self-check has confirmed the oracle value it came
         from (checked lazily, when it would make a certificate global)."""
-        primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+        primal = self._objective(net, F)
         if G is None:
             G = self.loss.gradient(F, self.Y)
         Zc = G if Zo is None else Zo
-        cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
-                                       self.t0, best_dual=self._verified_best_dual(primal),
-                                       X=self.X, Zcheck=Zc,
-                                       x_norm=None if res.is_upper_bound else self.x_norm())
+        cert = self._certificate(primal, G, Zc, res, "auto")
         own_dual = scaled_dual(G, self.Y, self.beta, self.loss, cert.omega_bound)[0] \
             if np.isfinite(cert.omega_bound) else -np.inf
         if own_dual > self.best_dual:
@@ -393,9 +390,7 @@ class IterationLog:
                     getattr(src, "source", "") or "bound proven at an earlier iterate")
         self.last_res = res
         it = len(self.rows)
-        row = dict(iter=it, time=self.elapsed(), objective=primal, dual=cert.dual, gap=cert.gap,
-                   rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
-                   n_neurons=net.n_neurons, omega=res.value, **extra)
+        row = self._row(it, primal, cert, net, res, **extra)
         self.rows.append(row)
         if self.verbose:
             self._progress(it, primal, cert, net.n_neurons, row["time"], extra)
@@ -416,25 +411,38 @@ class IterationLog:
         It does not enter the history, the best network or the stopping test (those follow
         the iterations' oracle calls), but an interrupt returns it when it is below every
         recorded network (see :meth:`result`)."""
-        primal = self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+        primal = self._objective(net, F)
         if not primal < min(self.best_primal,
                             np.inf if self._between is None else self._between[0]):
             return None
         if G is None:
             G = self.loss.gradient(F, self.Y)
-        cert = certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
-                                       self.t0, best_dual=self._verified_best_dual(primal),
-                                       X=self.X, check="never", Zcheck=G if Zo is None else Zo,
-                                       x_norm=None if res.is_upper_bound else self.x_norm())
-        row = dict(iter=len(self.rows), time=self.elapsed(), objective=primal, dual=cert.dual,
-                   gap=cert.gap, rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
-                   n_neurons=net.n_neurons, omega=res.value)
+        cert = self._certificate(primal, G, G if Zo is None else Zo, res, "never")
+        row = self._row(len(self.rows), primal, cert, net, res)
         self._between = (primal, net, cert, row)  # one assignment (an interrupt may follow)
         if self.verbose >= 2 or (self.verbose and time.perf_counter() - self._last_line >= 1.0):
             self._progress(row["iter"], primal, cert, net.n_neurons, row["time"], {}, stage)
         if self.callback is not None:
             self.callback(dict(row, network=net, certificate=cert, stage=stage))
         return cert
+
+    def _objective(self, net: TwoLayerReLU, F) -> float:
+        """The training objective of ``net``, whose predictions are ``F``."""
+        return self.loss.value(F, self.Y) + self.beta * net.weight_decay()
+
+    def _certificate(self, primal, G, Zc, res, check) -> Certificate:
+        """The certificate from ``res`` on ``Zc`` (``G`` on the dense map), tightened by the
+        best dual bound proven so far (see :meth:`record`)."""
+        return certificate_from_oracle(primal, G, self.Y, self.beta, self.loss, res, self.tol,
+                                       self.t0, best_dual=self._verified_best_dual(primal),
+                                       X=self.X, check=check, Zcheck=Zc,
+                                       x_norm=None if res.is_upper_bound else self.x_norm())
+
+    def _row(self, it, primal, cert, net, res, **extra) -> dict:
+        """A history row (also the body of the callback's dict)."""
+        return dict(iter=it, time=self.elapsed(), objective=primal, dual=cert.dual,
+                    gap=cert.gap, rel_gap=cert.rel_gap, rel_gap_estimate=cert.rel_gap_estimate,
+                    n_neurons=net.n_neurons, omega=res.value, **extra)
 
     def _progress(self, it, primal, cert, n_neurons, t, extra, label=None) -> None:
         # (label: a report between iterations, shown in the line, not counted by the bar)

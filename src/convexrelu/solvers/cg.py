@@ -423,10 +423,12 @@ class ConditionalGradient(Solver):
             # compare a Dask fit with the in-memory one, needs masters tighter than 1e-7)
             gl_tol = max(gl_tol, min(1e-7, 0.1 * self.tol))
         k = 0
-        # the heuristic path reports the networks its descents meet (see callback)
-        reports = oracle.kind == "heuristic" and fmap.local_moves
-        moving = self._between(fmap, X, Y, loss, log, "local move") if reports else None
-        self._escape_report = self._between(fmap, X, Y, loss, log, "escape") if reports else None
+        # the heuristic path (warm start, local moves) reports the networks its descents
+        # meet (see callback)
+        searching = oracle.kind == "heuristic" and fmap.local_moves
+        moving = self._between(fmap, X, Y, loss, log, "local move") if searching else None
+        self._escape_report = self._between(fmap, X, Y, loss, log, "escape") if searching \
+            else None
         try:
             # inside the try: an interrupt once the warm start is recorded returns it
             if init is not None and init.n_neurons:
@@ -436,10 +438,10 @@ class ConditionalGradient(Solver):
                 width = self.warm_width
                 if width == "auto" and deadline is None:
                     width = 64  # no budget to spend: the narrow, predictable start
-                if oracle.kind == "heuristic" and fmap.local_moves and width == "auto":
+                if searching and width == "auto":
                     lam = _lambda_hint(X, loss.gradient(np.zeros(Y.shape), Y))
                     width = auto_warm_width(X.shape[0], X.shape[1], Y.shape[1], lam / beta)
-                if oracle.kind == "heuristic" and fmap.local_moves and width:
+                if searching and width:
                     # no exact oracle: start from a short non-convex descent of a network of
                     # warm_width neurons (the conditional-gradient steps then add what it missed)
                     # for at most 15 % of the time limit, so that the loop and its certificate

@@ -50,11 +50,19 @@ def _check_outputs(tmp_path, methods, n_cases):
 def test_quick_run_writes_json_and_markdown(tmp_path, capsys):
     methods = ["default", "adam-w100-lr1e-2"]  # every method: the slow test below
     rc = real.main(["--out", str(tmp_path), "--quick", "--budget", "1", "--problems", "linnerud",
-                    "--fractions", "0.1", "--methods", ",".join(methods), "--jobs", "2"])
+                    "--fractions", "0.1", "--methods", ",".join(methods), "--jobs", "2",
+                    "--small-repeats", "2"])
     assert rc == 0
-    data, _ = _check_outputs(tmp_path, methods, 1)
+    data, md = _check_outputs(tmp_path, methods, 1)
     out = capsys.readouterr().out
     assert "[2/2]" in out and "| problem |" in out and "perturbs the timings" in out
+    # criterion (d): the small exact cases, timed after the runs, certified
+    assert [r["name"] for r in data["small"]] == [c[0] for c in real.SMALL_CASES]
+    for r in data["small"]:
+        assert len(r["times_s"]) == 2 and r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert r["status"] == "optimal" and r["is_global"] and r["rel_gap"] <= 1e-6
+        assert r["passed"] == (r["median_s"] <= real.SMALL_LIMIT)
+    assert "Small exact cases (d)" in md and "small exact case spiral" in out
     # linnerud has rank 3: the exact oracle certifies the default's result
     assert data["problems"][0]["runs"]["default"]["is_rigorous"] is True
 
@@ -65,6 +73,11 @@ def test_quick_run_every_method(tmp_path):
     rc = real.main(["--out", str(tmp_path), "--quick", "--budget", "1", "--problems", "linnerud"])
     assert rc == 0
     _check_outputs(tmp_path, list(real.METHODS), 2)
+
+
+def test_bad_small_repeats_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="small-repeats"):
+        real.main(["--out", str(tmp_path), "--small-repeats", "-1"])
 
 
 def test_unknown_problem_is_refused(tmp_path):

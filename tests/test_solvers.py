@@ -491,6 +491,63 @@ def test_cg_refine_modes_all_certify(refine):
     assert res.status == "optimal" and res.certificate.is_global
 
 
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 2, float("nan"), "0.05", True, None])
+def test_cg_rejects_bad_spread(bad):
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    with pytest.raises(ValueError, match="spread"):
+        ConditionalGradient(spread=bad)
+
+
+def test_spread_keeps_candidates_that_activate_different_rows():
+    """``_spread_out`` keeps the best candidate, then each one whose activation pattern
+    differs from every kept one on at least ``spread`` of the rows (at least two), at
+    most ``max_add`` in all, in the order given."""
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    C = rng.standard_normal((60, 3))
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    # near-copies of the first candidates: they differ from them on a few rows only
+    C[10:20] = C[:10] + 1e-3 * rng.standard_normal((10, 3))
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    for spread, max_add in [(0.05, 20), (0.2, 50), (0.01, 5)]:
+        slv = ConditionalGradient(spread=spread, max_add=max_add)
+        K = slv._spread_out(X, C)
+        assert 1 <= K.shape[0] <= max_add
+        np.testing.assert_array_equal(K[0], C[0])
+        idx = [int(np.flatnonzero(np.all(C == k, axis=1))[0]) for k in K]
+        assert idx == sorted(idx)  # best first, as given
+        act = X @ C.T > 0
+        least = max(2, int(np.ceil(spread * X.shape[0])))
+        for a in range(len(idx)):
+            for b in range(a):
+                assert np.count_nonzero(act[:, idx[a]] != act[:, idx[b]]) >= least
+        # greedy and maximal: every candidate left out (before the cap) is close to a kept one
+        if K.shape[0] < max_add:
+            for j in set(range(C.shape[0])) - set(idx):
+                assert min(np.count_nonzero(act[:, j] != act[:, i]) for i in idx) < least
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.05, 0.3])
+def test_cg_spread_reaches_the_same_certified_optimum(spread):
+    """The choice of atoms changes the path, not the optimum: with or without spreading
+    them over different rows, the fit is certified and the objectives agree within the
+    certified gaps (two-class spiral and a planted rank-2 problem)."""
+    from convexrelu.datasets import spiral
+
+    for X, Y, beta in [(*spiral(n_per_class=15, seed=3)[:2], 1e-2),
+                       (*planted(5, n=40, c=2), 0.05)]:
+        ref = fit(X, Y, beta, tol=1e-8)
+        res = fit(X, Y, beta, solver=cr.solvers.ConditionalGradient(tol=1e-8, spread=spread))
+        assert ref.status == res.status == "optimal"
+        assert res.certificate.is_global
+        assert abs(res.objective - ref.objective) <= (ref.certificate.gap + res.certificate.gap) \
+            + 1e-12 * ref.objective
+        check_certificate_by_hand(res, X, Y, beta)
+
+
 def test_has_direction_distinguishes_patterns_across_a_boundary():
     """A direction 1e-7 rad from an atom but across a hyperplane is a new atom."""
     from convexrelu.solvers.engine import has_direction
@@ -501,6 +558,49 @@ def test_has_direction_distinguishes_patterns_across_a_boundary():
     u1 = np.array([np.sin(t), np.cos(t)])  # activates row 0
     assert has_direction(u0[:, None], u0, X)
     assert not has_direction(u0[:, None], u1, X)
+
+
+def test_known_directions_agrees_with_has_direction_row_by_row():
+    """The batched test gives has_direction's answer for every candidate: equal
+    directions with equal patterns, equal directions across a hyperplane (not known),
+    other directions, and no atoms at all."""
+    from convexrelu.solvers.engine import has_direction, known_directions
+
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.standard_normal((30, 2)), [[1.0, 0.0], [0.3, 1.0]]])
+    U = rng.standard_normal((2, 6))
+    U /= np.linalg.norm(U, axis=0)
+    U[:, 0] = [0.0, 1.0]  # on the hyperplane of the row [1, 0]
+    t = 1e-7
+    C = np.vstack([U[:, 2], U[:, 5], [np.sin(t), np.cos(t)], [0.0, 1.0],
+                   rng.standard_normal((4, 2))])
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    got = known_directions(U, C, X)
+    want = np.array([has_direction(U, u, X) for u in C])
+    np.testing.assert_array_equal(got, want)
+    assert got[:2].all() and not got[2] and got[3]  # the near one activates another row
+    assert not known_directions(np.zeros((2, 0)), C, X).any()
+
+
+def test_group_lasso_without_the_probe_meets_tol():
+    """``probe=False`` skips the FISTA probe only: the answer still meets tol and agrees
+    with the probed solve."""
+    from convexrelu.solvers.engine import _gl_gap, group_lasso
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    U = rng.standard_normal((2, 30))
+    U /= np.linalg.norm(U, axis=0)
+    H = np.maximum(X @ U, 0.0)
+    Y = rng.standard_normal((40, 3))
+    V0 = 0.01 * rng.standard_normal((30, 3))
+    for tol in (1e-3, 1e-10):
+        Va = group_lasso(H, Y, 0.5, V0, tol=tol)
+        Vb = group_lasso(H, Y, 0.5, V0, tol=tol, probe=False)
+        G, B, yy = H.T @ H, H.T @ Y, float(np.vdot(Y, Y))
+        for V in (Va, Vb):
+            gap, primal = _gl_gap(G, B, yy, V, 0.5)
+            assert gap <= tol * primal
 
 
 def test_engine_parts_still_importable_from_cg():

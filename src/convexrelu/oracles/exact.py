@@ -437,17 +437,21 @@ class ExactOracle(OracleBase):
         vals = np.concatenate(vals)
         ys = np.concatenate(ys).reshape(-1, self.rank)
         order = np.argsort(vals)[::-1]
-        out_v, out_y = [], []
-        for i in order:
-            if len(out_y) >= kmax:
+        vals, ys = vals[order], ys[order]
+        ys = ys / np.linalg.norm(ys, axis=1, keepdims=True)
+        # near-duplicates (the same direction found in two regions): the best is kept
+        sel = []
+        for i in range(vals.size):
+            if len(sel) >= kmax:
                 break
-            y = ys[i] / np.linalg.norm(ys[i])
-            if any(float(y @ w) > 1.0 - 1e-13 for w in out_y):
+            if sel and np.any(ys[sel] @ ys[i] > 1.0 - 1e-13):
                 continue
-            out_v.append(vals[i])
-            out_y.append(y)
-        U = np.array([ev.from_whitened(y) for y in out_y]).reshape(-1, d)
-        return np.sqrt(np.array(out_v)), U
+            sel.append(i)
+        keep = np.array(sel, dtype=np.intp)
+        U = ev.basis @ (ys[keep] / ev.s).T  # (d, k)
+        nrm = np.linalg.norm(U, axis=0)
+        U = np.where(nrm > 0, U / np.where(nrm > 0, nrm, 1.0), U)
+        return np.sqrt(vals[keep]), U.T.reshape(-1, d)
 
     def __call__(self, Z) -> OracleResult:
         t0 = time.perf_counter()

@@ -67,6 +67,15 @@ yet) and the first time within ``1e-3`` (relative) of ``best``. Then the criteri
 
 Any run whose status is ``"optimal"`` while ``is_global`` is False is flagged.
 
+Then, in this process once every run has finished (nothing else running), the small exact
+cases: the paper's Section 5.1 data (``convexrelu.datasets.planted()``, 25 x 2, c = 5) and
+the spiral (``convexrelu.datasets.spiral()``, 60 x 2, c = 3), ``beta = 0.01``,
+``cr.fit(X, Y, beta)`` with its defaults under ``threadpool_limits(1)``, one warm-up fit
+and then ``--small-repeats`` (default 9) timed fits each:
+
+(d) the median time is at most 0.05 s and the fit is certified (status ``"optimal"``,
+    ``is_global``).
+
 Output: ``<out>/real.json`` (machine, git revision, command line, budget, problems,
 trajectories thinned to <= 300 points, summaries, criteria) and ``<out>/real.md`` (one
 row per problem and ``beta``), rewritten atomically after each finished problem; one
@@ -76,7 +85,7 @@ timings (shared memory bandwidth and caches); the ratios are what count.
 Usage::
 
     convexrelu bench --suite real [--quick] [--out DIR] -- [--budget S] [--problems a,b]
-        [--jobs N] [--fractions 0.1,0.01] [--methods m1,m2] [--grace S]
+        [--jobs N] [--fractions 0.1,0.01] [--methods m1,m2] [--grace S] [--small-repeats N]
 """
 
 from __future__ import annotations
@@ -120,6 +129,12 @@ SPEEDUP = 0.25
 MAX_POINTS = 300
 #: Seconds a child may take to import and load the data before its clock starts.
 STARTUP_TIMEOUT = 120.0
+#: The small exact cases of criterion (d): name, ``convexrelu.datasets`` function (its
+#: defaults), beta; timed ``SMALL_REPEATS`` times after a warm-up fit; (d) asks for a median
+#: of at most ``SMALL_LIMIT`` seconds and a certified fit.
+SMALL_CASES = (("§5.1 planted", "planted", 1e-2), ("spiral", "spiral", 1e-2))
+SMALL_REPEATS = 9
+SMALL_LIMIT = 0.05
 #: Environment of every child: one thread everywhere.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -306,6 +321,34 @@ def _warm_up_torch(torch):
         loss.backward()
         opt.step()
         sched.step(float(loss))
+
+
+def run_small(repeats=SMALL_REPEATS):
+    """Criterion (d): time ``cr.fit`` with its defaults on the small exact cases
+    (:data:`SMALL_CASES`), single-threaded, one warm-up fit and ``repeats`` timed ones."""
+    import convexrelu as cr
+    from convexrelu import datasets
+    from threadpoolctl import threadpool_limits
+
+    out = []
+    for name, fn, beta in SMALL_CASES:
+        X, Y = getattr(datasets, fn)()[:2]
+        times = []
+        with threadpool_limits(1):
+            res = cr.fit(X, Y, beta)  # the warm-up: first-call imports and caches
+            for _ in range(repeats):
+                t = time.perf_counter()
+                res = cr.fit(X, Y, beta)
+                times.append(time.perf_counter() - t)
+        med = float(np.median(times))
+        cert = res.certificate
+        certified = bool(res.status == "optimal" and cert.is_global)
+        out.append(dict(name=name, n=int(X.shape[0]), d=int(X.shape[1]), c=int(Y.shape[1]),
+                        beta=beta, times_s=times, median_s=med, min_s=float(min(times)),
+                        max_s=float(max(times)), status=res.status, is_global=bool(cert.is_global),
+                        rel_gap=float(cert.rel_gap), objective=float(res.objective),
+                        n_iter=int(res.n_iter), passed=bool(certified and med <= SMALL_LIMIT)))
+    return out
 
 
 def _child_main(spec_path) -> int:
@@ -619,6 +662,16 @@ def markdown(result):
         cells.append("; ".join(_g(v, ".0f") for v in peaks))
         cells += [_pf(p["criteria"][k]) for k in ("a", "b", "c")]
         lines.append("| " + " | ".join(cells) + " |")
+    if result.get("small"):
+        lines += ["", f"## Small exact cases (d): median of {result['small_repeats']} fits "
+                  f"<= {SMALL_LIMIT:g} s, certified", "",
+                  "| problem | n x d | c | beta | median s | min s | max s | iterations | status "
+                  "| certified (rel_gap) | (d) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in result["small"]:
+            lines.append(f"| {r['name']} | {r['n']} x {r['d']} | {r['c']} | {r['beta']:g} | "
+                         f"{r['median_s']:.4f} | {r['min_s']:.4f} | {r['max_s']:.4f} | "
+                         f"{r['n_iter']} | {r['status']} | {r['is_global']} ({r['rel_gap']:.1e}) | "
+                         f"{'PASS' if r['passed'] else 'FAIL'} |")
     lines += ["", "## Runs", "",
               "| problem | method | objective at budget | status | wall s | peak MB | start MB "
               "| points | note |", "|---|---|---|---|---|---|---|---|---|"]
@@ -685,10 +738,16 @@ def main(argv=None) -> int:
                    help="seconds past the budget before a run is killed (default max(5, budget/2))")
     p.add_argument("--sgd-optimizer", choices=("sgd", "adam"), default="sgd",
                    help="optimizer of the package's sgd baseline (default sgd)")
+    p.add_argument("--small-repeats", type=int, default=SMALL_REPEATS,
+                   help=f"timed fits of each small exact case, criterion (d) (default "
+                        f"{SMALL_REPEATS}; 0 skips them)")
     p.add_argument("--device", default=None,
                    help="a PyTorch device (cuda): every method runs there (the default fit "
                         "with fit(device=...)); default: the CPU, NumPy for the default fit")
     args = p.parse_args(argv)
+    budget = args.budget if args.budget is not None else (10.0 if args.quick else 60.0)
+    if not budget > 0 or args.jobs < 1 or args.small_repeats < 0:
+        raise SystemExit("real: --budget must be > 0, --jobs >= 1 and --small-repeats >= 0")
     try:
         from convexrelu.experiments._common import require_torch
 
@@ -696,9 +755,6 @@ def main(argv=None) -> int:
     except ImportError as exc:
         print(f"real: {exc}", file=sys.stderr)
         return 2
-    budget = args.budget if args.budget is not None else (10.0 if args.quick else 60.0)
-    if not budget > 0 or args.jobs < 1:
-        raise SystemExit("real: --budget must be > 0 and --jobs >= 1")
     grace = args.grace if args.grace is not None else max(5.0, budget / 2)
     problems = (_names(args.problems, PROBLEMS, "problem") if args.problems
                 else list(QUICK_PROBLEMS if args.quick else PROBLEMS))
@@ -731,7 +787,7 @@ def main(argv=None) -> int:
                           "after the budget do not count"),
                   lambda_max_estimate='cr.omega(X, Y, oracle="heuristic", random_state=0).attained '
                                       "(a lower estimate)",
-                  problems=[], flags=[])
+                  problems=[], flags=[], small=[], small_repeats=args.small_repeats)
     tasks, cases = [], []
     try:
         for name in problems:
@@ -801,6 +857,17 @@ def main(argv=None) -> int:
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if args.small_repeats:
+        # after every run, so that nothing else shares the machine
+        result["small"] = run_small(args.small_repeats)
+        result["flags"] += [f"{r['name']} (small exact case): status 'optimal' with is_global "
+                            f"False" for r in result["small"]
+                            if r["status"] == "optimal" and not r["is_global"]]
+        for r in result["small"]:
+            print(f"small exact case {r['name']}: median {r['median_s']:.4f} s of "
+                  f"{args.small_repeats} fits, {r['status']}, certified {r['is_global']} "
+                  f"(rel_gap {r['rel_gap']:.1e}): (d) {'PASS' if r['passed'] else 'FAIL'}",
+                  flush=True)
     result["total_s"] = time.perf_counter() - t_all
     table = _write(args.out, result)
     print("\n".join(table))

@@ -265,6 +265,34 @@ def test_warm_start_is_recorded_with_a_proven_bound_before_the_first_oracle_call
     assert res.certificate.dual <= res.objective * (1 + 1e-12)
 
 
+def test_slow_set_up_leaves_the_warm_start_its_share_of_the_time_left(monkeypatch):
+    """The warm start gets 15 % of the time left when it begins, not 15 % of time_limit
+    from the fit's start: a set-up that takes longer than that (here the oracle's build,
+    slowed to 0.5 s; in practice the first import of scikit-learn under a short limit)
+    used to leave its deadline already past, and the warm start returned its random start
+    after no descent at all (diabetes, beta = 0.1 lambda_max, time_limit=3: objective 195
+    instead of 132)."""
+    import time
+
+    import convexrelu.solvers.base as base
+
+    make = base.make_oracle
+
+    def slow(*a, **k):
+        time.sleep(0.5)
+        return make(*a, **k)
+
+    monkeypatch.setattr(base, "make_oracle", slow)
+    X, Y, beta = _tabular()
+    infos = []
+    cr.fit(X, Y, beta, oracle="heuristic", max_iter=1, time_limit=2.0, random_state=0,
+           callback=infos.append)
+    warm = [i for i in infos if i["stage"] == "warm start"]
+    # the descent ran: a report inside it (L-BFGS iteration 10) before its end
+    assert len(warm) >= 2
+    assert warm[-1]["objective"] < warm[0]["objective"]
+
+
 def test_interrupt_during_the_first_oracle_call_returns_the_warm_start():
     """Ctrl-C once the warm start exists returns it with its certificate (before, the fit
     had no network recorded until the first oracle call and re-raised the interrupt)."""

@@ -130,7 +130,7 @@ WARM_DIM_KNEE = 8
 #: The warm start's L-BFGS iterations: ``100 width / 64`` (a wide start, for an optimum
 #: with many neurons, needs a longer descent before atoms are added one by one), within
 #: [100, 1000] and at most ``WARM_ITER_WORK / (n (d + c) width)`` (the descent's total
-#: multiply-adds); the warm start also stops at 15 % of the time limit.
+#: multiply-adds); the warm start also stops at 15 % of the time left when it starts.
 WARM_ITER_WORK = 1.2e9
 #: On the exact path (a proof is the aim) a local move runs ``refine_max_iter`` L-BFGS
 #: iterations once the certificate's relative gap is below ``EXACT_LONG_MOVE_GAP``, and at
@@ -286,7 +286,7 @@ class ConditionalGradient(Solver):
         With a heuristic oracle (no exact one for ``X``) and no ``init``, the solve starts
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
         directions of the largest residuals and random directions (0: start from no
-        neuron), for at most 15 % of ``time_limit`` and :func:`warm_iterations` L-BFGS
+        neuron), for at most 15 % of the time left of ``time_limit`` and :func:`warm_iterations` L-BFGS
         iterations (100 for 64 neurons, more for wider starts, bounded by their cost).
         The conditional-gradient steps and
         the certificate then work from there. The descent reports its network (see
@@ -471,11 +471,16 @@ class ConditionalGradient(Solver):
                 if searching and width:
                     # no exact oracle: start from a short non-convex descent of a network of
                     # warm_width neurons (the conditional-gradient steps then add what it missed)
-                    # for at most 15 % of the time limit, so that the loop and its certificate
+                    # for at most 15 % of the time left, so that the loop and its certificate
                     # get the rest (a quarter put the first iterate of planted 100000 x 50 at
-                    # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s)
-                    warm_deadline = None if deadline is None else \
-                        log.t0 + 0.15 * float(self.time_limit)
+                    # 18 s of 60; at 15 %: 11 s, and lower objectives at 30 s and 60 s). Of
+                    # the time left, not of the limit: the set-up before it (the oracle, the
+                    # first import of scikit-learn's warning class under a short limit, 0.5
+                    # to 1 s) could leave a deadline already past, and the warm start then
+                    # returned its random start (diabetes, beta = 0.1 lambda_max,
+                    # time_limit=3: objective 195 at 0.7 s instead of 132 at 0.01 s)
+                    now = time.perf_counter()
+                    warm_deadline = None if deadline is None else now + 0.15 * max(deadline - now, 0.0)
                     warm = self._between(fmap, X, Y, loss, log, "warm start")
                     with clock("refine"), self._searching():
                         U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,

@@ -206,7 +206,8 @@ def auto_warm_width(n, d, c, ratio):
 #: eleven exact rank-2 problems (spiral seeds 0..3, spiral at beta 1e-3 and 1e-1 and with
 #: 120 points, Section 5.1, planted 100 x 2 to 400 x 2; one core, median of 5 fits, sum):
 #: 1.25 s without, 0.88 s at 0.05, 1.0 s at 0.1, 0.86 s at 0.03; every fit certified;
-#: iterations 7 -> 4 on the spiral, 12 -> 8 on the 120-point one.
+#: iterations 7 -> 4 on the spiral, 12 -> 8 on the 120-point one; planted 1000 x 2,
+#: c = 10: 4.95 -> 1.38 s (docs/design.md, section 5).
 SPREAD = 0.05
 SPREAD_POOL = 4
 #: On data with more rows than this the patterns are compared on an even subsample of

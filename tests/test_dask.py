@@ -209,6 +209,7 @@ def test_parallel_path_on_the_dask_backend(client):
         par = cr.regularization_path(X, Y, betas, n_jobs=-1)
     for a, b in zip(serial, par):
         assert a.status == b.status == "optimal"
+        assert a.certificate.is_global and b.certificate.is_global
         # the serial path is warm-started and the parallel fits are not: two certified
         # optima, each within its own proven gap of the same optimum
         assert abs(a.objective - b.objective) <= a.certificate.gap + b.certificate.gap \

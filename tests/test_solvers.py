@@ -530,6 +530,56 @@ def test_spread_keeps_candidates_that_activate_different_rows():
                 assert min(np.count_nonzero(act[:, j] != act[:, i]) for i in idx) < least
 
 
+def test_spread_compares_patterns_on_an_even_subsample_of_large_data(monkeypatch):
+    """Above SPREAD_ROWS rows the patterns are compared on an even subsample, taken once
+    per solve (Dask data too: one pass, the same rows)."""
+    import convexrelu.solvers.cg as cgmod
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    monkeypatch.setattr(cgmod, "SPREAD_ROWS", 50)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 3))
+    C = rng.standard_normal((40, 3))
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    slv = ConditionalGradient(spread=0.1, max_add=10)
+    K = slv._spread_out(X, C)
+    sub = X[np.unique(np.linspace(0, 199, 50).astype(np.int64))]
+    act = sub @ C.T > 0
+    keep = [0]
+    for i in range(1, 40):
+        if len(keep) < 10 and all(np.count_nonzero(act[:, i] != act[:, j]) >= 5 for j in keep):
+            keep.append(i)
+    np.testing.assert_array_equal(K, C[keep])
+    assert slv._spread_cache[0] is X  # taken once, reused while X is the same
+    da = pytest.importorskip("dask.array")
+    Xd = da.from_array(X, chunks=(60, 3))
+    slv2 = ConditionalGradient(spread=0.1, max_add=10)
+    np.testing.assert_array_equal(slv2._spread_out(Xd, C), C[keep])
+
+
+def test_spread_zero_asks_for_max_add_candidates_and_keeps_them(monkeypatch):
+    """``spread=0`` is the former rule: the oracle is asked for ``max_add`` candidates and
+    the maximiser and all of them are added (no pattern test)."""
+    from convexrelu.oracles import ExactOracle
+    from convexrelu.solvers.cg import ConditionalGradient
+
+    asked = []
+    cands = ExactOracle.candidates
+
+    def recording(self, Z, threshold, kmax=50):
+        asked.append(kmax)
+        return cands(self, Z, threshold, kmax)
+
+    monkeypatch.setattr(ExactOracle, "candidates", recording)
+    X, Y = planted(2, n=40, c=2)
+    res = fit(X, Y, 0.05, solver=cr.solvers.ConditionalGradient(spread=0.0, max_add=7))
+    assert res.certificate.is_global
+    assert asked and set(asked) == {7}
+    asked.clear()
+    fit(X, Y, 0.05, solver=cr.solvers.ConditionalGradient(spread=0.05, max_add=7))
+    assert asked and set(asked) == {28}
+
+
 @pytest.mark.parametrize("spread", [0.0, 0.05, 0.3])
 def test_cg_spread_reaches_the_same_certified_optimum(spread):
     """The choice of atoms changes the path, not the optimum: with or without spreading
@@ -582,11 +632,20 @@ def test_known_directions_agrees_with_has_direction_row_by_row():
     assert not known_directions(np.zeros((2, 0)), C, X).any()
 
 
-def test_group_lasso_without_the_probe_meets_tol():
-    """``probe=False`` skips the FISTA probe only: the answer still meets tol and agrees
-    with the probed solve."""
+def test_group_lasso_without_the_probe_meets_tol(monkeypatch):
+    """``probe=False`` skips the 11-step FISTA probe from ``V0`` (and only that): the
+    answer still meets tol."""
+    import convexrelu.solvers.engine as engine
     from convexrelu.solvers.engine import _gl_gap, group_lasso
 
+    calls = []
+    fista = engine._fista
+
+    def recording(*a, **k):
+        calls.append(a[7])  # max_iter
+        return fista(*a, **k)
+
+    monkeypatch.setattr(engine, "_fista", recording)
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 2))
     U = rng.standard_normal((2, 30))
@@ -595,8 +654,12 @@ def test_group_lasso_without_the_probe_meets_tol():
     Y = rng.standard_normal((40, 3))
     V0 = 0.01 * rng.standard_normal((30, 3))
     for tol in (1e-3, 1e-10):
+        calls.clear()
         Va = group_lasso(H, Y, 0.5, V0, tol=tol)
+        assert calls[0] == 11  # the probe comes first
+        calls.clear()
         Vb = group_lasso(H, Y, 0.5, V0, tol=tol, probe=False)
+        assert 11 not in calls
         G, B, yy = H.T @ H, H.T @ Y, float(np.vdot(Y, Y))
         for V in (Va, Vb):
             gap, primal = _gl_gap(G, B, yy, V, 0.5)

@@ -199,9 +199,9 @@ def auto_warm_width(n, d, c, ratio):
 
 #: Directions added in one iteration must activate different rows: their activation
 #: patterns differ pairwise on at least this fraction of the rows (and on at least two
-#: rows), taken best first from ``SPREAD_POOL * max_add`` candidates (the ``spread``
-#: parameter's default). Neighbouring cells of one violated region give nearly the same
-#: atom; the best of each cell filled every iteration with them, and column generation
+#: rows), taken best first from the oracle's maximiser and ``SPREAD_POOL * max_add``
+#: candidates (the ``spread`` parameter's default). Neighbouring cells of one violated
+#: region give nearly the same atom; the best of each cell filled every iteration with them, and column generation
 #: needed more iterations (each with a larger master) to reach the optimum. Measured on
 #: eleven exact rank-2 problems (spiral seeds 0..3, spiral at beta 1e-3 and 1e-1 and with
 #: 120 points, Section 5.1, planted 100 x 2 to 400 x 2; one core, median of 5 fits, sum):
@@ -263,9 +263,10 @@ class ConditionalGradient(Solver):
     spread : float, default 0.05
         The directions added in one iteration activate different rows: their activation
         patterns differ pairwise on at least this fraction of the rows (and on at least
-        two), chosen best first from ``4 * max_add`` candidates (neighbouring cells of
-        one violated region give nearly the same atom). ``0``: the best ``max_add``
-        candidates, however alike.
+        two), chosen best first from the oracle's maximiser and ``4 * max_add`` candidates
+        (neighbouring cells of one violated region give nearly the same atom), at most
+        ``max_add`` in all. ``0``: the maximiser and the best ``max_add`` candidates,
+        however alike.
     time_limit : float, optional
         Seconds; stops with status ``"time_limit"``.
     verbose : int, default 0
@@ -287,12 +288,12 @@ class ConditionalGradient(Solver):
         With a heuristic oracle (no exact one for ``X``) and no ``init``, the solve starts
         from a short non-convex descent (L-BFGS on eq. 5) of this many neurons at the
         directions of the largest residuals and random directions (0: start from no
-        neuron), for at most 15 % of the time left of ``time_limit`` and :func:`warm_iterations` L-BFGS
-        iterations (100 for 64 neurons, more for wider starts, bounded by their cost).
-        The conditional-gradient steps and
-        the certificate then work from there. The descent reports its network (see
-        ``callback``) at its L-BFGS iterations 10, 20, 40, ... and at its end. ``"auto"``: with a ``time_limit``, from 64
-        neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
+        neuron), for at most 15 % of the time left of ``time_limit`` and
+        :func:`warm_iterations` L-BFGS iterations (100 for 64 neurons, more for wider
+        starts, bounded by their cost). The conditional-gradient steps and the
+        certificate then work from there. The descent reports its network (see
+        ``callback``) at its L-BFGS iterations 10, 20, 40, ... and at its end.
+        ``"auto"``: with a ``time_limit``, from 64 neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
         :func:`auto_warm_width`): problems whose optimum has hundreds of neurons get
         them at once, the weight decay and the master prune the rest; without a
         ``time_limit``, 64 (and the local moves on that path at most 100 L-BFGS
@@ -358,8 +359,8 @@ class ConditionalGradient(Solver):
     default_max_iter = 100
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
-                 max_add=20, spread=SPREAD, gl_tol=1e-10, max_escapes="auto", warm_width="auto", time_limit=None,
-                 verbose=0, callback=None, random_state=None, prove="auto", prove_time=None,
+                 max_add=20, spread=SPREAD, gl_tol=1e-10, max_escapes="auto", warm_width="auto",
+                 time_limit=None, verbose=0, callback=None, random_state=None, prove="auto", prove_time=None,
                  device=None, dtype="float64", max_memory=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
                          callback=callback, random_state=random_state)
@@ -369,8 +370,8 @@ class ConditionalGradient(Solver):
         self.refine_max_iter = check_positive_int(refine_max_iter, "refine_max_iter")
         self.merge = bool(merge)
         self.max_add = check_positive_int(max_add, "max_add")
-        if isinstance(spread, bool) or not isinstance(spread, (int, float, np.integer, np.floating)) \
-                or not 0.0 <= float(spread) < 1.0:
+        real = (int, float, np.integer, np.floating)
+        if isinstance(spread, bool) or not isinstance(spread, real) or not 0.0 <= float(spread) < 1.0:
             raise ValueError(f"spread must be a fraction of the rows in [0, 1); got {spread!r}")
         self.spread = float(spread)
         self.gl_tol = check_tol(gl_tol, "gl_tol")
@@ -426,6 +427,7 @@ class ConditionalGradient(Solver):
         self._adam_fail = self._adam_wait = 0
         self._short_moves, last_primal = False, np.inf
         self._rng = np.random.default_rng(self.random_state)
+        self._spread_cache = None  # see _spread_rows
         self._clock = clock = _Clock()
         smooth = np.isfinite(getattr(loss, "smoothness", 1.0))
         log = IterationLog(name, X, Y, beta, loss, self.tol, self.verbose, self.callback,
@@ -481,7 +483,8 @@ class ConditionalGradient(Solver):
                     # returned its random start (diabetes, beta = 0.1 lambda_max,
                     # time_limit=3: objective 195 at 0.7 s instead of 132 at 0.01 s)
                     now = time.perf_counter()
-                    warm_deadline = None if deadline is None else now + 0.15 * max(deadline - now, 0.0)
+                    warm_deadline = None if deadline is None else \
+                        now + 0.15 * max(deadline - now, 0.0)
                     warm = self._between(fmap, X, Y, loss, log, "warm start")
                     with clock("refine"), self._searching():
                         U, V, _ = escape(X, Y, beta, U, V, self._rng, warm_deadline,
@@ -741,9 +744,9 @@ class ConditionalGradient(Solver):
 
     def _new_atoms(self, X, oracle, Z, res, beta, U):
         """Directions to add: the oracle's maximiser and, when the oracle can list them,
-        the best direction of every other violated cell (at most ``max_add`` in all,
-        spread over different rows: see ``spread``); ``Z`` is the point the oracle was
-        called on, ``X`` its rows."""
+        the best direction of every other violated cell (spread over different rows, at
+        most ``max_add`` in all; with ``spread=0`` the maximiser and at most ``max_add``
+        others); ``Z`` is the point the oracle was called on, ``X`` its rows."""
         cand = [res.u] if res.value > beta else []
         if self.max_add > 1 and res.value > beta:
             pool = self.max_add * (SPREAD_POOL if self.spread > 0 else 1)
@@ -771,15 +774,27 @@ class ConditionalGradient(Solver):
             return self._spread_out(X, out)
         return out[: self.max_add + 1]
 
+    def _spread_rows(self, X):
+        """The host rows on which :meth:`_spread_out` compares patterns: ``X`` itself (a
+        NumPy array of at most :data:`SPREAD_ROWS` rows), else an even subsample of
+        that many rows taken once per solve (Dask data: one pass, not one per iteration)."""
+        if isinstance(X, np.ndarray) and X.shape[0] <= SPREAD_ROWS:
+            return X
+        cached = getattr(self, "_spread_cache", None)
+        if cached is None or cached[0] is not X:
+            n = X.shape[0]
+            idx = np.arange(n) if n <= SPREAD_ROWS else \
+                np.unique(np.linspace(0, n - 1, SPREAD_ROWS).astype(np.int64))
+            self._spread_cache = cached = (X, np.asarray(take_rows(X, idx), dtype=float))
+        return cached[1]
+
     def _spread_out(self, X, C):
         """At most ``max_add`` of the candidate directions ``C`` (rows, best first): each
         kept when its activation pattern differs from every kept one's on at least
         ``spread`` of the rows of ``X`` (at least two rows; on an even subsample of
         :data:`SPREAD_ROWS` rows of larger data). The first is always kept."""
-        n = X.shape[0]
-        rows = X if n <= SPREAD_ROWS else take_rows(
-            X, np.unique(np.linspace(0, n - 1, SPREAD_ROWS).astype(np.int64)))
-        act = np.asarray(activation(rows, C.T))  # (rows, k)
+        rows = self._spread_rows(X)
+        act = (rows @ C.T) > 0  # (rows, k), on the host
         least = max(2, int(np.ceil(self.spread * act.shape[0])))
         keep = [0]
         for i in range(1, C.shape[0]):

@@ -598,6 +598,30 @@ def test_cg_spread_reaches_the_same_certified_optimum(spread):
         check_certificate_by_hand(res, X, Y, beta)
 
 
+def test_cg_stops_stalled_when_iterations_can_change_nothing(monkeypatch, caplog):
+    """Once iterations find no atom to add (here: none after the second), with no local
+    move and the master gaining nothing, cg stops with status "stalled" (a proven but
+    unmet gap, never "optimal") instead of repeating itself up to max_iter."""
+    from convexrelu.solvers.cg import STALL_ITERATIONS, ConditionalGradient
+
+    X, Y = planted(3, n=30, c=2)
+    calls = []
+    orig = ConditionalGradient._new_atoms
+
+    def two_rounds(self, *a):
+        calls.append(1)
+        out = orig(self, *a)
+        return out if len(calls) <= 2 else out[:0]
+
+    monkeypatch.setattr(ConditionalGradient, "_new_atoms", two_rounds)
+    with caplog.at_level("WARNING", logger="convexrelu"):
+        res = fit(X, Y, 0.05, solver=ConditionalGradient(tol=1e-12, max_iter=50))
+    assert res.status == "stalled" and not res.certificate.is_global
+    assert len(calls) <= 2 + STALL_ITERATIONS + 1 and res.n_iter < 10
+    assert res.certificate.dual <= res.objective
+    assert "stalled" in caplog.text
+
+
 def test_has_direction_distinguishes_patterns_across_a_boundary():
     """A direction 1e-7 rad from an atom but across a hyperplane is a new atom."""
     from convexrelu.solvers.engine import has_direction

@@ -177,10 +177,21 @@ class _Sweep2D:
         self.rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
         self.tol = tol
         self.n_cells = L
+        self._last = None  # (Z, estimates, directions) of the last call
 
     def _estimates(self, Z: np.ndarray):
         """Estimated values (cells: top eigenvalue if its vector is inside; rays) and
-        directions ``t`` (unit)."""
+        directions ``t`` (unit). The last ``Z``'s are kept: a solver's oracle call and its
+        ``candidates`` on the same point sweep once (the arrays returned are read only)."""
+        last = self._last
+        if last is not None and last[0].shape == Z.shape and np.array_equal(last[0], Z):
+            return last[1], last[2]
+        est, dirs = self._sweep(Z)
+        est.flags.writeable = dirs.flags.writeable = False
+        self._last = (np.array(Z, copy=True), est, dirs)
+        return est, dirs
+
+    def _sweep(self, Z: np.ndarray):
         n, c = Z.shape
         K = (Z[:, :, None] * self.A[:, None, :]).reshape(n, 2 * c)
         G = (np.cumsum(np.asarray(self.E @ K), axis=0) + self.active0 @ K).reshape(-1, c, 2)

@@ -138,7 +138,7 @@ def test_certified_fit_same_on_torch_cpu(n, d, c, frac):
     # tol 1e-8: at 1e-9 the certificate depends on which atoms the path met (the two back
     # ends round differently): on the 120 x 2 problem the PyTorch path met 40 nearly
     # parallel atoms whose master the interior point solves only to relative gap 2.7e-9,
-    # and stopped "stalled" at 2e-9 (NumPy: optimal at 5e-10)
+    # and ended on max_iter at 1.7e-9 (NumPy: optimal at 5e-10)
     X, Y = planted(n, d, c=c, seed=2)[:2]
     beta = frac * float(cr.lambda_max(X, Y))
     a = cr.fit(X, Y, beta, tol=1e-8)

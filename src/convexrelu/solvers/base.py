@@ -47,8 +47,7 @@ logger = logging.getLogger("convexrelu.solvers")
 #: - ``"inaccurate"``: a conic solver did not report an optimal solution;
 #: - ``"recovery_gap"``: a relaxation was solved but the recovered network is not certified;
 #: - ``"stalled"``: the solver stopped by its own criterion (e.g. a non-convex optimiser at a
-#:   stationary point, or ``cg`` when an iteration could change nothing: no atom to add
-#:   and the same master solution) where the certificate's gap has not met tol.
+#:   stationary point) where the certificate's gap has not met tol.
 STATUSES = ("optimal", "estimate_converged", "max_iter", "time_limit", "interrupted", "inaccurate",
             "recovery_gap", "stalled")
 
@@ -254,9 +253,7 @@ class SolveResult:
         solver did not report an optimal solution (relaxation solvers);
         ``"recovery_gap"``: the relaxation was solved but the network recovered from it
         is not certified to ``tol``; ``"stalled"``: a non-convex optimiser (``"sgd"``)
-        converged to a point the certificate does not prove optimal, or ``cg`` found
-        nothing to change (every violating direction is an atom already and the master
-        returns the same network: the gap is at the master's precision).
+        converged to a point the certificate does not prove optimal.
     n_iter : int
     time : float
         Seconds.

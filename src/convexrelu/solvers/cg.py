@@ -210,17 +210,13 @@ def auto_warm_width(n, d, c, ratio):
 #: c = 10: 4.95 -> 1.38 s (docs/design.md, section 5).
 SPREAD = 0.05
 SPREAD_POOL = 4
+#: ... and only while the relative gap (estimate) is above ``SPREAD_GAP``: near the optimum
+#: the violation is local, a neighbouring cell of an atom, exactly what the spread leaves
+#: out (the spiral's iterations before its last all have gaps above 3e-3)
+SPREAD_GAP = 1e-4
 #: On data with more rows than this the patterns are compared on an even subsample of
 #: this many rows.
 SPREAD_ROWS = 4096
-
-
-#: ``cg`` stops with status ``"stalled"`` after this many iterations in a row that found
-#: no atom to add (every violating direction an atom already) with no local move to make
-#: and a deterministic oracle, once the master gains nothing between them: the gap is at
-#: the restricted master's precision and further iterations would repeat (a fit at
-#: tol 1e-9 ran its 100 iterations so, at relative gap 1.7e-9).
-STALL_ITERATIONS = 3
 
 
 #: The parts of an iteration that ``info["time_breakdown"]`` times (plus ``"other"``).
@@ -273,7 +269,9 @@ class ConditionalGradient(Solver):
         patterns differ pairwise on at least this fraction of the rows (and on at least
         two), chosen best first from the oracle's maximiser and ``4 * max_add`` candidates
         (neighbouring cells of one violated region give nearly the same atom), at most
-        ``max_add`` in all. ``0``: the maximiser and the best ``max_add`` candidates,
+        ``max_add`` in all, while the relative gap (estimate) is above
+        :data:`SPREAD_GAP` (1e-4; near the optimum the violation is local and every
+        candidate counts). ``0``: the maximiser and the best ``max_add`` candidates,
         however alike.
     time_limit : float, optional
         Seconds; stops with status ``"time_limit"``.
@@ -460,7 +458,7 @@ class ConditionalGradient(Solver):
             # what the requested tol needs (an estimate asked to meet tol = 1e-10, e.g. to
             # compare a Dask fit with the in-memory one, needs masters tighter than 1e-7)
             gl_tol = max(gl_tol, min(1e-7, 0.1 * self.tol))
-        k, idle, idle_primal = 0, 0, np.inf  # idle: see STALL_ITERATIONS
+        k = 0
         # the heuristic path (warm start, local moves) reports the networks its descents
         # meet (see callback)
         searching = oracle.kind == "heuristic" and fmap.local_moves
@@ -577,25 +575,8 @@ class ConditionalGradient(Solver):
                 slide = arr is not None and self.refine is True and self._loss_name == "squared"
                 do_refine = fmap.local_moves and arr is None and self.refine in ("auto", True)
                 new = self._new_atoms(X, oracle if res_p is None or res is not res_p
-                                      else self._prover, Zo, res, beta, U)
-                # an iteration that can change nothing: no atom to add (every violating
-                # direction is an atom already), no local move, a deterministic oracle,
-                # and the last such iteration's master gained nothing. The gap is then at
-                # the restricted master's precision (planted 120 x 2 at tol 1e-9: the
-                # interior point stops at relative gap 2.7e-9 on 40 nearly parallel atoms,
-                # leaving an atom 3.4e-9 above beta), and the iterations would repeat
-                if new.shape[0] or do_refine or slide or oracle.kind == "heuristic":
-                    idle = 0
-                else:
-                    idle = idle + 1 if idle_primal - cert.primal <= 1e-12 * abs(cert.primal) else 1
-                idle_primal = cert.primal
-                if idle >= STALL_ITERATIONS:
-                    logger.warning("cg: %d iterations found no atom to add and the master gained "
-                                   "nothing; the gap (rel %.3g) is at the restricted master's "
-                                   "precision (tol %.1e): stopping with status 'stalled'",
-                                   idle, cert.rel_gap, self.tol)
-                    status = "stalled"
-                    break
+                                      else self._prover, Zo, res, beta, U,
+                                      spread=cert.rel_gap_estimate > SPREAD_GAP)
                 if new.shape[0]:
                     U = np.hstack([U, new.T])
                     if hasattr(fmap, "correlations"):
@@ -768,14 +749,15 @@ class ConditionalGradient(Solver):
                     res.time, res.value, res.value / beta, res.attained)
         return res
 
-    def _new_atoms(self, X, oracle, Z, res, beta, U):
+    def _new_atoms(self, X, oracle, Z, res, beta, U, spread=True):
         """Directions to add: the oracle's maximiser and, when the oracle can list them,
         the best direction of every other violated cell (spread over different rows, at
         most ``max_add`` in all; with ``spread=0`` the maximiser and at most ``max_add``
         others); ``Z`` is the point the oracle was called on, ``X`` its rows."""
         cand = [res.u] if res.value > beta else []
         if self.max_add > 1 and res.value > beta:
-            pool = self.max_add * (SPREAD_POOL if self.spread > 0 else 1)
+            spread = spread and self.spread > 0
+            pool = self.max_add * (SPREAD_POOL if spread else 1)
             with self._clock("oracle"), self._oracle_context(oracle):
                 _, more = oracle.candidates(Z, beta, pool)
             cand.extend(list(more))
@@ -796,7 +778,7 @@ class ConditionalGradient(Solver):
                 continue
             out.append(u)
         out = np.array(out).reshape(len(out), d)
-        if self.spread > 0 and out.shape[0] > 1:
+        if spread and out.shape[0] > 1:
             return self._spread_out(X, out)
         return out[: self.max_add + 1]
 

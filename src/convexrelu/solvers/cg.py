@@ -48,7 +48,7 @@ from ..oracles.bnb import BranchAndBoundOracle
 from ..oracles.spectral import spectral_result
 from ..network import TwoLayerReLU
 from .base import UNLIMITED_ITER, IterationLog, SolveResult, Solver
-from ..kernels import AtomSystem, activation, make_backend, relu_values, take_rows, use_backend
+from ..kernels import AtomSystem, make_backend, relu_values, take_rows, use_backend
 from .engine import (HAS_DIRECTION_TOL, DenseFeatures, adam_moves, escape, group_lasso,
                      group_lasso_general, has_direction, initial_outputs, known_directions,
                      merge_cells, prune, refine, slide_2d, split_network, step_outputs)
@@ -201,10 +201,10 @@ def auto_warm_width(n, d, c, ratio):
 #: patterns differ pairwise on at least this fraction of the rows (and on at least two
 #: rows), taken best first from the oracle's maximiser and ``SPREAD_POOL * max_add``
 #: candidates (the ``spread`` parameter's default). Neighbouring cells of one violated
-#: region give nearly the same atom; the best of each cell filled every iteration with them, and column generation
-#: needed more iterations (each with a larger master) to reach the optimum. Measured on
-#: eleven exact rank-2 problems (spiral seeds 0..3, spiral at beta 1e-3 and 1e-1 and with
-#: 120 points, Section 5.1, planted 100 x 2 to 400 x 2; one core, median of 5 fits, sum):
+#: region give nearly the same atom; the best of each cell filled every iteration with
+#: them, and column generation needed more iterations (each with a larger master) to
+#: reach the optimum. Measured on eleven exact rank-2 problems (spiral seeds 0..3, spiral
+#: at beta 1e-3 and 1e-1 and with 120 points, Section 5.1, planted 100 x 2 to 400 x 2; one core, median of 5 fits, sum):
 #: 1.25 s without, 0.88 s at 0.05, 1.0 s at 0.1, 0.86 s at 0.03; every fit certified;
 #: iterations 7 -> 4 on the spiral, 12 -> 8 on the 120-point one; planted 1000 x 2,
 #: c = 10: 4.95 -> 1.38 s (docs/design.md, section 5).
@@ -299,7 +299,8 @@ class ConditionalGradient(Solver):
         starts, bounded by their cost). The conditional-gradient steps and the
         certificate then work from there. The descent reports its network (see
         ``callback``) at its L-BFGS iterations 10, 20, 40, ... and at its end.
-        ``"auto"``: with a ``time_limit``, from 64 neurons to 1024 as lambda_max / beta grows and ``n (d + c)`` shrinks (see
+        ``"auto"``: with a ``time_limit``, from 64 neurons to 1024 as lambda_max / beta
+        grows and ``n (d + c)`` shrinks (see
         :func:`auto_warm_width`): problems whose optimum has hundreds of neurons get
         them at once, the weight decay and the master prune the rest; without a
         ``time_limit``, 64 (and the local moves on that path at most 100 L-BFGS
@@ -361,12 +362,14 @@ class ConditionalGradient(Solver):
     _deadline = None  # perf_counter() deadline of the current solve (time_limit)
     _escape_report = None  # reports an escape descent's networks (heuristic path)
     _dask = False  # whether the current solve runs on Dask data
+    _spread_cache = None  # (X, host rows) of _spread_rows, reset by each solve
     losses = "cvxpy"  # squared: its own master; any other loss: through its CVXPY form
     default_max_iter = 100
 
     def __init__(self, *, tol=1e-6, max_iter=None, refine="auto", refine_max_iter=1000, merge=True,
                  max_add=20, spread=SPREAD, gl_tol=1e-10, max_escapes="auto", warm_width="auto",
-                 time_limit=None, verbose=0, callback=None, random_state=None, prove="auto", prove_time=None,
+                 time_limit=None, verbose=0, callback=None, random_state=None, prove="auto",
+                 prove_time=None,
                  device=None, dtype="float64", max_memory=None):
         self._set_common(tol=tol, max_iter=max_iter, time_limit=time_limit, verbose=verbose,
                          callback=callback, random_state=random_state)
@@ -377,7 +380,8 @@ class ConditionalGradient(Solver):
         self.merge = bool(merge)
         self.max_add = check_positive_int(max_add, "max_add")
         real = (int, float, np.integer, np.floating)
-        if isinstance(spread, bool) or not isinstance(spread, real) or not 0.0 <= float(spread) < 1.0:
+        if isinstance(spread, bool) or not isinstance(spread, real) \
+                or not 0.0 <= float(spread) < 1.0:
             raise ValueError(f"spread must be a fraction of the rows in [0, 1); got {spread!r}")
         self.spread = float(spread)
         self.gl_tol = check_tol(gl_tol, "gl_tol")
@@ -788,7 +792,7 @@ class ConditionalGradient(Solver):
         that many rows taken once per solve (Dask data: one pass, not one per iteration)."""
         if isinstance(X, np.ndarray) and X.shape[0] <= SPREAD_ROWS:
             return X
-        cached = getattr(self, "_spread_cache", None)
+        cached = self._spread_cache
         if cached is None or cached[0] is not X:
             n = X.shape[0]
             idx = np.arange(n) if n <= SPREAD_ROWS else \

@@ -489,13 +489,7 @@ def has_direction(U, u, X, tol=HAS_DIRECTION_TOL):
     but on the other side of a hyperplane, where it activates another point: that is a new
     atom (its column differs), so the patterns are compared as well as the directions.
     """
-    if U.shape[1] == 0:
-        return False
-    close = np.flatnonzero(np.abs(U.T @ u - 1.0) <= tol)
-    if close.size == 0:
-        return False
-    act = activation(X, np.column_stack([u, U[:, close]]))
-    return bool(np.any(np.all(act[:, 1:] == act[:, :1], axis=0)))
+    return bool(known_directions(U, np.asarray(u, dtype=float)[None, :], X, tol)[0])
 
 
 def known_directions(U, C, X, tol=HAS_DIRECTION_TOL):

@@ -253,3 +253,91 @@ def test_fit_proof_step_stays_within_time_limit():
     assert res.certificate.dual <= res.objective
     tb = res.info["time_breakdown"]
     assert tb["prove"] >= 0.0 and sum(tb.values()) == pytest.approx(res.time, rel=0.1, abs=0.05)
+
+
+# -- the corner bound -----------------------------------------------------------------------
+
+def _random_regions(r, Q, depth, rng):
+    """Boxes on the faces of the cube, as the search makes them (random halvings)."""
+    C = np.zeros((Q, r))
+    H = np.ones((Q, r))
+    q = np.arange(Q)
+    ax = rng.integers(r, size=Q)
+    C[q, ax] = rng.choice([-1.0, 1.0], Q)
+    H[q, ax] = 0.0
+    for _ in range(depth):
+        j = np.argmax(H * rng.uniform(0.5, 1.5, (Q, r)), axis=1)
+        H[q, j] /= 2
+        C[q, j] += rng.choice([-1.0, 1.0], Q) * H[q, j]
+    return C, H
+
+
+def _region_max_from_below(Xr, Z, c0, h, rng, m=3000):
+    """The largest value met at random points, corners and edge points of one region (a
+    lower estimate of the region's maximum: a bound below it is wrong)."""
+    r = c0.size
+    P = [c0 + rng.uniform(-1, 1, (m, r)) * h, c0 + np.sign(rng.uniform(-1, 1, (m, r))) * h]
+    E = np.sign(rng.uniform(-1, 1, (m, r)))
+    E[np.arange(m), rng.integers(r, size=m)] = rng.uniform(-1, 1, m)
+    P.append(c0 + E * h)
+    U = np.concatenate(P)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    return float(np.sqrt(np.max(np.sum((np.maximum(U @ Xr.T, 0.0) @ Z) ** 2, axis=1))))
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATORS))
+def test_corner_bound_is_never_below_the_region_maximum(kind, monkeypatch):
+    """Region bounds with the corner bound (and its one-row split) applied to every region,
+    against points of each region, on the adversarial generators, at depths from whole
+    faces to small boxes. A corner bound below a region's maximum makes the region's bound
+    (the smaller of the two) wrong, so checking the region's bound checks it."""
+    from convexrelu.oracles import bnb
+
+    monkeypatch.setattr(bnb, "CORNER_RATIO", np.inf)
+    used = 0
+    for seed in range(3):
+        X, Z = make_problem(kind, 2000 + seed, n=int(10 + 6 * seed))
+        orc = BranchAndBoundOracle(X)
+        if not orc._use_corners:
+            continue
+        Xr = orc._Xr
+        n, r = Xr.shape
+        Zs = Z / max(float(np.max(np.abs(Z))), 1e-300)
+        rng = np.random.default_rng(seed)
+        K = orc._ev.kron(Zs, Xr)
+        zn = np.linalg.norm(Zs, axis=1)
+        for depth in (0, 3, 8, 14):
+            C, H = _random_regions(r, 24, depth, rng)
+            Ma = np.zeros((C.shape[0], Zs.shape[1], r))
+            Ub = np.packbits(np.ones((C.shape[0], n), dtype=np.uint8), axis=1)
+            orc._corner_floor = 1e-300  # every region above it: all get the corner bound
+            ub = orc._bound(Zs, K, zn, C, H, Ma, Ub)[0]
+            orc._use_corners = False
+            ub_chord = orc._bound(Zs, K, zn, C, H, Ma, Ub)[0]
+            orc._use_corners = True
+            used += int(np.sum(ub < ub_chord))
+            for q in range(C.shape[0]):
+                ref = _region_max_from_below(Xr, Zs, C[q], H[q], rng, 600)
+                assert ub[q] >= ref * (1 - 1e-12), (kind, seed, depth, q, ub[q], ref)
+    if kind not in ("rank1",):
+        assert used > 0  # the corner bound was the tighter one somewhere
+
+
+def test_corner_bound_closes_with_fewer_regions():
+    """On rank-4 data with three outputs the corner bound must cut the regions the search
+    needs (it is the reason for its cost), and both searches agree on the value."""
+    from convexrelu.datasets import planted
+
+    X, Y, _ = planted(n=120, d=4, c=3, seed=4)
+    beta = 0.05 * float(cr.lambda_max(X, Y))
+    solver = cr.solvers.ConditionalGradient(prove=False, random_state=0, time_limit=10)
+    net = cr.fit(X, Y, beta, solver=solver).network
+    Z = net.predict(X) - Y
+    out = {}
+    for corners in (0, None):
+        orc = BranchAndBoundOracle(X, rtol=1e-6, time_limit=60, corners=corners)
+        res = orc(Z)
+        assert orc.last_stats["closed"], orc.last_stats
+        out[corners] = (res.value, orc.last_stats["regions"])
+    assert out[None][0] == pytest.approx(out[0][0], rel=2e-6)
+    assert out[None][1] < 0.7 * out[0][1], out

@@ -70,6 +70,15 @@ from .spectral import spectral_bound
 
 __all__ = ["BranchAndBoundOracle"]
 
+#: The corner bound (see :meth:`BranchAndBoundOracle._corner_bound`) is used up to this
+#: rank: it evaluates each region at its ``2**(r-1)`` corners.
+CORNER_MAX_RANK = 10
+#: The corner bound is tried on regions whose chord bound is at most this times the level
+#: below which regions are dropped.
+CORNER_RATIO = 1.1
+#: Entries (sign-changing rows x corners) evaluated at once by the corner bound.
+_CORNER_CHUNK = 1 << 22
+
 
 def _pow2_exponent(A) -> int:
     """``k`` with ``2**k * max|A|`` in [0.5, 1) (0 for a zero or empty ``A``)."""
@@ -144,7 +153,7 @@ class BranchAndBoundOracle(OracleBase):
                  max_regions: int = 20_000_000, max_open: int = 2_000_000, split: int = 2,
                  batch: int = 4096, target: float | None = None,
                  stop_above: float | None = None, coarse_rtol: float = 1e-3,
-                 max_memory: float = 1e9, verbose: int = 0):
+                 max_memory: float = 1e9, corners: int | None = None, verbose: int = 0):
         self.problem = prob = in_memory_problem(X, "branch and bound")
         if not (np.isfinite(rtol) and rtol >= 0):
             raise ValueError(f"rtol must be a finite number >= 0; got {rtol!r}")
@@ -168,6 +177,8 @@ class BranchAndBoundOracle(OracleBase):
         if not (np.isfinite(max_memory) and max_memory > 0):
             raise ValueError(f"max_memory must be a positive number of bytes; got {max_memory!r}")
         self.max_memory = float(max_memory)
+        if corners is not None and (not isinstance(corners, (int, np.integer)) or corners < 0):
+            raise ValueError(f"corners must be None or an integer >= 0; got {corners!r}")
         self._ev = _Evaluator(prob)
         Xr = self._ev.Xr
         # the search runs on X_r and Z scaled by powers of two (exact; Omega scales with
@@ -180,6 +191,21 @@ class BranchAndBoundOracle(OracleBase):
         self._colw = np.linalg.norm(Xr, axis=0)
         self._xnorm = spectral_norm(Xr) if Xr.size else 0.0
         self._hints = np.zeros((0, Xr.shape[1]))
+        r = Xr.shape[1]
+        if corners is None:
+            corners = CORNER_MAX_RANK
+        #: the corner bound runs when the rank is at most ``corners`` (2**(r-1) corners)
+        self.corners = int(corners)
+        self._use_corners = 1 <= r <= self.corners
+        self._corner_floor = -np.inf  # set by the search: regions below it are dropped
+        if self._use_corners:
+            self._signs = 1.0 - 2.0 * ((np.arange(2 ** (r - 1))[:, None]
+                                        >> np.arange(r - 1)[None, :]) & 1)  # (K, r-1)
+            ks = np.arange(2 ** (r - 1))
+            ea = np.concatenate([ks[(ks >> j) & 1 == 0] for j in range(r - 1)] or [ks[:0]])
+            eb = np.concatenate([ks[(ks >> j) & 1 == 0] | (1 << j) for j in range(r - 1)]
+                                or [ks[:0]])
+            self._edges = (ea, eb)  # the corners at the two ends of each edge of the box
         self._cands = None
         self.n_candidates = 20
         self.last_stats: dict = {}
@@ -361,7 +387,181 @@ class BranchAndBoundOracle(OracleBase):
             whole = (np.sqrt(lam) + bn) ** 2  # ||Mu + b|| <= sigma_max(M) + |b|, any u
             b2 = np.where(wide, whole, np.minimum(b2, whole))
             ub = np.maximum(ub, np.sqrt(np.maximum(b2, 0.0)) * (1 + 1e-12))
-        return ub + E, val, Ma, Ub
+        ub = ub + E
+        if self._use_corners:
+            # only where the chord bound does not already drop the region, and is within
+            # CORNER_RATIO of doing so (far above it, the corners rarely drop it either)
+            sel = (ub > self._corner_floor) & (ub <= CORNER_RATIO * self._corner_floor)
+            if np.all(sel):
+                ub = np.minimum(ub, self._corner_bound(Z, C, H, cn, cos_t, Ma, G0, qi, ii, mC))
+            elif np.any(sel):
+                qs = np.flatnonzero(sel)
+                pm = sel[qi]
+                remap = np.cumsum(sel) - 1
+                ub[qs] = np.minimum(ub[qs], self._corner_bound(
+                    Z, C[qs], H[qs], cn[qs], cos_t[qs], Ma[qs], G0[qs], remap[qi[pm]], ii[pm],
+                    mC[pm]))
+        return ub, val, Ma, Ub
+
+    def _corner_bound(self, Z, C, H, cn, cos_t, Ma, G0, qi, ii, mC):
+        r"""A second upper bound on :math:`f` over each region, from the region's corners
+        (``np.inf`` where it does not apply).
+
+        For a unit vector :math:`v \in \mathbb{R}^c` put :math:`s = Z v`. Over the cone of
+        region ``q``, :math:`v^\top Z^\top (X_r p)_+ = \sum_i s_i (x_i^\top p)_+ \le F(p)`
+        with
+
+        * rows of fixed sign on the region: their exact (linear) term, through ``Ma``;
+        * rows that change sign and :math:`s_i \ge 0`: :math:`s_i (x_i^\top p)_+`, kept
+          exactly (it is convex);
+        * rows that change sign and :math:`s_i < 0`: :math:`s_i \lambda_i x_i^\top p`,
+          any :math:`\lambda_i \in [0, 1]` (as :math:`(t)_+ \ge \lambda t`).
+
+        :math:`F` is convex and positively homogeneous, so over the slice of the cone at
+        :math:`a^\top p = 1` (``a`` the unit centre, a polytope whose vertices are the box
+        corners :math:`q_k` scaled by :math:`1 / a^\top q_k`) its maximum is at a vertex;
+        and for a unit ``u`` of the cone, :math:`u = (a^\top u) p` with :math:`p` in the
+        slice and :math:`a^\top u \le 1`. Hence
+        :math:`\max_u v^\top Z^\top (X_r u)_+ \le \max(0, \max_k F(q_k) / a^\top q_k)`.
+        Unlike the chord relaxation, the rows that change sign are not all assumed to be
+        at their worst at once: a corner is one point. The sign-changing rows with
+        :math:`s_i < 0` take :math:`\lambda_i = 1` where the row is positive at the
+        centre (else 0), then, for the leading direction, also the signs at the maximising
+        corner (the smaller bound is kept). With an orthonormal basis
+        :math:`b_1, \dots, b_c` whose first vector is the direction of
+        :math:`Z^\top (X_r c)_+` at the centre, :math:`\|Z^\top (X_r u)_+\|^2 \le
+        \sum_k \max(B_k^+, B_k^-)^2` from the bounds :math:`B_k^\pm` for :math:`\pm b_k`.
+
+        Applied to regions within 60 degrees of their centre, at ranks up to
+        ``corners`` (cost :math:`2^{r-1}` times the sign-changing rows per direction).
+        """
+        Xr = self._Xr
+        Q, r = C.shape
+        c = Z.shape[1]
+        out = np.full(Q, np.inf)
+        ok = cos_t >= 0.5
+        if not np.any(ok):
+            return out
+        S = self._signs
+        K = S.shape[0]
+        ax = np.argmax(np.abs(C) - H, axis=1)
+        nd = np.ones((Q, r), dtype=bool)
+        nd[np.arange(Q), ax] = False
+        Hn = H[nd].reshape(Q, r - 1)
+        Cn = C[nd].reshape(Q, r - 1)
+        den = cn[:, None] ** 2 + (Hn * Cn) @ S.T  # ||c|| a^T q_k, (Q, K)
+        ok &= np.all(den > 0, axis=1)
+        scale = cn[:, None] / np.where(den > 0, den, 1.0)
+        # orthonormal bases, first vector along the centre's output (a Householder map)
+        gn = np.linalg.norm(G0, axis=1)
+        e1 = np.zeros(c)
+        e1[0] = 1.0
+        g = np.where(gn[:, None] > 0, G0 / np.where(gn > 0, gn, 1.0)[:, None], e1)
+        w = e1[None, :] - g
+        wn2 = np.einsum("qc,qc->q", w, w)
+        Bs = np.broadcast_to(np.eye(c), (Q, c, c)).copy()
+        big = wn2 > 1e-20
+        Bs[big] -= 2.0 * w[big, :, None] * w[big, None, :] / wn2[big, None, None]
+        # the regions in chunks of at most _CORNER_CHUNK (rows x corners) entries
+        cnt = np.bincount(qi, minlength=Q)
+        ends = np.cumsum(cnt)
+        q0 = 0
+        while q0 < Q:
+            lim = max(_CORNER_CHUNK // K, 1)
+            q1 = int(np.searchsorted(ends, (ends[q0 - 1] if q0 else 0) + lim, side="right"))
+            q1 = min(max(q1, q0 + 1), Q)
+            p0, p1 = (int(ends[q0 - 1]) if q0 else 0), int(ends[q1 - 1])
+            qc, ic = qi[p0:p1] - q0, ii[p0:p1]
+            npair = p1 - p0
+            sl = slice(q0, q1)
+            Qc = q1 - q0
+            if npair:
+                qp = qi[p0:p1]
+                Xn = Xr[ic][nd[qp]].reshape(npair, r - 1)
+                T = mC[p0:p1, None] + (Hn[qp] * Xn) @ S.T  # x_i^T q_k, (pairs, K)
+                # row 2p: (T_p)_+, row 2p + 1: T_p (s_i (T)_+, or s_i lambda T with lambda = 1)
+                TT = np.empty((npair, 2, K))
+                np.maximum(T, 0.0, out=TT[:, 0])
+                TT[:, 1] = T
+                TT = TT.reshape(2 * npair, K)
+                on_c = mC[p0:p1] > 0  # lambda: the sign at the centre
+                SV = np.einsum("pc,pck->pk", Z[ic], Bs[qp])  # z_i^T b_k, (pairs, c)
+                ar = np.arange(npair)
+            comps = np.zeros((Qc, c))
+            for k in range(c):
+                for sg in (1.0, -1.0):
+                    V = sg * Bs[sl, :, k]  # (Qc, c)
+                    m = np.einsum("qcr,qc->qr", Ma[sl], V)
+                    F = np.einsum("qr,qr->q", m, C[sl])[:, None] + \
+                        (m[nd[sl]].reshape(Qc, r - 1) * Hn[sl]) @ S.T
+                    F1 = F
+                    if npair:
+                        # s_i >= 0: s_i (T)_+; s_i < 0: s_i T where lambda = 1, nothing where 0
+                        sv = sg * SV[:, k]
+                        neg = sv < 0
+                        use = ~neg | on_c
+                        cols = (2 * ar + neg)[use]
+                        F1 = F + _csr(sv[use], qc[use], cols, Qc, 2 * npair) @ TT
+                    Fn = F1 * scale[sl]
+                    kb = np.argmax(Fn, axis=1)
+                    best = Fn[np.arange(Qc), kb]
+                    if npair and k == 0 and sg > 0 and np.any(neg):
+                        # lambda: the signs at the maximising corner
+                        use = ~neg | (T[ar, kb[qc]] > 0)
+                        cols = (2 * ar + neg)[use]
+                        F2 = F + _csr(sv[use], qc[use], cols, Qc, 2 * npair) @ TT
+                        F2n = F2 * scale[sl]
+                        best = np.minimum(best, np.max(F2n, axis=1))
+                        best = np.minimum(best, self._split_one(
+                            F2, F2n, scale[sl], T, sv, neg, use, qc, Qc))
+                    comps[:, k] = np.maximum(comps[:, k], np.maximum(best, 0.0))
+            out[sl] = np.sqrt(np.einsum("qc,qc->q", comps, comps)) * (1 + 1e-10)
+            q0 = q1
+        out[~ok] = np.inf
+        return out
+
+    def _split_one(self, F, Fn, scale, T, sv, neg, lam, qc, Qc):
+        r"""The corner bound with one row taken exactly instead of linearised: per region
+        the row with :math:`s_i < 0` whose linearisation costs most at the maximising
+        corner. With :math:`F_-` the bound without that row's term (convex on the slice),
+        the maximum of :math:`F_- + s_i (x_i^\top p)_+` over the slice is attained at a
+        vertex of one of the two pieces cut by the row's hyperplane: a corner (where the
+        row's exact term is added) or a point where the hyperplane crosses an edge of
+        the slice (the row's term is 0 there and, :math:`F_-` being convex, its value is
+        at most the interpolation of the edge's end values). Removes the first-order
+        excess of a maximiser on a kink (where :math:`x_i^\top u = 0`). ``np.inf`` where
+        no row is linearised."""
+        out = np.full(Qc, np.inf)
+        npair = T.shape[0]
+        kb = np.argmax(Fn, axis=1)
+        ar = np.arange(npair)
+        Tk = T[ar, kb[qc]]
+        e = np.where(neg, sv * (np.where(lam, Tk, 0.0) - np.maximum(Tk, 0.0)), -1.0)
+        cnt = np.bincount(qc, minlength=Qc)
+        has = cnt > 0
+        starts = (np.cumsum(cnt) - cnt)[has]
+        mx = np.full(Qc, -1.0)
+        mx[has] = np.maximum.reduceat(e, starts)
+        cand = np.flatnonzero((e == mx[qc]) & (e > 0))
+        if cand.size == 0:
+            return out
+        first = cand[np.r_[True, qc[cand][1:] != qc[cand][:-1]]]
+        q = qc[first]
+        Ti = T[first]  # the split rows at every corner, (regions, K)
+        Fr = F[q] - np.where(lam[first], sv[first], 0.0)[:, None] * Ti  # F without the row
+        sc = scale[q]
+        A = np.max((Fr + sv[first][:, None] * np.maximum(Ti, 0.0)) * sc, axis=1)
+        tn, Rn = Ti * sc, Fr * sc
+        ea, eb = self._edges
+        ta, tb = tn[:, ea], tn[:, eb]
+        cross = ta * tb < 0
+        th = np.where(cross, tb / np.where(cross, tb - ta, 1.0), 0.0)
+        val = np.where(cross, th * Rn[:, ea] + (1.0 - th) * Rn[:, eb], -np.inf)
+        Bv = np.max(val, axis=1) if val.shape[1] else np.full(q.size, -np.inf)
+        # interpolation rounding: the convex combination of two values, relative 1e-15
+        out[q] = np.maximum(A, Bv + 1e-12 * (np.abs(Rn[:, ea]).max(axis=1, initial=0.0)
+                                              if val.shape[1] else 0.0))
+        return out
 
     # -- the search ------------------------------------------------------------------------
     def __call__(self, Z) -> OracleResult:
@@ -438,6 +638,7 @@ class BranchAndBoundOracle(OracleBase):
 
         stopped = ""
         last_print = t0
+        per_region = 1e-6  # seconds per region evaluated (the slowest round so far)
         try:  # Ctrl-C ends the search with the bound so far (still a proven bound)
             while True:
                 jc = int(np.argmax(vc))
@@ -470,8 +671,10 @@ class BranchAndBoundOracle(OracleBase):
                           f"lower {np.ldexp(lower, unscale):.8g}, "
                           f"upper {np.ldexp(max(dropped, ub.max()), unscale):.8g}, "
                           f"{now - t0:.1f} s", flush=True)
-                # refine the regions with the largest bounds
-                B = min(self.batch, C.shape[0])
+                # refine the regions with the largest bounds; a round takes at most about a
+                # quarter of the time left (the deadline is checked between rounds)
+                B = min(self.batch, C.shape[0],
+                        max(8, int(0.25 * (deadline - now) / (2.0 * per_region))))
                 if B < C.shape[0]:
                     sel = np.argpartition(-ub, B - 1)[:B]
                 else:
@@ -500,6 +703,8 @@ class BranchAndBoundOracle(OracleBase):
                 # then stay in cache (about 25 % faster per region than 8192 at once)
                 Mac = np.concatenate([Mas, Mas])
                 Ubc = np.concatenate([Ubs, Ubs])
+                self._corner_floor = floor()
+                t_round = time.perf_counter()
                 parts = [self._bound(Z, K, zn, Cc[i:i + 2048], Hc[i:i + 2048], Mac[i:i + 2048],
                                      Ubc[i:i + 2048]) for i in range(0, Cc.shape[0], 2048)]
                 ubc = np.concatenate([p[0] for p in parts])
@@ -510,6 +715,7 @@ class BranchAndBoundOracle(OracleBase):
                 ubc = np.minimum(ubc, np.concatenate([ubs, ubs]))  # a child is in its parent
                 stats["regions"] += Cc.shape[0]
                 stats["rounds"] += 1
+                per_region = max(per_region, (time.perf_counter() - t_round) / Cc.shape[0])
                 # ascent from the most promising new centres
                 if stats["rounds"] % 4 == 1:
                     top = np.argsort(-ubc)[:8]

@@ -316,9 +316,11 @@ class ConditionalGradient(Solver):
         :data:`~convexrelu.certificates.BNB_AUTO_MAX_RANK`; ``True``: with any heuristic
         oracle.
     prove_time : float, optional
-        Seconds per proof attempt. Default: at most 30 s per attempt and, over all
-        attempts, twice as long as the solve without them (at least 10 s), never past
-        ``time_limit``. An attempt that finds a violating direction adds it
+        Seconds per proof attempt. Default: with a ``time_limit``, the time left before it
+        (the limit says how long the caller will wait, and a proof is what ``tol`` asks
+        for; the search returns its proven bound at the limit, or at Ctrl-C); without
+        one, at most 30 s per attempt and, over all attempts, twice as long as the solve
+        without them (at least 10 s). An attempt that finds a violating direction adds it
         (and the best others it met) and the iterations continue, at full inner accuracy.
     device : None, str or torch.device, default None
         Where the dense work runs: None is NumPy on the host; a PyTorch device
@@ -732,6 +734,8 @@ class ConditionalGradient(Solver):
         now = time.perf_counter()
         if self.prove_time is not None:
             budget = self.prove_time
+        elif self._deadline is not None:
+            budget = self._deadline - now  # all the time the caller allowed
         else:
             # proving costs at most twice the solve without it, at least 10 s, at most
             # 30 s per attempt (and never past the time limit)

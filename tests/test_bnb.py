@@ -145,7 +145,8 @@ def test_fit_with_prove_false_keeps_the_estimate():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(rtol=-1.0), "rtol"), (dict(time_limit=0.0), "time_limit"),
     (dict(split=7), "split"), (dict(batch=0), "batch"), (dict(stop_above=-1.0), "stop_above"),
-    (dict(max_regions=1.5), "max_regions"),
+    (dict(max_regions=1.5), "max_regions"), (dict(corners=-1), "corners"),
+    (dict(corners=2.5), "corners"),
 ])
 def test_bnb_rejects_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):

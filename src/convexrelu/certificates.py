@@ -261,9 +261,11 @@ def certify(network, X, Y, beta, *, loss="squared", patterns="auto", oracle="aut
     primal = loss.value(F, Y) + beta * network.weight_decay()
     G = loss.gradient(F, Y)
     if isinstance(orc, BranchAndBoundOracle) and orc.target is None:
-        # the question is Omega(G) <= beta: regions below beta need no refinement
+        # the question is whether the gap is <= tol: regions below the Omega that still
+        # certifies at tol (slightly above beta) need no refinement
         rtol = orc.rtol
-        orc.target, orc.rtol = beta, min(rtol, max(tol / 10.0, 1e-9))
+        orc.target = omega_for_tol(primal, G, Y, beta, loss, tol)
+        orc.rtol = min(rtol, max(tol / 10.0, 1e-9))
         orc.hint(network.W1)
         try:
             res = orc(G)
@@ -296,6 +298,40 @@ def scaled_dual(G, Y, beta, loss, omega_value):
     """
     scale = 1.0 if omega_value <= beta else beta / omega_value
     return -loss.conjugate(scale * G, Y), scale
+
+
+def omega_for_tol(primal, G, Y, beta, loss, tol, *, share: float = 0.9) -> float:
+    r"""How large a proven bound on :math:`\Omega(G)` may be and still certify at ``tol``.
+
+    The certificate's dual is :func:`scaled_dual` at the bound, so a bound a little above
+    ``beta`` already proves a relative gap ``<= tol`` when the network's gap at a bound of
+    ``beta`` is smaller than ``tol``. Returns ``beta + share * (w - beta)``, with ``w``
+    the largest bound whose relative gap is ``<= tol`` (bisection; the gap grows with the
+    bound), or ``beta`` when even a bound of ``beta`` does not certify. A search for a
+    proof (branch and bound) can stop once every region is below this level instead of
+    below ``beta``; ``share < 1`` leaves room for the margins added to its value.
+    """
+    tiny = np.finfo(float).tiny
+    scale = max(abs(float(primal)), tiny)
+
+    def ok(om):
+        d = scaled_dual(G, Y, beta, loss, om)[0]
+        return bool(np.isfinite(d) and (primal - d) / scale <= tol)
+
+    if not (beta > 0 and np.isfinite(beta)) or not ok(beta):
+        return float(beta)
+    lo, hi = float(beta), 2.0 * float(beta)
+    while ok(hi) and hi < 1e6 * beta:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return float(beta + share * (lo - beta))
 
 
 def certificate_from_oracle(primal, G, Y, beta, loss, res, tol, t0, best_dual=-np.inf, *,

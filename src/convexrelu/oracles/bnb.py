@@ -45,6 +45,17 @@ from above as follows.
   second order in :math:`\theta` there too, and regions shrink geometrically around the
   maximisers instead of linearly.
 
+* **The corners** (ranks up to :data:`CORNER_MAX_RANK`, on regions whose bound above is
+  within :data:`CORNER_RATIO` of being dropped): for a unit ``v`` in output space,
+  :math:`v^\top Z^\top (X_r p)_+` is at most a convex, positively homogeneous function of
+  ``p`` (sign-changing rows with :math:`z_i^\top v \ge 0` kept exactly, the others
+  linearised by :math:`(t)_+ \ge \lambda t`), whose maximum over the region's slice is at
+  a corner; one more row is taken exactly by cutting the slice along its hyperplane. With
+  an orthonormal basis of the output space, :math:`\|y\|^2` is at most the sum of the
+  squared bounds of its coordinates (:meth:`BranchAndBoundOracle._corner_bound`). Unlike
+  the chord relaxation, it does not assume every sign-changing row at its worst at once.
+  The smaller of the two bounds is used.
+
 Regions are refined best first (largest bound first, in batches), each split in two
 across the side with the largest :math:`h_j \|X_r e_j\|`; a region is dropped once its
 bound is at most ``max(lower * (1 + rtol), target)``. The lower bound is the best value
@@ -137,6 +148,10 @@ class BranchAndBoundOracle(OracleBase):
         Once a direction attaining more than ``target * (1 + coarse_rtol)`` is found (the
         network cannot be certified at ``target``), :math:`\Omega` is needed only to this
         relative accuracy (how far from optimal the network stands), not to ``rtol``.
+    corners : int, optional
+        The corner bound is used when the rank is at most ``corners`` (it evaluates
+        :math:`2^{r-1}` corners per region). Default :data:`CORNER_MAX_RANK`; 0 switches
+        it off.
     verbose : int, default 0
         Above 0, a progress line every 2 s on the terminal.
 
@@ -201,6 +216,11 @@ class BranchAndBoundOracle(OracleBase):
         if self._use_corners:
             self._signs = 1.0 - 2.0 * ((np.arange(2 ** (r - 1))[:, None]
                                         >> np.arange(r - 1)[None, :]) & 1)  # (K, r-1)
+            # per face axis a: the corner signs as an (r, K) matrix with a zero row at a
+            sba = np.zeros((r, r, 2 ** (r - 1)))
+            for a in range(r):
+                sba[a, np.arange(r) != a] = self._signs.T
+            self._signs_by_axis = sba
             ks = np.arange(2 ** (r - 1))
             ea = np.concatenate([ks[(ks >> j) & 1 == 0] for j in range(r - 1)] or [ks[:0]])
             eb = np.concatenate([ks[(ks >> j) & 1 == 0] | (1 << j) for j in range(r - 1)]
@@ -447,12 +467,14 @@ class BranchAndBoundOracle(OracleBase):
         ax = np.argmax(np.abs(C) - H, axis=1)
         nd = np.ones((Q, r), dtype=bool)
         nd[np.arange(Q), ax] = False
-        Hn = H[nd].reshape(Q, r - 1)
-        Cn = C[nd].reshape(Q, r - 1)
+        nd_idx = np.nonzero(nd)[1].reshape(Q, r - 1)  # each region's non-axis dimensions
+        Hn = np.take_along_axis(H, nd_idx, axis=1)
+        Cn = np.take_along_axis(C, nd_idx, axis=1)
         den = cn[:, None] ** 2 + (Hn * Cn) @ S.T  # ||c|| a^T q_k, (Q, K)
         ok &= np.all(den > 0, axis=1)
         scale = cn[:, None] / np.where(den > 0, den, 1.0)
-        # orthonormal bases, first vector along the centre's output (a Householder map)
+        # orthonormal bases, first vector along the centre's output (a Householder map);
+        # the 2c directions +b_1..+b_c, -b_1..-b_c as columns of V
         gn = np.linalg.norm(G0, axis=1)
         e1 = np.zeros(c)
         e1[0] = 1.0
@@ -462,65 +484,75 @@ class BranchAndBoundOracle(OracleBase):
         Bs = np.broadcast_to(np.eye(c), (Q, c, c)).copy()
         big = wn2 > 1e-20
         Bs[big] -= 2.0 * w[big, :, None] * w[big, None, :] / wn2[big, None, None]
-        # the regions in chunks of at most _CORNER_CHUNK (rows x corners) entries
+        V = np.concatenate([Bs, -Bs], axis=2)  # (Q, c, 2c)
+        # the rows of fixed sign: linear, v^T Ma q_k at every corner, (Q, 2c, K)
+        m = np.einsum("qcr,qcd->qdr", Ma, V)
+        m_nd = np.take_along_axis(m, nd_idx[:, None, :], axis=2)
+        lin = np.einsum("qdr,qr->qd", m, C)[:, :, None] + (m_nd * Hn[:, None, :]) @ S.T
+        # the sign-changing rows, padded per region (regions sorted by their count, in
+        # chunks of at most _CORNER_CHUNK rows x corners)
         cnt = np.bincount(qi, minlength=Q)
-        ends = np.cumsum(cnt)
-        q0 = 0
-        while q0 < Q:
-            lim = max(_CORNER_CHUNK // K, 1)
-            q1 = int(np.searchsorted(ends, (ends[q0 - 1] if q0 else 0) + lim, side="right"))
-            q1 = min(max(q1, q0 + 1), Q)
-            p0, p1 = (int(ends[q0 - 1]) if q0 else 0), int(ends[q1 - 1])
-            qc, ic = qi[p0:p1] - q0, ii[p0:p1]
-            npair = p1 - p0
-            sl = slice(q0, q1)
-            Qc = q1 - q0
-            if npair:
-                qp = qi[p0:p1]
-                Xn = Xr[ic][nd[qp]].reshape(npair, r - 1)
-                T = mC[p0:p1, None] + (Hn[qp] * Xn) @ S.T  # x_i^T q_k, (pairs, K)
-                # row 2p: (T_p)_+, row 2p + 1: T_p (s_i (T)_+, or s_i lambda T with lambda = 1)
-                TT = np.empty((npair, 2, K))
-                np.maximum(T, 0.0, out=TT[:, 0])
-                TT[:, 1] = T
-                TT = TT.reshape(2 * npair, K)
-                on_c = mC[p0:p1] > 0  # lambda: the sign at the centre
-                SV = np.einsum("pc,pck->pk", Z[ic], Bs[qp])  # z_i^T b_k, (pairs, c)
-                ar = np.arange(npair)
-            comps = np.zeros((Qc, c))
-            for k in range(c):
-                for sg in (1.0, -1.0):
-                    V = sg * Bs[sl, :, k]  # (Qc, c)
-                    m = np.einsum("qcr,qc->qr", Ma[sl], V)
-                    F = np.einsum("qr,qr->q", m, C[sl])[:, None] + \
-                        (m[nd[sl]].reshape(Qc, r - 1) * Hn[sl]) @ S.T
-                    F1 = F
-                    if npair:
-                        # s_i >= 0: s_i (T)_+; s_i < 0: s_i T where lambda = 1, nothing where 0
-                        sv = sg * SV[:, k]
-                        neg = sv < 0
-                        use = ~neg | on_c
-                        cols = (2 * ar + neg)[use]
-                        F1 = F + _csr(sv[use], qc[use], cols, Qc, 2 * npair) @ TT
-                    Fn = F1 * scale[sl]
-                    kb = np.argmax(Fn, axis=1)
-                    best = Fn[np.arange(Qc), kb]
-                    if npair and k == 0 and sg > 0 and np.any(neg):
-                        # lambda: the signs at the maximising corner
-                        use = ~neg | (T[ar, kb[qc]] > 0)
-                        cols = (2 * ar + neg)[use]
-                        F2 = F + _csr(sv[use], qc[use], cols, Qc, 2 * npair) @ TT
-                        F2n = F2 * scale[sl]
-                        best = np.minimum(best, np.max(F2n, axis=1))
-                        best = np.minimum(best, self._split_one(
-                            F2, F2n, scale[sl], T, sv, neg, use, qc, Qc))
-                    comps[:, k] = np.maximum(comps[:, k], np.maximum(best, 0.0))
-            out[sl] = np.sqrt(np.einsum("qc,qc->q", comps, comps)) * (1 + 1e-10)
-            q0 = q1
+        start = np.cumsum(cnt) - cnt
+        order = np.argsort(cnt, kind="stable")
+        comps = np.zeros((Q, c))
+        i0 = 0
+        while i0 < Q:
+            i1 = i0 + 1
+            step = 1
+            while i1 < Q:  # grow the chunk while (regions x widest) x K stays in budget
+                nxt = min(Q, i1 + step)
+                if (nxt - i0) * max(int(cnt[order[nxt - 1]]), 1) * K > _CORNER_CHUNK:
+                    break
+                i1, step = nxt, 2 * step
+            qs = order[i0:i1]
+            i0 = i1
+            nq = qs.size
+            P = int(cnt[qs].max())
+            F = lin[qs]
+            sc = scale[qs]
+            if P == 0:
+                best = np.max(F * sc[:, None, :], axis=2)
+                comps[qs] = np.maximum(np.maximum(best[:, :c], best[:, c:]), 0.0)
+                continue
+            tt = np.arange(P)
+            valid = tt[None, :] < cnt[qs][:, None]
+            pidx = np.where(valid, start[qs][:, None] + tt[None, :], 0)
+            rows = ii[pidx]
+            mCp = np.where(valid, mC[pidx], 0.0)
+            # x_i^T q_k, (nq, P, K): the box's half-widths times the rows (0 on the axis),
+            # times each region's corner signs (a zero row on its axis)
+            T = np.matmul(Xr[rows] * H[qs][:, None, :], self._signs_by_axis[ax[qs]])
+            T += mCp[:, :, None]
+            T[~valid] = 0.0
+            Tp = np.maximum(T, 0.0)
+            SV = np.matmul(Z[rows], V[qs])  # s_i per direction, (nq, P, 2c)
+            SV[~valid] = 0.0
+            on_c = mCp > 0  # lambda: the row's sign at the centre
+            # s_i >= 0: s_i (T)_+; s_i < 0: s_i lambda T (lambda = 1 or 0)
+            Ap = np.maximum(SV, 0.0).transpose(0, 2, 1)
+            An = (np.minimum(SV, 0.0) * on_c[:, :, None]).transpose(0, 2, 1)
+            F = F + Ap @ Tp + An @ T
+            Fn = F * sc[:, None, :]
+            best = np.max(Fn, axis=2)  # (nq, 2c)
+            # the leading direction again, lambda: the signs at its maximising corner,
+            # then with one row taken exactly
+            sv = SV[:, :, 0]
+            neg = sv < 0
+            if np.any(neg):
+                ar = np.arange(nq)
+                kb = np.argmax(Fn[:, 0, :], axis=1)
+                on2 = T[ar, :, kb] > 0  # (nq, P)
+                F0 = lin[qs][:, 0, :] + (Ap[:, 0:1, :] @ Tp)[:, 0, :] + \
+                    ((np.minimum(sv, 0.0) * on2)[:, None, :] @ T)[:, 0, :]
+                F0n = F0 * sc
+                best[:, 0] = np.minimum(best[:, 0], np.max(F0n, axis=1))
+                best[:, 0] = np.minimum(best[:, 0], self._split_one(F0, F0n, sc, T, sv, neg, on2))
+            comps[qs] = np.maximum(np.maximum(best[:, :c], best[:, c:]), 0.0)
+        out = np.sqrt(np.einsum("qc,qc->q", comps, comps)) * (1 + 1e-10)
         out[~ok] = np.inf
         return out
 
-    def _split_one(self, F, Fn, scale, T, sv, neg, lam, qc, Qc):
+    def _split_one(self, F, Fn, scale, T, sv, neg, lam):
         r"""The corner bound with one row taken exactly instead of linearised: per region
         the row with :math:`s_i < 0` whose linearisation costs most at the maximising
         corner. With :math:`F_-` the bound without that row's term (convex on the slice),
@@ -529,38 +561,36 @@ class BranchAndBoundOracle(OracleBase):
         row's exact term is added) or a point where the hyperplane crosses an edge of
         the slice (the row's term is 0 there and, :math:`F_-` being convex, its value is
         at most the interpolation of the edge's end values). Removes the first-order
-        excess of a maximiser on a kink (where :math:`x_i^\top u = 0`). ``np.inf`` where
-        no row is linearised."""
-        out = np.full(Qc, np.inf)
-        npair = T.shape[0]
+        excess of a maximiser on a kink (where :math:`x_i^\top u = 0`). ``F``, ``Fn``,
+        ``scale``: (regions, K); ``T``: (regions, rows, K); ``sv``, ``neg``, ``lam``:
+        (regions, rows). ``np.inf`` where no row is linearised."""
+        nq = F.shape[0]
+        out = np.full(nq, np.inf)
+        ar = np.arange(nq)
         kb = np.argmax(Fn, axis=1)
-        ar = np.arange(npair)
-        Tk = T[ar, kb[qc]]
+        Tk = T[ar, :, kb]
         e = np.where(neg, sv * (np.where(lam, Tk, 0.0) - np.maximum(Tk, 0.0)), -1.0)
-        cnt = np.bincount(qc, minlength=Qc)
-        has = cnt > 0
-        starts = (np.cumsum(cnt) - cnt)[has]
-        mx = np.full(Qc, -1.0)
-        mx[has] = np.maximum.reduceat(e, starts)
-        cand = np.flatnonzero((e == mx[qc]) & (e > 0))
-        if cand.size == 0:
+        ps = np.argmax(e, axis=1)
+        has = e[ar, ps] > 0
+        if not np.any(has):
             return out
-        first = cand[np.r_[True, qc[cand][1:] != qc[cand][:-1]]]
-        q = qc[first]
-        Ti = T[first]  # the split rows at every corner, (regions, K)
-        Fr = F[q] - np.where(lam[first], sv[first], 0.0)[:, None] * Ti  # F without the row
+        q, ps = ar[has], ps[has]
+        Ti = T[q, ps]  # the split rows at every corner, (regions, K)
+        s_i = sv[q, ps]
+        Fr = F[q] - np.where(lam[q, ps], s_i, 0.0)[:, None] * Ti  # F without the row
         sc = scale[q]
-        A = np.max((Fr + sv[first][:, None] * np.maximum(Ti, 0.0)) * sc, axis=1)
+        A = np.max((Fr + s_i[:, None] * np.maximum(Ti, 0.0)) * sc, axis=1)
         tn, Rn = Ti * sc, Fr * sc
         ea, eb = self._edges
-        ta, tb = tn[:, ea], tn[:, eb]
-        cross = ta * tb < 0
-        th = np.where(cross, tb / np.where(cross, tb - ta, 1.0), 0.0)
-        val = np.where(cross, th * Rn[:, ea] + (1.0 - th) * Rn[:, eb], -np.inf)
-        Bv = np.max(val, axis=1) if val.shape[1] else np.full(q.size, -np.inf)
-        # interpolation rounding: the convex combination of two values, relative 1e-15
-        out[q] = np.maximum(A, Bv + 1e-12 * (np.abs(Rn[:, ea]).max(axis=1, initial=0.0)
-                                              if val.shape[1] else 0.0))
+        if ea.size:
+            ta, tb = tn[:, ea], tn[:, eb]
+            cross = ta * tb < 0
+            th = np.where(cross, tb / np.where(cross, tb - ta, 1.0), 0.0)
+            val = np.where(cross, th * Rn[:, ea] + (1.0 - th) * Rn[:, eb], -np.inf)
+            # interpolation rounding: a convex combination of two values, relative 1e-15
+            Bv = np.max(val, axis=1) + 1e-12 * np.max(np.abs(Rn), axis=1)
+            A = np.maximum(A, Bv)
+        out[q] = A
         return out
 
     # -- the search ------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import time
 import numpy as np
 
 from .._validation import check_device, check_positive_int, check_tol
-from ..certificates import BNB_AUTO_MAX_RANK
+from ..certificates import BNB_AUTO_MAX_RANK, omega_for_tol
 from ..oracles.bnb import BranchAndBoundOracle
 from ..oracles.spectral import spectral_result
 from ..network import TwoLayerReLU
@@ -545,7 +545,7 @@ class ConditionalGradient(Solver):
                     if stop == "estimate_converged" and self._prover is not None \
                             and not log.out_of_time():
                         # prove it, or find the direction the estimate missed
-                        res_p = self._prove(U, Zo, beta)
+                        res_p = self._prove(U, Zo, beta, cert.primal, G, log.Y)
                     if stop == "estimate_converged" and res_p is not None:
                         cert_p = log.record(net, F, res_p, G=G, Zo=Zo)
                         if cert_p.is_global and cert_p.primal <= log.best_primal:
@@ -728,7 +728,7 @@ class ConditionalGradient(Solver):
             return self._searching()
         return contextlib.nullcontext()
 
-    def _prove(self, U, Zo, beta):
+    def _prove(self, U, Zo, beta, primal=None, G=None, Y=None):
         """One branch-and-bound call on the residual ``Zo`` with target ``beta``, started
         from the neurons ``U``, within its time budget (see ``prove_time``)."""
         now = time.perf_counter()
@@ -747,6 +747,9 @@ class ConditionalGradient(Solver):
             budget = min(budget, self._deadline - now)
         prover = self._prover
         prover.target, prover.time_limit = beta, max(budget, 1e-3)
+        if primal is not None:
+            # regions below the Omega that certifies at tol need no refinement
+            prover.target = omega_for_tol(primal, G, Y, beta, self._loss, self.tol)
         prover.rtol = max(self.tol / 10.0, 1e-9)
         prover.hint(U)
         with self._clock("prove"):

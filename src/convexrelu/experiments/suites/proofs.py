@@ -11,7 +11,9 @@ seconds, one at a time, single-threaded:
     the exact oracle (pattern enumeration, build included), in a child process killed at
     the budget;
 ``bnb``
-    :class:`~convexrelu.oracles.BranchAndBoundOracle` with ``target = beta``;
+    :class:`~convexrelu.oracles.BranchAndBoundOracle` with ``target`` the largest bound on
+    Omega that still certifies at ``--tol`` (:func:`~convexrelu.certificates.omega_for_tol`,
+    a little above beta: the question is whether the gap is within ``--tol``);
 ``scip``
     :class:`~convexrelu.oracles.scip.SCIPOracle` (when ``pyscipopt`` is installed).
 
@@ -108,7 +110,12 @@ def run_route(route, X, Y, G, beta, net, budget, tol):
                            r["patterns"], r["time"], r["margin"])
         out.update(patterns=r["patterns"])
     elif route == "bnb":
-        orc = BranchAndBoundOracle(X, time_limit=budget, target=beta, rtol=1e-7)
+        from convexrelu.certificates import omega_for_tol
+
+        # regions below the Omega that certifies at tol need no refinement
+        target = omega_for_tol(primal, G, Y, beta, loss, tol)
+        out.update(target_over_beta=target / beta)
+        orc = BranchAndBoundOracle(X, time_limit=budget, target=target, rtol=1e-7)
         orc.hint(net.W1)
         res = orc(G)
         out.update(regions=orc.last_stats["regions"], stopped=orc.last_stats["stopped"])

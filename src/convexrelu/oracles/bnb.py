@@ -220,6 +220,7 @@ class BranchAndBoundOracle(OracleBase):
             sba = np.zeros((r, r, 2 ** (r - 1)))
             for a in range(r):
                 sba[a, np.arange(r) != a] = self._signs.T
+                sba[a, a] = 1.0  # the axis coordinate carries x_i^T c
             self._signs_by_axis = sba
             ks = np.arange(2 ** (r - 1))
             ea = np.concatenate([ks[(ks >> j) & 1 == 0] for j in range(r - 1)] or [ks[:0]])
@@ -519,11 +520,13 @@ class BranchAndBoundOracle(OracleBase):
             pidx = np.where(valid, start[qs][:, None] + tt[None, :], 0)
             rows = ii[pidx]
             mCp = np.where(valid, mC[pidx], 0.0)
-            # x_i^T q_k, (nq, P, K): the box's half-widths times the rows (0 on the axis),
-            # times each region's corner signs (a zero row on its axis)
-            T = np.matmul(Xr[rows] * H[qs][:, None, :], self._signs_by_axis[ax[qs]])
-            T += mCp[:, :, None]
-            T[~valid] = 0.0
+            # x_i^T q_k, (nq, P, K): the rows times the box's half-widths (0 on the face's
+            # axis, where x_i^T c goes instead), times each region's corner signs (a row
+            # of ones on its axis); padding rows are 0
+            HX = Xr[rows] * H[qs][:, None, :]
+            HX[np.arange(nq)[:, None], tt[None, :], ax[qs][:, None]] = mCp
+            HX[~valid] = 0.0
+            T = np.matmul(HX, self._signs_by_axis[ax[qs]])
             Tp = np.maximum(T, 0.0)
             SV = np.matmul(Z[rows], V[qs])  # s_i per direction, (nq, P, 2c)
             SV[~valid] = 0.0
@@ -542,8 +545,9 @@ class BranchAndBoundOracle(OracleBase):
                 ar = np.arange(nq)
                 kb = np.argmax(Fn[:, 0, :], axis=1)
                 on2 = T[ar, :, kb] > 0  # (nq, P)
-                F0 = lin[qs][:, 0, :] + (Ap[:, 0:1, :] @ Tp)[:, 0, :] + \
-                    ((np.minimum(sv, 0.0) * on2)[:, None, :] @ T)[:, 0, :]
+                # F's first direction with lambda = on2 instead of on_c
+                dl = np.minimum(sv, 0.0) * (on2.astype(float) - on_c)
+                F0 = F[:, 0, :] + (dl[:, None, :] @ T)[:, 0, :]
                 F0n = F0 * sc
                 best[:, 0] = np.minimum(best[:, 0], np.max(F0n, axis=1))
                 best[:, 0] = np.minimum(best[:, 0], self._split_one(F0, F0n, sc, T, sv, neg, on2))

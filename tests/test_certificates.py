@@ -181,3 +181,38 @@ def test_certificate_check_never_proves_nothing():
     assert never.dual == auto.dual  # the same proven number, only not claimed as a proof
     with pytest.raises(ValueError, match="check must be"):
         certificate_from_oracle(primal, G, Y, beta, loss, res, 1e-6, 0.0, X=X, check="nope")
+
+
+def test_omega_for_tol_is_the_level_that_still_certifies():
+    """omega_for_tol: a bound at the level it returns certifies at tol, a bound a little
+    above the full level (share = 1) does not, and a primal value whose gap at a bound of
+    beta is already above tol gets beta back."""
+    import time
+
+    import convexrelu as cr
+    from convexrelu.certificates import certificate_from_oracle, omega_for_tol
+    from convexrelu.losses import get_loss
+    from convexrelu.oracles import OracleResult
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 3))
+    Y = rng.standard_normal((40, 2))
+    beta = 0.2 * float(cr.lambda_max(X, Y))
+    net = cr.fit(X, Y, beta, tol=1e-7, random_state=0).network
+    loss = get_loss("squared")
+    G = loss.gradient(net.predict(X), Y)
+    primal = float(net.objective(X, Y, beta))
+
+    def gap(om):
+        res = OracleResult(om, np.eye(3)[0], beta, "upper_bound", "exact", None, 0.0)
+        return certificate_from_oracle(primal, G, Y, beta, loss, res, 1e-3, time.perf_counter(),
+                                       check="never").rel_gap
+
+    for tol in (1e-3, 1e-4):
+        w = omega_for_tol(primal, G, Y, beta, loss, tol, share=1.0)
+        assert w > beta
+        assert gap(w) <= tol < gap(w * (1 + 1e-6))
+        w9 = omega_for_tol(primal, G, Y, beta, loss, tol)
+        assert beta < w9 < w and gap(w9) < tol
+    # a primal value 1 % above what this residual's dual can reach: no bound certifies it
+    assert omega_for_tol(primal * 1.01, G, Y, beta, loss, 1e-4) == beta

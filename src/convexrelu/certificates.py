@@ -306,8 +306,11 @@ def omega_for_tol(primal, G, Y, beta, loss, tol, *, share: float = 0.9) -> float
     The certificate's dual is :func:`scaled_dual` at the bound, so a bound a little above
     ``beta`` already proves a relative gap ``<= tol`` when the network's gap at a bound of
     ``beta`` is smaller than ``tol``. Returns ``beta + share * (w - beta)``, with ``w``
-    the largest bound whose relative gap is ``<= tol`` (bisection; the gap grows with the
-    bound), or ``beta`` when even a bound of ``beta`` does not certify. A search for a
+    the largest bound whose relative gap is ``<= tol`` (bisection: the dual is concave
+    in the scale ``beta / bound``, so above ``beta`` the gap falls, if at all, then rises,
+    and the bounds that certify form one interval), or ``beta`` when a bound of ``beta``
+    does not certify. Only a level: a bound that is not above :math:`\Omega(G)` is not a
+    bound, which the search for it finds out. A search for a
     proof (branch and bound) can stop once every region is below this level instead of
     below ``beta``; ``share < 1`` leaves room for the margins added to its value.
     """

@@ -216,7 +216,7 @@ class BranchAndBoundOracle(OracleBase):
         if self._use_corners:
             self._signs = 1.0 - 2.0 * ((np.arange(2 ** (r - 1))[:, None]
                                         >> np.arange(r - 1)[None, :]) & 1)  # (K, r-1)
-            # per face axis a: the corner signs as an (r, K) matrix with a zero row at a
+            # per face axis a: the corner signs as an (r, K) matrix, a row of ones at a
             sba = np.zeros((r, r, 2 ** (r - 1)))
             for a in range(r):
                 sba[a, np.arange(r) != a] = self._signs.T

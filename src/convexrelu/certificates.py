@@ -309,10 +309,10 @@ def omega_for_tol(primal, G, Y, beta, loss, tol, *, share: float = 0.9) -> float
     the largest bound whose relative gap is ``<= tol`` (bisection: the dual is concave
     in the scale ``beta / bound``, so above ``beta`` the gap falls, if at all, then rises,
     and the bounds that certify form one interval), or ``beta`` when a bound of ``beta``
-    does not certify. Only a level: a bound that is not above :math:`\Omega(G)` is not a
-    bound, which the search for it finds out. A search for a
-    proof (branch and bound) can stop once every region is below this level instead of
-    below ``beta``; ``share < 1`` leaves room for the margins added to its value.
+    does not certify. A search for a proof (branch and bound) can stop once every region
+    is below this level instead of below ``beta``; ``share < 1`` leaves room for the
+    margins added to its value. It is only a level: when :math:`\Omega(G)` is above it,
+    the search finds a direction that says so.
     """
     tiny = np.finfo(float).tiny
     scale = max(abs(float(primal)), tiny)

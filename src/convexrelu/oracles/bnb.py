@@ -412,7 +412,9 @@ class BranchAndBoundOracle(OracleBase):
         if self._use_corners:
             # only where the chord bound does not already drop the region, and is within
             # CORNER_RATIO of doing so (far above it, the corners rarely drop it either)
-            sel = (ub > self._corner_floor) & (ub <= CORNER_RATIO * self._corner_floor)
+            # (and within 60 degrees of their centre, as _corner_bound requires)
+            sel = (ub > self._corner_floor) & (ub <= CORNER_RATIO * self._corner_floor) \
+                & (cos_t >= 0.5)
             if np.all(sel):
                 ub = np.minimum(ub, self._corner_bound(Z, C, H, cn, cos_t, Ma, G0, qi, ii, mC))
             elif np.any(sel):

@@ -728,17 +728,19 @@ class ConditionalGradient(Solver):
             return self._searching()
         return contextlib.nullcontext()
 
-    def _prove(self, U, Zo, beta, primal=None, G=None, Y=None):
-        """One branch-and-bound call on the residual ``Zo`` with target ``beta``, started
-        from the neurons ``U``, within its time budget (see ``prove_time``)."""
+    def _prove(self, U, Zo, beta, primal, G, Y):
+        """One branch-and-bound call on the residual ``Zo``, started from the neurons
+        ``U``, within its time budget (see ``prove_time``). Its target is the largest bound
+        on Omega that still certifies the network (objective ``primal``, gradient ``G`` on
+        targets ``Y``) at ``tol``: :func:`~convexrelu.certificates.omega_for_tol`."""
         now = time.perf_counter()
         if self.prove_time is not None:
             budget = self.prove_time
         elif self._deadline is not None:
             budget = self._deadline - now  # all the time the caller allowed
         else:
-            # proving costs at most twice the solve without it, at least 10 s, at most
-            # 30 s per attempt (and never past the time limit)
+            # no time limit: proving costs at most twice the solve without it, at least
+            # 10 s, at most 30 s per attempt
             spent = self._clock.seconds.get("prove", 0.0)
             budget = min(30.0, max(10.0, 2.0 * (now - self._started - spent)) - spent)
             if budget <= 0.05:
@@ -746,10 +748,9 @@ class ConditionalGradient(Solver):
         if self._deadline is not None:
             budget = min(budget, self._deadline - now)
         prover = self._prover
-        prover.target, prover.time_limit = beta, max(budget, 1e-3)
-        if primal is not None:
-            # regions below the Omega that certifies at tol need no refinement
-            prover.target = omega_for_tol(primal, G, Y, beta, self._loss, self.tol)
+        # regions below the Omega that still certifies at tol need no refinement
+        prover.target = omega_for_tol(primal, G, Y, beta, self._loss, self.tol)
+        prover.time_limit = max(budget, 1e-3)
         prover.rtol = max(self.tol / 10.0, 1e-9)
         prover.hint(U)
         with self._clock("prove"):

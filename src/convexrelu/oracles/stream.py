@@ -1,0 +1,514 @@
+r"""Exact :math:`\Omega(Z)` by streaming the cells of the arrangement (ranks 3 to 5).
+
+:class:`ExactOracle` stores every cell, face and ray of the arrangement once and then
+evaluates them at each call: on iris (rank 4) that is 10.8M regions, 47 s and 4.4 GB to
+build. :class:`StreamingExactOracle` stores nothing that grows with the number of cells.
+At each call it visits the cells block by block, from their extreme rays, and keeps only
+a running maximum and the few cells that need more work.
+
+**Cells from rays.** After the rank reduction and whitening (as in
+:func:`~convexrelu.patterns._arrangement_cells`) the ``m`` distinct hyperplanes
+:math:`h_j^\top w = 0` span :math:`\mathbb{R}^k`, so every cell is a pointed cone and
+has an extreme ray, the line through ``r - 1`` independent hyperplanes. The oracle walks
+through every set ``S`` of ``k - 1`` hyperplanes (in blocks, vectorised); where their
+normals are independent, their common line ``v`` is a candidate ray.
+
+- **Simple rays.** Exactly the ``k - 1`` hyperplanes of ``S`` pass through ``v`` (within
+  the tie tolerance). The cells at ``+v`` and at ``-v`` are all ``2^(k-1)`` choices of
+  side for the hyperplanes of ``S``, with every other hyperplane on its side at ``+v``
+  (or ``-v``).
+- **Degenerate rays.** More hyperplanes pass through ``v``. The cells are those of the
+  local arrangement of all of them in :math:`v^\perp`
+  (:func:`~convexrelu.patterns._arrangement_cells`); such rays are collected once each.
+
+A cell is met once per extreme ray, which is some ``k`` times on average. Nothing is
+deduplicated, since a maximum does not mind repeats.
+
+**Per cell.** On the closure of a cell, :math:`(X_r u)_+ = D X_r u`, so its maximum is
+at most the top singular value of :math:`G = Z^\top D X_r`. :math:`G` comes from one
+product per ray (the ``m`` hyperplanes' row sums :math:`K^\pm_j = \sum z_i x_i^\top`
+per side) plus the ``2^(k-1)`` choices for the hyperplanes through the ray. Then:
+
+- a cell whose :math:`\|G\|_F` or top singular value is at most the best value attained
+  so far (the *floor*) cannot hold the maximum;
+- a cell whose top singular vector (or its negative) lies in the cell is solved: that
+  value is its maximum;
+- the rest are *hot*. They are kept, with the hyperplanes through the rays they were met
+  at: these include all of the cell's facets.
+
+**Hot cells.** The maximiser lies in the relative interior of some face, an intersection
+of facets. There it is a top eigenvector of the form restricted to the face's span. Each
+set ``A`` of at most ``k - 1`` facets (independent normals) gives one span. Its
+restricted top eigenvector, or its negative, is a candidate if it lies in the cell. A
+span whose top eigenvalue is not simple (relative gap 1e-9) is counted at that
+eigenvalue, an upper bound on the face.
+
+The value returned is the largest of all of these, plus the same outward margin as
+:class:`ExactOracle` (rounding of the row sums and the rank truncation). ``attained`` is
+recomputed from :math:`(Xu)_+` at the ``u`` returned.
+
+Cost: :math:`\binom{m}{k-1}` rays, one ``m x 2cr`` product each, and :math:`2^k` cells
+per ray. Memory is a block of rays plus the hot cells. The network's neurons, given by
+:meth:`StreamingExactOracle.hint` and refined by a short ascent, set the first floor.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+import numpy as np
+
+from ..patterns import DEFAULT_TIE_TOL, _arrangement_cells, _null_vector, _unique_hyperplanes
+from ._common import _ascent, _Evaluator, _relu_values
+from .base import OracleBase, OracleResult, in_memory_problem
+
+__all__ = ["StreamingExactOracle"]
+
+logger = logging.getLogger(__name__)
+
+#: Ties in the lowest-vertex rule (a ray this close to the chart's equator, or an edge this
+#: close to level in ``g``, relative): such a ray takes every choice of side.
+_CHART_TIE = 1e-9
+
+#: Relative eigenvalue gap below which a face's top eigenvalue is counted as its bound
+#: (its top eigenvector is then not unique, and the membership test would not be enough).
+_EIGGAP = 1e-9
+
+
+def _subsets(m: int, p: int, chunk: int):
+    """All ``p``-subsets of ``range(m)`` in lexicographic order, as int arrays of at most
+    about ``chunk`` rows (the last two indices vectorised, the others in a loop)."""
+    if p == 1:
+        for s in range(0, m, chunk):
+            yield np.arange(s, min(m, s + chunk))[:, None]
+        return
+    J, L = np.triu_indices(m, 1)  # sorted by J
+    start_of = np.searchsorted(J, np.arange(m + 1))  # pairs with J >= a start here
+    buf, size = [], 0
+    for prefix in itertools.combinations(range(m), p - 2):
+        lo = start_of[prefix[-1] + 1] if prefix else 0
+        if lo >= J.size:
+            continue
+        tail = np.column_stack([J[lo:], L[lo:]])
+        if prefix:
+            head = np.broadcast_to(np.asarray(prefix), (tail.shape[0], p - 2))
+            tail = np.hstack([head, tail])
+        buf.append(tail)
+        size += tail.shape[0]
+        if size >= chunk:
+            yield np.concatenate(buf)
+            buf, size = [], 0
+    if buf:
+        yield np.concatenate(buf)
+
+
+class StreamingExactOracle(OracleBase):
+    r"""Exact :math:`\Omega(Z)` for ranks 3 to 5, streaming the cells (``kind="exact"``).
+
+    Same answer as :class:`~convexrelu.oracles.ExactOracle`, in memory that does not grow
+    with the number of cells, and without a set-up that enumerates them (see the module
+    docstring for the method).
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    tol : float, default 1e-12
+        Tie tolerance: a hyperplane within ``tol`` of a ray passes through it; also the
+        relative slack of the test whether a vector lies in its cell.
+    chunk : int, default 4096
+        Rays per vectorised block.
+
+    Attributes
+    ----------
+    last_stats : dict
+        Of the last call: ``rays`` (independent sets visited), ``degenerate`` (rays with
+        more hyperplanes than ``k - 1``), ``cells`` (cell visits), ``hot`` (cells that needed
+        their faces), ``faces`` (face spans solved for them), ``seconds``.
+    """
+
+    kind = "exact"
+
+    def __init__(self, X, *, tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
+        t0 = time.perf_counter()
+        self.problem = prob = in_memory_problem(X, "the streaming exact oracle")
+        if not (np.isfinite(tol) and 0 < tol < 1e-3):
+            raise ValueError(f"tol must be in (0, 1e-3); got {tol!r}")
+        if int(chunk) < 1:
+            raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+        self.tol, self.chunk = float(tol), int(chunk)
+        self._ev = ev = _Evaluator(prob)
+        self.rank = r = prob.rank
+        if not 3 <= r <= 5:
+            raise ValueError(
+                f"StreamingExactOracle covers ranks 3 to 5; X has rank {r}. Use ExactOracle "
+                "(rank <= 2 is one angular sweep) or BranchAndBoundOracle (rank > 5)")
+        A = ev.Xr
+        rn = np.linalg.norm(A, axis=1)
+        zero = ev.zero | (rn == 0)
+        live = ~zero
+        An = A[live] / rn[live, None]
+        col = np.linalg.norm(An, axis=0)
+        col = np.where(col > 0, col, 1.0)
+        U, S, Vt = np.linalg.svd(An / col, full_matrices=False)
+        if S[-1] <= max(An.shape) * np.finfo(float).eps * S[0]:
+            raise ValueError("the rows of X do not span its reduced rank numerically; "
+                             "use ExactOracle")
+        Aw = np.zeros_like(A)
+        Aw[live] = U
+        hp = _unique_hyperplanes(Aw, self.tol, zero)
+        self._reps = hp.reps  # (m, r) unit normals, whitened coordinates w
+        # w = M u_r; a hyperplane's normal in u_r is reps @ M
+        self._M = (S[:, None] * Vt) * col[None, :]
+        self._Nr = self._reps @ self._M
+        self._labels, self._orient = hp.labels, hp.orient
+        # an orthonormal basis (u_r) of each hyperplane
+        self._Qh = np.stack([_null_vector(h / np.linalg.norm(h)) for h in self._Nr]) \
+            if self._Nr.shape[0] else np.zeros((0, r, r - 1))
+        self._hint = None
+        self.m = self._reps.shape[0]
+        # the chart a^T u = 1 and the direction g in which each bounded cell is met only
+        # at its lowest vertex: fixed pseudo-random unit vectors (generic for the data)
+        rng = np.random.default_rng(20261201)
+        self._a, self._g = (x / np.linalg.norm(x) for x in rng.standard_normal((2, r)))
+        # the cells crossing a^T u = 0: the cells of the arrangement restricted to a^perp
+        Qa = _null_vector(self._a)
+        eq, weq = _arrangement_cells(self._reps @ Qa, self.tol)
+        self._equator = np.packbits(eq, axis=1)
+        self._equator_w = weq @ Qa.T  # a point inside each (whitened coordinates)
+        self.last_stats: dict = {}
+        self.setup_time = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ helpers
+    def hint(self, U) -> None:
+        """Directions (columns of ``U``, shape ``(d, q)``: a network's neurons) whose values,
+        after a short ascent, are the first floor of the next call."""
+        U = np.asarray(U, dtype=float)
+        if U.ndim != 2 or U.shape[0] != self.problem.d:
+            raise ValueError(f"hint needs U of shape (d={self.problem.d}, q); got {U.shape}")
+        self._hint = U.copy()
+
+    def _row_sums(self, Z):
+        """``Kp, Km`` (m, c r): per hyperplane, the sum of ``z_i x_i^T`` over its rows on
+        its positive and negative side; ``K0``: the rows of no hyperplane (always active,
+        as in ExactOracle's patterns)."""
+        ev = self._ev
+        K = ev.kron(Z, ev.Xr)
+        m, cr = self.m, K.shape[1]
+        Kp, Km = np.zeros((m, cr)), np.zeros((m, cr))
+        lab, ori = self._labels, self._orient
+        pos, neg = (lab >= 0) & (ori > 0), (lab >= 0) & (ori < 0)
+        np.add.at(Kp, lab[pos], K[pos])
+        np.add.at(Km, lab[neg], K[neg])
+        K0 = K[lab < 0].sum(axis=0)
+        return Kp, Km, K0
+
+    def _start_floor(self, Z):
+        """The best value (squared) and direction (u_r) among the hinted neurons after a
+        short ascent, and a few coordinate directions."""
+        ev = self._ev
+        r = self.rank
+        starts = [np.vstack([np.eye(r), -np.eye(r)])]
+        if self._hint is not None:
+            Ur = (ev.basis.T @ self._hint).T
+            nrm = np.linalg.norm(Ur, axis=1)
+            starts.append(Ur[nrm > 0] / nrm[nrm > 0, None])
+        U0 = np.vstack(starts)
+        U0 = _ascent(ev.Xr, Z, U0.copy(), 60)
+        vals = _relu_values(ev.Xr, Z, U0)
+        j = int(np.argmax(vals))
+        return float(vals[j]), U0[j]
+
+    def _top(self, G):
+        """Top eigenvalue and unit eigenvector (u_r) of ``G^T G`` for each ``G`` (q, c, k),
+        and the relative gap to the next eigenvalue."""
+        M = np.einsum("qck,qcl->qkl", G, G)
+        lam, vec = np.linalg.eigh(M)
+        top = lam[:, -1]
+        gap = (top - lam[:, -2]) / np.maximum(top, 1e-300) if lam.shape[1] > 1 else np.ones_like(top)
+        return top, vec[:, :, -1], gap
+
+    def _facets(self, sides, W0):
+        """The facets (a superset: (q, m) bool) of the cells with sides ``sides`` and the
+        interior points ``W0`` (whitened coordinates): in the section ``w0^T w = 1`` the
+        cell is a polytope around ``w0``, whose facets are the vertices of its polar, the
+        convex hull of the points ``-P_i / (a_i^T w0)`` (``a_i`` the constraint normals,
+        ``P_i`` their part orthogonal to ``w0``). Any cell qhull cannot take (too thin)
+        keeps every hyperplane as a candidate."""
+        from scipy.spatial import ConvexHull, QhullError
+
+        out = np.ones((sides.shape[0], self.m), dtype=bool)
+        for q in range(sides.shape[0]):
+            w0 = W0[q] / np.linalg.norm(W0[q])
+            A = sides[q][:, None] * self._reps  # the cell is A w >= 0
+            aw = A @ w0
+            if not np.all(aw > 0):
+                continue
+            Q = _null_vector(w0)
+            pts = -(A @ Q) / aw[:, None]
+            try:
+                hull = ConvexHull(pts, qhull_options="Qc")
+            except (QhullError, ValueError):
+                continue
+            keep = np.zeros(self.m, dtype=bool)
+            keep[hull.vertices] = True
+            if hull.coplanar.size:
+                keep[hull.coplanar[:, 0]] = True
+            out[q] = keep
+        return out
+
+    def _wedge(self, G, q, side):
+        """An upper bound (squared) on each cell's maximum from two of its constraints:
+        one that its top eigenvector ``q`` violates most and one that ``-q`` violates
+        most. The cell lies in the wedge of the two, whose maximum is on one of its two
+        hyperplanes, where the top eigenvalue of the restricted form bounds it."""
+        st = side * (q @ self._Nr.T)  # (h, m): q is inside where all are >= 0
+        a = np.argmin(st, axis=1)
+        b = np.argmax(st, axis=1)  # -q violates the constraint q satisfies most
+        out = np.zeros(q.shape[0])
+        for idx in (a, b):
+            Q = self._Qh[idx]  # (h, r, r-1)
+            top, _, _ = self._top(np.einsum("hck,hkj->hcj", G, Q))
+            out = np.maximum(out, top)
+        return out
+
+    def _inside(self, q, side):
+        """Whether each row of ``q`` (u_r) lies (within ``tol``) in the closed cell with
+        sides ``side`` (+1/-1 per hyperplane), and whether ``-q`` does."""
+        t = q @ self._Nr.T  # (q, m)
+        slack = self.tol * np.linalg.norm(q @ self._M.T, axis=1, keepdims=True)
+        st = side * t
+        return np.all(st >= -slack, axis=1), np.all(st <= slack, axis=1)
+
+    # ------------------------------------------------------------------ the call
+    def __call__(self, Z) -> OracleResult:
+        t0 = time.perf_counter()
+        ev = self._ev
+        Z = ev.check_Z(Z)
+        c, r, m = Z.shape[1], self.rank, self.m
+        p = r - 1
+        Kp, Km, K0 = self._row_sums(Z)
+        Ksum = Kp + Km
+        Kall = Ksum.sum(axis=0)
+        KpKm = np.vstack([Kp, Km])
+        floor, best_u = self._start_floor(Z)
+        bound = floor
+        hot: dict[bytes, list] = {}
+        degenerate: dict[bytes, np.ndarray] = {}
+        sig = np.array(list(itertools.product([1.0, 0.0], repeat=p)))  # (2^p, p), 1: + side
+        stats = dict(rays=0, degenerate=0, cells=0, hot=0, faces=0)
+        reps, tol = self._reps, self.tol
+
+        def cells(G, side_of, tight_of):
+            """Process cell forms ``G`` (q, c r); ``side_of(idx)`` gives the sides (+-1,
+            (len(idx), m)) of cells ``idx``, ``tight_of(idx)`` the hyperplanes through the
+            ray each was met at."""
+            nonlocal floor, best_u, bound
+            stats["cells"] += G.shape[0]
+            pre = np.flatnonzero(np.einsum("qk,qk->q", G, G) > floor)
+            if pre.size == 0:
+                return
+            top, vec, _ = self._top(G[pre].reshape(-1, c, r))
+            sel = top > floor
+            if not np.any(sel):
+                return
+            idx, top, vec = pre[sel], top[sel], vec[sel]
+            side = side_of(idx)
+            in_p, in_m = self._inside(vec, side)
+            ok = in_p | in_m
+            if np.any(ok):
+                bound = max(bound, float(top[ok].max()))
+                U = np.concatenate([vec[in_p], -vec[in_m]])
+                vals = _relu_values(ev.Xr, Z, U)
+                j = int(np.argmax(vals))
+                if vals[j] > floor:
+                    floor, best_u = float(vals[j]), U[j]
+            if np.any(~ok):
+                hidx = np.flatnonzero(~ok)
+                wb = self._wedge(G[pre[sel][hidx]].reshape(-1, c, r), vec[hidx], side[hidx])
+                stats["wedge_pruned"] = stats.get("wedge_pruned", 0) + int(np.sum(wb <= floor))
+                hidx = hidx[wb > floor]
+                tmask = tight_of(idx[hidx])
+                keys = np.packbits(side[hidx] > 0, axis=1)
+                for a, key in enumerate(keys):
+                    kb = key.tobytes()
+                    rec = hot.get(kb)
+                    if rec is None:
+                        hot[kb] = [float(top[hidx[a]]), side[hidx[a]].copy(), tmask[a].copy()]
+                    else:
+                        rec[0] = max(rec[0], float(top[hidx[a]]))
+                        rec[2] |= tmask[a]
+
+        for S in _subsets(m, p, self.chunk):
+            HS = reps[S]  # (N, p, r)
+            _, sv, Vt = np.linalg.svd(HS)
+            indep = sv[:, -1] > 1e-14
+            if not np.all(indep):
+                S, Vt = S[indep], Vt[indep]
+            if S.shape[0] == 0:
+                continue
+            v = Vt[:, -1, :]
+            N = S.shape[0]
+            stats["rays"] += N
+            t = v @ reps.T  # (N, m)
+            rows = np.arange(N)[:, None]
+            tight = np.abs(t) <= tol
+            tight[rows, S] = True
+            nt = tight.sum(axis=1)
+            gen = nt == p
+            for i in np.flatnonzero(~gen):
+                key = np.packbits(tight[i]).tobytes()
+                if key not in degenerate:
+                    degenerate[key] = v[i]
+            if not np.any(gen):
+                continue
+            S, t, tight, v = S[gen], t[gen], tight[gen], v[gen]
+            N = S.shape[0]
+            # orient each ray into the chart's hemisphere a^T u > 0
+            alpha = v @ self._a
+            flip = alpha < 0
+            v[flip], t[flip], alpha[flip] = -v[flip], -t[flip], -alpha[flip]
+            # the edges of the chart a^T u = 1 at v: column l of inv([h_S; a]) leaves the
+            # hyperplanes of S but l, on l's positive side
+            E = np.linalg.inv(np.concatenate([reps[S], np.broadcast_to(self._a, (N, 1, r))],
+                                             axis=1))[:, :, :p]
+            gE = np.einsum("k,nkp->np", self._g, E)
+            amb = (alpha <= _CHART_TIE) | np.any(
+                np.abs(gE) <= _CHART_TIE * np.linalg.norm(E, axis=1), axis=1)
+            Bp = (t > 0) & ~tight
+            Bn = (t < 0) & ~tight
+            Gp = np.hstack([Bp, Bn]).astype(float) @ KpKm  # cells at +v, S off
+            Gm = Kall - Ksum[S].sum(axis=1) - Gp  # cells at -v, S off
+            D = Kp[S] - Km[S]  # (N, p, cr)
+            base = Km[S].sum(axis=1) + K0  # S all on the negative side
+            sides = np.where(t > 0, 1.0, -1.0)
+            # the cell whose lowest vertex (in g, in the chart) is v: every edge rises;
+            # and its mirror image at -v. Rays too close to a tie take every choice.
+            one = np.flatnonzero(~amb)
+            low = (gE[one] > 0).astype(float)
+            ray = np.concatenate([one, one, np.repeat(np.flatnonzero(amb), 2 * sig.shape[0])])
+            namb = int(np.sum(amb))
+            bits = np.concatenate([low, 1.0 - low, np.tile(sig, (2 * namb, 1))])
+            sgn = np.concatenate([np.ones(one.size), -np.ones(one.size),
+                                  np.tile(np.repeat([1.0, -1.0], sig.shape[0]), namb)])
+            stats["ambiguous"] = stats.get("ambiguous", 0) + namb
+            G = np.where((sgn > 0)[:, None], Gp[ray], Gm[ray]) + base[ray] \
+                + np.einsum("qp,qpk->qk", bits, D[ray])
+
+            def side_of(idx, sides=sides, S=S, ray=ray, sgn=sgn, bits=bits):
+                out = sides[ray[idx]] * sgn[idx, None]
+                out[np.arange(idx.size)[:, None], S[ray[idx]]] = np.where(bits[idx] > 0, 1.0, -1.0)
+                return out
+
+            def tight_of(idx, tight=tight, ray=ray):
+                return tight[ray[idx]]
+
+            cells(G, side_of, tight_of)
+
+        stats["degenerate"] = len(degenerate)
+        for v in degenerate.values():
+            t = reps @ v
+            tmask = np.abs(t) <= tol
+            T = np.flatnonzero(tmask)
+            Q = _null_vector(v)
+            loc, _ = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
+            L = loc.shape[0]
+            sides = np.empty((2 * L, m))
+            sides[:L] = np.where(t > 0, 1.0, -1.0)
+            sides[L:] = -sides[:L]
+            sides[:, T] = np.tile(np.where(loc, 1.0, -1.0), (2, 1))
+            Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+            cells(Gs, lambda idx, sides=sides: sides[idx],
+                  lambda idx, tmask=tmask: np.broadcast_to(tmask, (idx.size, m)).copy())
+
+        # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
+        if self._equator.shape[0]:
+            eq = np.unpackbits(self._equator, axis=1, count=m).astype(bool)
+            for st in range(0, eq.shape[0], 8 * self.chunk):
+                sides = np.where(eq[st: st + 8 * self.chunk], 1.0, -1.0)
+                Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+                W0 = self._equator_w[st: st + 8 * self.chunk]
+                cells(Gs, lambda idx, sides=sides: sides[idx],
+                      lambda idx, sides=sides, W0=W0: self._facets(sides[idx], W0[idx]))
+        stats["hot"] = len(hot)
+        live = [h for h in hot.values() if h[0] > floor]
+        if live:
+            sides = np.stack([h[1] for h in live])
+            F = np.stack([h[2] for h in live])
+            G = ((sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0)
+            b, U, nf = self._faces(G.reshape(-1, c, r), sides, F, floor)
+            stats["faces"] = nf
+            bound = max(bound, b)
+            if U.shape[0]:
+                vals = _relu_values(ev.Xr, Z, U)
+                j = int(np.argmax(vals))
+                if vals[j] > floor:
+                    floor, best_u = float(vals[j]), U[j]
+        if best_u is None or floor <= 0:
+            u = np.eye(ev.X.shape[1])[0]
+        else:
+            u = ev.to_original(best_u)
+        attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
+        margin = ev.rounding(Z) + ev.margin(Z)
+        value = max(float(np.sqrt(max(bound, floor, 0.0))) + margin, attained)
+        stats["seconds"] = time.perf_counter() - t0
+        self.last_stats = stats
+        logger.debug("StreamingExactOracle: %s", stats)
+        return OracleResult(value, u, attained, "exact", "exact", None,
+                            time.perf_counter() - t0, margin, source="streamed enumeration")
+
+    def _faces(self, G, sides, F, floor):
+        """Largest value over the faces of the hot cells (forms ``G`` (h, c, r), sides
+        ``sides`` (h, m), candidate facets ``F`` (h, m) bool), level by level.
+
+        A face span ``null(A)`` (``A`` a set of independent facets) is solved by its
+        restricted top eigenvector; its sub-spans ``null(A + {j})`` (``j`` after the last
+        of ``A``, so that each set is met once, from its prefix) are visited only when
+        that value is above ``floor`` and its vector lies outside the cell: a sub-span's
+        value is at most its span's, and a vector inside the cell is that span's maximum
+        over the cell. Returns ``(bound, U, count)``: the largest value counted (squared),
+        the candidates found inside their cells (u_r) and the number of spans solved.
+        """
+        r, m = self.rank, self.m
+        Nr = self._Nr
+        best, count, found = -np.inf, 0, []
+        # frontier: (cell index, facet set as an (q, size) array)
+        cell = np.arange(G.shape[0])
+        A = np.zeros((cell.size, 0), dtype=np.int64)
+        for size in range(1, r):
+            # children: one more facet, after the last one of the set
+            last = A[:, -1] if size > 1 else np.full(cell.size, -1)
+            allowed = F[cell] & (np.arange(m)[None, :] > last[:, None])
+            par, j = np.nonzero(allowed)
+            if par.size == 0:
+                break
+            cell, A = cell[par], np.hstack([A[par], j[:, None]])
+            H = Nr[A]  # (q, size, r)
+            _, sv, Vt = np.linalg.svd(H)
+            ok = sv[:, -1] > 1e-12 * sv[:, 0]
+            cell, A, Vt = cell[ok], A[ok], Vt[ok]
+            if cell.size == 0:
+                break
+            Q = np.transpose(Vt[:, size:, :], (0, 2, 1))  # (q, r, r - size): the span
+            count += cell.size
+            GQ = np.einsum("qck,qkj->qcj", G[cell], Q)
+            if r - size == 1:
+                top = np.einsum("qc,qc->q", GQ[:, :, 0], GQ[:, :, 0])
+                vec = Q[:, :, 0]
+                gap = np.ones_like(top)
+            else:
+                top, e, gap = self._top(GQ)
+                vec = np.einsum("qkj,qj->qk", Q, e)
+            in_p, in_m = self._inside(vec, sides[cell])
+            amb = gap <= _EIGGAP
+            counted = (in_p | in_m | amb) & (top > floor)
+            if np.any(counted):
+                best = max(best, float(top[counted].max()))
+            found.append(np.concatenate([vec[in_p & (top > floor)], -vec[in_m & (top > floor)]]))
+            go = (top > floor) & ~(in_p | in_m | amb)
+            cell, A = cell[go], A[go]
+            if cell.size == 0:
+                break
+        U = np.concatenate(found) if found else np.zeros((0, r))
+        return best, U, count

@@ -21,6 +21,11 @@ with its ``kind``:
     ray. The largest value found is :math:`\Omega(Z)` (each candidate's value is
     recomputed from :math:`(Xu)_+`, so the value returned is attained by the ``u``
     returned).
+``StreamingExactOracle`` (``kind="exact"``, :mod:`.stream`)
+    The same value for ranks 3 to 5 without storing the arrangement: each call visits
+    the cells from their extreme rays, block by block (each bounded cell once, at its
+    lowest vertex in a chart), prunes a cell by its top singular value or a two-facet
+    wedge bound against the best value attained, and solves the few left face by face.
 ``SDPOracle`` (``kind="upper_bound"``, :mod:`.sdp`)
     A Shor/RLT semidefinite relaxation of :math:`\max \|Z^\top a\|^2` over the lifting of
     ``(u, a = (Xu)_+)``; valid for any ``d``, practical for moderate ``n``.
@@ -64,12 +69,14 @@ from .heuristic import HeuristicOracle
 from .sdp import SDPOracle
 from .spectral import SpectralOracle
 from .spike_free import SpikeFreeOracle
+from .stream import StreamingExactOracle
 
 __all__ = [
     "OracleResult",
     "Oracle", "OracleBase",
     "CandidateOracle",
     "ExactOracle",
+    "StreamingExactOracle",
     "SDPOracle",
     "HeuristicOracle",
     "SpectralOracle",

@@ -72,9 +72,49 @@ logger = logging.getLogger(__name__)
 #: close to level in ``g``, relative): such a ray takes every choice of side.
 _CHART_TIE = 1e-9
 
+#: Degenerate rays with at most this many hyperplanes take every choice of side for them
+#: (vectorised); rays with more, the cells of their local arrangement.
+_ALL_SIDES = 6
+
 #: Relative eigenvalue gap below which a face's top eigenvalue is counted as its bound
 #: (its top eigenvector is then not unique, and the membership test would not be enough).
 _EIGGAP = 1e-9
+
+
+def _top_value(G):
+    """The top eigenvalue of ``G^T G`` for each ``G`` (q, c, k), from the smaller Gram
+    matrix (no eigenvectors)."""
+    if G.shape[1] < G.shape[2]:
+        M = np.einsum("qck,qdk->qcd", G, G)
+    else:
+        M = np.einsum("qck,qcl->qkl", G, G)
+    return np.linalg.eigvalsh(M)[:, -1]
+
+
+def _null_vectors(H):
+    """Unit normals ``v`` (N, k) of ``k - 1`` rows ``H`` (N, k - 1, k) each, and whether the
+    rows are independent (smallest singular value above 1e-14; the generalised cross
+    product, whose norm is the product of the singular values, at ranks 3 and 4)."""
+    N, p, k = H.shape
+    if k == 3:
+        v = np.cross(H[:, 0], H[:, 1])
+    elif k == 4:
+        a, b, c = H[:, 0], H[:, 1], H[:, 2]
+
+        def m3(i, j, l):
+            return (a[:, i] * (b[:, j] * c[:, l] - b[:, l] * c[:, j])
+                    - a[:, j] * (b[:, i] * c[:, l] - b[:, l] * c[:, i])
+                    + a[:, l] * (b[:, i] * c[:, j] - b[:, j] * c[:, i]))
+
+        v = np.column_stack([m3(1, 2, 3), -m3(0, 2, 3), m3(0, 1, 3), -m3(0, 1, 2)])
+    else:
+        _, sv, Vt = np.linalg.svd(H)
+        return Vt[:, -1, :], sv[:, -1] > 1e-14
+    nv = np.linalg.norm(v, axis=1)
+    # unit rows: the product of the singular values is nv and the largest ones are at
+    # most sqrt(k - 1), so the smallest is at least nv / (k - 1)
+    indep = nv > (k - 1) * 1e-14
+    return v / np.where(indep, nv, 1.0)[:, None], indep
 
 
 def _subsets(m: int, p: int, chunk: int):
@@ -269,8 +309,7 @@ class StreamingExactOracle(OracleBase):
         out = np.zeros(q.shape[0])
         for idx in (a, b):
             Q = self._Qh[idx]  # (h, r, r-1)
-            top, _, _ = self._top(np.einsum("hck,hkj->hcj", G, Q))
-            out = np.maximum(out, top)
+            out = np.maximum(out, _top_value(np.einsum("hck,hkj->hcj", G, Q)))
         return out
 
     def _inside(self, q, side):
@@ -297,7 +336,7 @@ class StreamingExactOracle(OracleBase):
         hot: dict[bytes, list] = {}
         degenerate: dict[bytes, np.ndarray] = {}
         sig = np.array(list(itertools.product([1.0, 0.0], repeat=p)))  # (2^p, p), 1: + side
-        stats = dict(rays=0, degenerate=0, cells=0, hot=0, faces=0)
+        stats = dict(rays=0, degenerate=0, ambiguous=0, cells=0, hot=0, faces=0, wedge_pruned=0)
         reps, tol = self._reps, self.tol
 
         def cells(G, side_of, tight_of):
@@ -309,11 +348,12 @@ class StreamingExactOracle(OracleBase):
             pre = np.flatnonzero(np.einsum("qk,qk->q", G, G) > floor)
             if pre.size == 0:
                 return
-            top, vec, _ = self._top(G[pre].reshape(-1, c, r))
-            sel = top > floor
-            if not np.any(sel):
+            Gq = G[pre].reshape(-1, c, r)
+            sel = np.flatnonzero(_top_value(Gq) > floor)
+            if sel.size == 0:
                 return
-            idx, top, vec = pre[sel], top[sel], vec[sel]
+            top, vec, _ = self._top(Gq[sel])
+            idx = pre[sel]
             side = side_of(idx)
             in_p, in_m = self._inside(vec, side)
             ok = in_p | in_m
@@ -327,7 +367,7 @@ class StreamingExactOracle(OracleBase):
             if np.any(~ok):
                 hidx = np.flatnonzero(~ok)
                 wb = self._wedge(G[pre[sel][hidx]].reshape(-1, c, r), vec[hidx], side[hidx])
-                stats["wedge_pruned"] = stats.get("wedge_pruned", 0) + int(np.sum(wb <= floor))
+                stats["wedge_pruned"] += int(np.sum(wb <= floor))
                 hidx = hidx[wb > floor]
                 tmask = tight_of(idx[hidx])
                 keys = np.packbits(side[hidx] > 0, axis=1)
@@ -340,16 +380,34 @@ class StreamingExactOracle(OracleBase):
                         rec[0] = max(rec[0], float(top[hidx[a]]))
                         rec[2] |= tmask[a]
 
+        def emit(S, t, tight, ray, sgn, bits):
+            """The cells at rays ``v`` (rows of ``t = v @ reps.T``; ``S`` (N, s): the
+            hyperplanes through each, ``tight`` their mask): cell ``q`` is at
+            ``sgn[q] * v[ray[q]]`` with the hyperplanes of ``S`` on the sides ``bits[q]``
+            (1: positive)."""
+            Bp = (t > 0) & ~tight
+            Bn = (t < 0) & ~tight
+            Gp = np.hstack([Bp, Bn]).astype(float) @ KpKm  # at +v, S off
+            Gm = Kall - Ksum[S].sum(axis=1) - Gp  # at -v, S off
+            base = Km[S].sum(axis=1) + K0  # S all on the negative side
+            D = Kp[S] - Km[S]  # (N, s, cr)
+            G = np.where((sgn > 0)[:, None], Gp[ray], Gm[ray]) + base[ray] \
+                + np.einsum("qs,qsk->qk", bits, D[ray])
+            sides = np.where(t > 0, 1.0, -1.0)
+
+            def side_of(idx):
+                out = sides[ray[idx]] * sgn[idx, None]
+                out[np.arange(idx.size)[:, None], S[ray[idx]]] = np.where(bits[idx] > 0, 1.0, -1.0)
+                return out
+
+            cells(G, side_of, lambda idx: tight[ray[idx]])
+
         for S in _subsets(m, p, self.chunk):
-            HS = reps[S]  # (N, p, r)
-            _, sv, Vt = np.linalg.svd(HS)
-            indep = sv[:, -1] > 1e-14
-            if not np.all(indep):
-                S, Vt = S[indep], Vt[indep]
-            if S.shape[0] == 0:
-                continue
-            v = Vt[:, -1, :]
+            v, indep = _null_vectors(reps[S])
+            S, v = S[indep], v[indep]
             N = S.shape[0]
+            if N == 0:
+                continue
             stats["rays"] += N
             t = v @ reps.T  # (N, m)
             rows = np.arange(N)[:, None]
@@ -376,41 +434,30 @@ class StreamingExactOracle(OracleBase):
             gE = np.einsum("k,nkp->np", self._g, E)
             amb = (alpha <= _CHART_TIE) | np.any(
                 np.abs(gE) <= _CHART_TIE * np.linalg.norm(E, axis=1), axis=1)
-            Bp = (t > 0) & ~tight
-            Bn = (t < 0) & ~tight
-            Gp = np.hstack([Bp, Bn]).astype(float) @ KpKm  # cells at +v, S off
-            Gm = Kall - Ksum[S].sum(axis=1) - Gp  # cells at -v, S off
-            D = Kp[S] - Km[S]  # (N, p, cr)
-            base = Km[S].sum(axis=1) + K0  # S all on the negative side
-            sides = np.where(t > 0, 1.0, -1.0)
             # the cell whose lowest vertex (in g, in the chart) is v: every edge rises;
             # and its mirror image at -v. Rays too close to a tie take every choice.
             one = np.flatnonzero(~amb)
             low = (gE[one] > 0).astype(float)
-            ray = np.concatenate([one, one, np.repeat(np.flatnonzero(amb), 2 * sig.shape[0])])
             namb = int(np.sum(amb))
+            stats["ambiguous"] += namb
+            ray = np.concatenate([one, one, np.repeat(np.flatnonzero(amb), 2 * sig.shape[0])])
             bits = np.concatenate([low, 1.0 - low, np.tile(sig, (2 * namb, 1))])
             sgn = np.concatenate([np.ones(one.size), -np.ones(one.size),
                                   np.tile(np.repeat([1.0, -1.0], sig.shape[0]), namb)])
-            stats["ambiguous"] = stats.get("ambiguous", 0) + namb
-            G = np.where((sgn > 0)[:, None], Gp[ray], Gm[ray]) + base[ray] \
-                + np.einsum("qp,qpk->qk", bits, D[ray])
+            emit(S, t, tight, ray, sgn, bits)
 
-            def side_of(idx, sides=sides, S=S, ray=ray, sgn=sgn, bits=bits):
-                out = sides[ray[idx]] * sgn[idx, None]
-                out[np.arange(idx.size)[:, None], S[ray[idx]]] = np.where(bits[idx] > 0, 1.0, -1.0)
-                return out
-
-            def tight_of(idx, tight=tight, ray=ray):
-                return tight[ray[idx]]
-
-            cells(G, side_of, tight_of)
-
+        # rays with more hyperplanes than k - 1: every choice of side for up to
+        # _ALL_SIDES of them (choices that are no cell are empty sets: harmless), the
+        # local arrangement's cells beyond that
         stats["degenerate"] = len(degenerate)
+        by_size: dict[int, list] = {}
         for v in degenerate.values():
             t = reps @ v
             tmask = np.abs(t) <= tol
             T = np.flatnonzero(tmask)
+            if T.size <= _ALL_SIDES:
+                by_size.setdefault(T.size, []).append((T, t, tmask))
+                continue
             Q = _null_vector(v)
             loc, _ = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
             L = loc.shape[0]
@@ -421,6 +468,18 @@ class StreamingExactOracle(OracleBase):
             Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
             cells(Gs, lambda idx, sides=sides: sides[idx],
                   lambda idx, tmask=tmask: np.broadcast_to(tmask, (idx.size, m)).copy())
+        for size, group in by_size.items():
+            sig_s = np.array(list(itertools.product([1.0, 0.0], repeat=size)))
+            per = max(1, self.chunk // (2 * sig_s.shape[0]))
+            for st in range(0, len(group), per):
+                part = group[st: st + per]
+                T = np.stack([g[0] for g in part])
+                t = np.stack([g[1] for g in part])
+                tight = np.stack([g[2] for g in part])
+                N = T.shape[0]
+                ray = np.repeat(np.arange(N), 2 * sig_s.shape[0])
+                sgn = np.tile(np.repeat([1.0, -1.0], sig_s.shape[0]), N)
+                emit(T, t, tight, ray, sgn, np.tile(sig_s, (2 * N, 1)))
 
         # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
         if self._equator.shape[0]:

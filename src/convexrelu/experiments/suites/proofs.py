@@ -8,8 +8,10 @@ residual of the network it returns is then handed to each route, each with ``--b
 seconds, one at a time, single-threaded:
 
 ``enumeration``
-    the exact oracle (pattern enumeration, build included), in a child process killed at
-    the budget;
+    exact enumeration, in a child process killed at the budget: for ranks 3 to 5
+    :class:`~convexrelu.oracles.StreamingExactOracle` (cells visited from their rays,
+    nothing stored; the network's neurons set its first floor), for ranks 1 and 2
+    :class:`~convexrelu.oracles.ExactOracle` (one angular sweep), refused above rank 5;
 ``bnb``
     :class:`~convexrelu.oracles.BranchAndBoundOracle` with ``target`` the largest bound on
     Omega that still certifies at ``--tol`` (:func:`~convexrelu.certificates.omega_for_tol`,
@@ -67,18 +69,28 @@ def load(name):
     return X, Y, None, prep
 
 
-def _exact_child(X, G, q):
-    from convexrelu.oracles import ExactOracle
+def _exact_child(X, G, q, W1=None):
+    from convexrelu.oracles import ExactOracle, StreamingExactOracle
+    from convexrelu.problem import as_problem
 
     t = time.perf_counter()
     try:
-        orc = ExactOracle(X, max_patterns=1e12)
+        r = as_problem(X).rank
+        if 3 <= r <= 5:
+            orc = StreamingExactOracle(X)
+            if W1 is not None:
+                orc.hint(W1)
+        elif r > 5:
+            raise ValueError("refused: rank > 5")
+        else:
+            orc = ExactOracle(X, max_patterns=1e12)
         res = orc(G)
     except Exception as exc:  # the refusal (too many patterns) is the result
         q.put(dict(error=f"{type(exc).__name__}: {str(exc).split(':')[0]}"))
         return
     q.put(dict(value=res.value, attained=res.attained, margin=res.margin, u=list(res.u),
-               time=time.perf_counter() - t, patterns=orc.n_patterns))
+               time=time.perf_counter() - t, patterns=orc.n_patterns,
+               cells=getattr(orc, "last_stats", {}).get("cells")))
 
 
 def run_route(route, X, Y, G, beta, net, budget, tol):
@@ -94,7 +106,7 @@ def run_route(route, X, Y, G, beta, net, budget, tol):
     if route == "enumeration":
         ctx = mp.get_context("fork")
         q = ctx.Queue()
-        p = ctx.Process(target=_exact_child, args=(X, G, q))
+        p = ctx.Process(target=_exact_child, args=(X, G, q, net.W1))
         p.start()
         p.join(budget)
         if p.is_alive():
@@ -109,6 +121,8 @@ def run_route(route, X, Y, G, beta, net, budget, tol):
         res = OracleResult(r["value"], np.array(r["u"]), r["attained"], "exact", "exact",
                            r["patterns"], r["time"], r["margin"])
         out.update(patterns=r["patterns"])
+        if r.get("cells") is not None:
+            out.update(cells=r["cells"])
     elif route == "bnb":
         from convexrelu.certificates import omega_for_tol
 
@@ -239,6 +253,8 @@ def _cell(r, tol=1e-4):
         extra.append(f"{r['nodes']:,} nodes")
     if "patterns" in r and r["patterns"] is not None:
         extra.append(f"{r['patterns']:,} patterns")
+    if r.get("cells") is not None:
+        extra.append(f"{r['cells']:,} cells visited")
     cell = f"{what}, {t:.1f} s" + (f" ({', '.join(extra)})" if extra else "")
     if r.get("attained_over_beta", 0.0) > 1.0 + tol:
         # a direction above beta: the network itself is not optimal, no route can prove it

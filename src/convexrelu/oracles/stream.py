@@ -17,12 +17,18 @@ normals are independent, their common line ``v`` is a candidate ray.
   the tie tolerance). The cells at ``+v`` and at ``-v`` are all ``2^(k-1)`` choices of
   side for the hyperplanes of ``S``, with every other hyperplane on its side at ``+v``
   (or ``-v``).
-- **Degenerate rays.** More hyperplanes pass through ``v``. The cells are those of the
-  local arrangement of all of them in :math:`v^\perp`
-  (:func:`~convexrelu.patterns._arrangement_cells`); such rays are collected once each.
+- **Degenerate rays.** More hyperplanes pass through ``v``. Such rays are collected once
+  each. Their cells are every choice of side for up to 6 hyperplanes (a choice that is no
+  cell is an empty set, found so when it needs work), and beyond that the cells of the
+  local arrangement in :math:`v^\perp` (:func:`~convexrelu.patterns._arrangement_cells`).
 
-A cell is met once per extreme ray, which is some ``k`` times on average. Nothing is
-deduplicated, since a maximum does not mind repeats.
+**Each cell once.** In the chart :math:`a^\top u = 1` (``a`` a fixed generic vector) a
+cell whose rays all have :math:`a^\top v > 0` is a bounded polytope, and it has one lowest
+vertex in a fixed generic direction ``g``. At a simple ray, exactly one choice of sides
+makes every edge rise in ``g``. That cell is visited there, with its mirror image at
+``-v``. A ray within 1e-9 of a tie takes every choice. The cells that cross
+:math:`a^\top u = 0` are the cells of the arrangement restricted to :math:`a^\perp`; they are
+enumerated once, at set-up, and visited at each call.
 
 **Per cell.** On the closure of a cell, :math:`(X_r u)_+ = D X_r u`, so its maximum is
 at most the top singular value of :math:`G = Z^\top D X_r`. :math:`G` comes from one
@@ -33,22 +39,31 @@ per side) plus the ``2^(k-1)`` choices for the hyperplanes through the ray. Then
   so far (the *floor*) cannot hold the maximum;
 - a cell whose top singular vector (or its negative) lies in the cell is solved: that
   value is its maximum;
-- the rest are *hot*. They are kept, with the hyperplanes through the rays they were met
-  at: these include all of the cell's facets.
+- a cell that the *wedge bound* leaves above the floor is *hot*. The wedge bound takes
+  the constraint its top vector violates most and the one its negative violates most; the
+  cell lies in their wedge, whose maximum lies on one of the two hyperplanes, below the
+  top eigenvalue restricted there. Hot cells are kept, with a point inside each, and are
+  solved in batches.
 
-**Hot cells.** The maximiser lies in the relative interior of some face, an intersection
-of facets. There it is a top eigenvector of the form restricted to the face's span. Each
-set ``A`` of at most ``k - 1`` facets (independent normals) gives one span. Its
-restricted top eigenvector, or its negative, is a candidate if it lies in the cell. A
-span whose top eigenvalue is not simple (relative gap 1e-9) is counted at that
-eigenvalue, an upper bound on the face.
+**Hot cells.** A hot cell's facets are the vertices of its polar: qhull is run on the
+constraint normals, seen from the point inside. The maximiser lies in the relative
+interior of some face, an intersection of facets, and there it is a top eigenvector of
+the form restricted to the face's span. So for each set ``A`` of at most ``k - 1``
+independent facets:
+
+- the restricted top eigenvector, or its negative, is a candidate if it lies in the cell;
+- a span whose top eigenvalue is not simple (relative gap 1e-9) is counted at that
+  eigenvalue, an upper bound on the face;
+- a span is refined (one more facet) only while its value is above the floor and its
+  vector lies outside the cell.
 
 The value returned is the largest of all of these, plus the same outward margin as
 :class:`ExactOracle` (rounding of the row sums and the rank truncation). ``attained`` is
 recomputed from :math:`(Xu)_+` at the ``u`` returned.
 
-Cost: :math:`\binom{m}{k-1}` rays, one ``m x 2cr`` product each, and :math:`2^k` cells
-per ray. Memory is a block of rays plus the hot cells. The network's neurons, given by
+Cost: :math:`\binom{m}{k-1}` rays, one ``m x 2cr`` product each, and two cells per
+simple ray. Memory: a block of rays, at most 20,000 hot cells, and the equator's cells
+(as bits). The network's neurons, given by
 :meth:`StreamingExactOracle.hint` and refined by a short ascent, set the first floor.
 """
 
@@ -60,7 +75,13 @@ import time
 
 import numpy as np
 
-from ..patterns import DEFAULT_TIE_TOL, _arrangement_cells, _null_vector, _unique_hyperplanes
+from ..patterns import (
+    DEFAULT_TIE_TOL,
+    _arrangement_cells,
+    _null_vector,
+    _ray_epsilon,
+    _unique_hyperplanes,
+)
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult, in_memory_problem
 
@@ -75,6 +96,10 @@ _CHART_TIE = 1e-9
 #: Degenerate rays with at most this many hyperplanes take every choice of side for them
 #: (vectorised); rays with more, the cells of their local arrangement.
 _ALL_SIDES = 6
+
+#: Hot cells kept before they are solved (memory stays bounded; the floor only rises, so
+#: solving early is never wrong).
+_HOT_BATCH = 20000
 
 #: Relative eigenvalue gap below which a face's top eigenvalue is counted as its bound
 #: (its top eigenvector is then not unique, and the membership test would not be enough).
@@ -274,29 +299,62 @@ class StreamingExactOracle(OracleBase):
         interior points ``W0`` (whitened coordinates): in the section ``w0^T w = 1`` the
         cell is a polytope around ``w0``, whose facets are the vertices of its polar, the
         convex hull of the points ``-P_i / (a_i^T w0)`` (``a_i`` the constraint normals,
-        ``P_i`` their part orthogonal to ``w0``). Any cell qhull cannot take (too thin)
-        keeps every hyperplane as a candidate."""
+        ``P_i`` their part orthogonal to ``w0``). A cell whose point is not strictly inside, or
+        that qhull cannot take, is given the deepest point an LP finds (none: the sides are
+        no cell, and it gets no facets); one that still fails keeps every hyperplane as a
+        candidate."""
         from scipy.spatial import ConvexHull, QhullError
 
+        from scipy.optimize import linprog
+
         out = np.ones((sides.shape[0], self.m), dtype=bool)
+        k = self.rank
         for q in range(sides.shape[0]):
-            w0 = W0[q] / np.linalg.norm(W0[q])
             A = sides[q][:, None] * self._reps  # the cell is A w >= 0
-            aw = A @ w0
-            if not np.all(aw > 0):
-                continue
-            Q = _null_vector(w0)
-            pts = -(A @ Q) / aw[:, None]
-            try:
-                hull = ConvexHull(pts, qhull_options="Qc")
-            except (QhullError, ValueError):
-                continue
-            keep = np.zeros(self.m, dtype=bool)
-            keep[hull.vertices] = True
-            if hull.coplanar.size:
-                keep[hull.coplanar[:, 0]] = True
-            out[q] = keep
+            for attempt in range(2):
+                if attempt == 1:
+                    # the deepest point of the cell in the box |w| <= 1: max s, A w >= s
+                    res = linprog(np.r_[np.zeros(k), -1.0],
+                                  A_ub=np.hstack([-A, np.ones((self.m, 1))]),
+                                  b_ub=np.zeros(self.m), bounds=[(-1, 1)] * k + [(None, 1)],
+                                  method="highs")
+                    if res.status == 0 and res.x[-1] <= 0:
+                        out[q] = False  # no interior: not a cell, it holds nothing
+                    if res.status != 0 or res.x[-1] <= 0:
+                        break
+                    W0 = W0.copy()
+                    W0[q] = res.x[:k]
+                w0 = W0[q] / np.linalg.norm(W0[q])
+                aw = A @ w0
+                if not np.all(aw > 0):
+                    continue
+                Q = _null_vector(w0)
+                pts = -(A @ Q) / aw[:, None]
+                try:
+                    hull = ConvexHull(pts, qhull_options="Qc")
+                except (QhullError, ValueError):
+                    continue
+                keep = np.zeros(self.m, dtype=bool)
+                keep[hull.vertices] = True
+                if hull.coplanar.size:
+                    keep[hull.coplanar[:, 0]] = True
+                out[q] = keep
+                break
         return out
+
+    def _local_direction(self, H, sv, v):
+        """A direction ``d`` orthogonal to ``v`` with ``sv_j h_j^T d > 0`` for the rows of
+        ``H`` (the hyperplanes through a degenerate ray), by a linear program, and whether
+        one exists (if not, that choice of sides is no cell)."""
+        from scipy.optimize import linprog
+
+        k = H.shape[1]
+        res = linprog(np.zeros(k), A_ub=-(sv[:, None] * H), b_ub=-np.ones(H.shape[0]),
+                      A_eq=v[None, :], b_eq=[0.0], bounds=[(None, None)] * k, method="highs")
+        if res.status != 0:
+            return np.zeros(k), False
+        d = res.x
+        return d, bool(np.all((H @ d) * sv > 0))
 
     def _wedge(self, G, q, side):
         """An upper bound (squared) on each cell's maximum from two of its constraints:
@@ -333,16 +391,44 @@ class StreamingExactOracle(OracleBase):
         KpKm = np.vstack([Kp, Km])
         floor, best_u = self._start_floor(Z)
         bound = floor
-        hot: dict[bytes, list] = {}
+        hot: list = []  # (top values, sides, interior points) of cells left for their faces
         degenerate: dict[bytes, np.ndarray] = {}
         sig = np.array(list(itertools.product([1.0, 0.0], repeat=p)))  # (2^p, p), 1: + side
         stats = dict(rays=0, degenerate=0, ambiguous=0, cells=0, hot=0, faces=0, wedge_pruned=0)
         reps, tol = self._reps, self.tol
 
-        def cells(G, side_of, tight_of):
+        def flush():
+            """Solve the hot cells kept so far face by face (their facets from qhull)."""
+            nonlocal floor, best_u, bound
+            if not hot:
+                return
+            top = np.concatenate([h[0] for h in hot])
+            keep = top > floor
+            sides = np.concatenate([h[1] for h in hot])[keep]
+            W0 = np.concatenate([h[2] for h in hot])[keep]
+            hot.clear()
+            if sides.shape[0] == 0:
+                return
+            stats["hot"] += sides.shape[0]
+            for st in range(0, sides.shape[0], 32):  # a few cells at a time: bounded memory
+                sd = sides[st: st + 32]
+                F = self._facets(sd, W0[st: st + 32])
+                stats["facets_max"] = max(stats.get("facets_max", 0), int(F.sum(axis=1).max()))
+                G = ((sd > 0).astype(float) @ Kp + (sd < 0).astype(float) @ Km + K0)
+                b, U, nf = self._faces(G.reshape(-1, c, r), sd, F, floor)
+                stats["faces"] += nf
+                bound = max(bound, b)
+                if U.shape[0]:
+                    vals = _relu_values(ev.Xr, Z, U)
+                    j = int(np.argmax(vals))
+                    if vals[j] > floor:
+                        floor, best_u = float(vals[j]), U[j]
+
+        def cells(G, side_of, point_of):
             """Process cell forms ``G`` (q, c r); ``side_of(idx)`` gives the sides (+-1,
-            (len(idx), m)) of cells ``idx``, ``tight_of(idx)`` the hyperplanes through the
-            ray each was met at."""
+            (len(idx), m)) of cells ``idx``, ``point_of(idx)`` a point inside each
+            (whitened coordinates) and whether the cell is one (False: an empty choice of
+            sides at a degenerate ray, which holds nothing)."""
             nonlocal floor, best_u, bound
             stats["cells"] += G.shape[0]
             pre = np.flatnonzero(np.einsum("qk,qk->q", G, G) > floor)
@@ -366,21 +452,17 @@ class StreamingExactOracle(OracleBase):
                     floor, best_u = float(vals[j]), U[j]
             if np.any(~ok):
                 hidx = np.flatnonzero(~ok)
-                wb = self._wedge(G[pre[sel][hidx]].reshape(-1, c, r), vec[hidx], side[hidx])
+                wb = self._wedge(Gq[sel][hidx], vec[hidx], side[hidx])
                 stats["wedge_pruned"] += int(np.sum(wb <= floor))
                 hidx = hidx[wb > floor]
-                tmask = tight_of(idx[hidx])
-                keys = np.packbits(side[hidx] > 0, axis=1)
-                for a, key in enumerate(keys):
-                    kb = key.tobytes()
-                    rec = hot.get(kb)
-                    if rec is None:
-                        hot[kb] = [float(top[hidx[a]]), side[hidx[a]].copy(), tmask[a].copy()]
-                    else:
-                        rec[0] = max(rec[0], float(top[hidx[a]]))
-                        rec[2] |= tmask[a]
+                if hidx.size:
+                    W0, real = point_of(idx[hidx])
+                    hidx, W0 = hidx[real], W0[real]
+                    hot.append((top[hidx], side[hidx], W0))
+                    if sum(h[0].size for h in hot) >= _HOT_BATCH:
+                        flush()
 
-        def emit(S, t, tight, ray, sgn, bits):
+        def emit(S, t, tight, ray, sgn, bits, v):
             """The cells at rays ``v`` (rows of ``t = v @ reps.T``; ``S`` (N, s): the
             hyperplanes through each, ``tight`` their mask): cell ``q`` is at
             ``sgn[q] * v[ray[q]]`` with the hyperplanes of ``S`` on the sides ``bits[q]``
@@ -400,7 +482,22 @@ class StreamingExactOracle(OracleBase):
                 out[np.arange(idx.size)[:, None], S[ray[idx]]] = np.where(bits[idx] > 0, 1.0, -1.0)
                 return out
 
-            cells(G, side_of, lambda idx: tight[ray[idx]])
+            def point_of(idx):
+                rr = ray[idx]
+                sv = 2.0 * bits[idx] - 1.0  # (q, s): the sides wanted for S
+                H = reps[S[rr]]  # (q, s, r)
+                d = np.einsum("qks,qs->qk", np.linalg.pinv(H), sv)
+                real = np.all(np.einsum("qsk,qk->qs", H, d) * sv > 0, axis=1)
+                for q in np.flatnonzero(~real):  # more hyperplanes than k - 1: an LP
+                    d[q], real[q] = self._local_direction(H[q], sv[q], v[rr[q]])
+                base = sgn[idx, None] * v[rr]
+                tt, hw = base @ reps.T, d @ reps.T
+                ti = tight[rr]
+                eps = _ray_epsilon(np.where(ti, np.inf, tt), np.where(ti, 0.0, hw))
+                w = base + eps[:, None] * d
+                return w / np.linalg.norm(w, axis=1, keepdims=True), real
+
+            cells(G, side_of, point_of)
 
         for S in _subsets(m, p, self.chunk):
             v, indep = _null_vectors(reps[S])
@@ -444,7 +541,7 @@ class StreamingExactOracle(OracleBase):
             bits = np.concatenate([low, 1.0 - low, np.tile(sig, (2 * namb, 1))])
             sgn = np.concatenate([np.ones(one.size), -np.ones(one.size),
                                   np.tile(np.repeat([1.0, -1.0], sig.shape[0]), namb)])
-            emit(S, t, tight, ray, sgn, bits)
+            emit(S, t, tight, ray, sgn, bits, v)
 
         # rays with more hyperplanes than k - 1: every choice of side for up to
         # _ALL_SIDES of them (choices that are no cell are empty sets: harmless), the
@@ -456,18 +553,24 @@ class StreamingExactOracle(OracleBase):
             tmask = np.abs(t) <= tol
             T = np.flatnonzero(tmask)
             if T.size <= _ALL_SIDES:
-                by_size.setdefault(T.size, []).append((T, t, tmask))
+                by_size.setdefault(T.size, []).append((T, t, tmask, v))
                 continue
             Q = _null_vector(v)
-            loc, _ = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
+            loc, lw = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
             L = loc.shape[0]
             sides = np.empty((2 * L, m))
             sides[:L] = np.where(t > 0, 1.0, -1.0)
             sides[L:] = -sides[:L]
             sides[:, T] = np.tile(np.where(loc, 1.0, -1.0), (2, 1))
+            d = np.tile(lw @ Q.T, (2, 1))
+            base = np.concatenate([np.tile(v, (L, 1)), np.tile(-v, (L, 1))])
+            eps = _ray_epsilon(np.where(tmask, np.inf, base @ reps.T),
+                               np.where(tmask, 0.0, d @ reps.T))
+            pts = base + eps[:, None] * d
+            pts /= np.linalg.norm(pts, axis=1, keepdims=True)
             Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
             cells(Gs, lambda idx, sides=sides: sides[idx],
-                  lambda idx, tmask=tmask: np.broadcast_to(tmask, (idx.size, m)).copy())
+                  lambda idx, pts=pts: (pts[idx], np.ones(idx.size, dtype=bool)))
         for size, group in by_size.items():
             sig_s = np.array(list(itertools.product([1.0, 0.0], repeat=size)))
             per = max(1, self.chunk // (2 * sig_s.shape[0]))
@@ -479,7 +582,8 @@ class StreamingExactOracle(OracleBase):
                 N = T.shape[0]
                 ray = np.repeat(np.arange(N), 2 * sig_s.shape[0])
                 sgn = np.tile(np.repeat([1.0, -1.0], sig_s.shape[0]), N)
-                emit(T, t, tight, ray, sgn, np.tile(sig_s, (2 * N, 1)))
+                emit(T, t, tight, ray, sgn, np.tile(sig_s, (2 * N, 1)),
+                     np.stack([g[3] for g in part]))
 
         # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
         if self._equator.shape[0]:
@@ -489,21 +593,8 @@ class StreamingExactOracle(OracleBase):
                 Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
                 W0 = self._equator_w[st: st + 8 * self.chunk]
                 cells(Gs, lambda idx, sides=sides: sides[idx],
-                      lambda idx, sides=sides, W0=W0: self._facets(sides[idx], W0[idx]))
-        stats["hot"] = len(hot)
-        live = [h for h in hot.values() if h[0] > floor]
-        if live:
-            sides = np.stack([h[1] for h in live])
-            F = np.stack([h[2] for h in live])
-            G = ((sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0)
-            b, U, nf = self._faces(G.reshape(-1, c, r), sides, F, floor)
-            stats["faces"] = nf
-            bound = max(bound, b)
-            if U.shape[0]:
-                vals = _relu_values(ev.Xr, Z, U)
-                j = int(np.argmax(vals))
-                if vals[j] > floor:
-                    floor, best_u = float(vals[j]), U[j]
+                      lambda idx, W0=W0: (W0[idx], np.ones(idx.size, dtype=bool)))
+        flush()
         if best_u is None or floor <= 0:
             u = np.eye(ev.X.shape[1])[0]
         else:

@@ -114,3 +114,56 @@ def test_certify_with_the_streaming_oracle_matches_the_stored_one():
     # weak duality: the dual never exceeds the primal
     assert a.dual <= a.primal * (1 + 1e-12)
     assert make_oracle(X, "stream").kind == "exact"
+
+
+def _facets_by_lp(A):
+    """Facets of the cone ``A w >= 0`` by one LP per row (row j is a facet when some ``w``
+    with ``a_j^T w = 0`` has every other constraint strictly positive)."""
+    from scipy.optimize import linprog
+
+    m, k = A.shape
+    out = np.zeros(m, dtype=bool)
+    for j in range(m):
+        rest = np.delete(np.arange(m), j)
+        res = linprog(np.r_[np.zeros(k), -1.0],
+                      A_ub=np.hstack([-A[rest], np.ones((m - 1, 1))]), b_ub=np.zeros(m - 1),
+                      A_eq=np.r_[A[j], 0.0][None, :], b_eq=[0.0],
+                      bounds=[(-1, 1)] * k + [(None, 1)], method="highs")
+        out[j] = res.status == 0 and res.x[-1] > 1e-9
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_facets_of_a_cell_are_found_from_a_point_inside(seed):
+    # the hot cells are solved over their facets: qhull's polar from a point inside, or
+    # an LP's deepest point when the point given is not strictly inside
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((14, 4))
+    orc = StreamingExactOracle(X)
+    W = rng.standard_normal((40, 4))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    sides = np.where(W @ orc._reps.T > 0, 1.0, -1.0)
+    found = orc._facets(sides, W)
+    # a point on the cell's boundary (a vertex of the arrangement) still works
+    found_edge = orc._facets(sides[:5], np.tile(orc._reps[0], (5, 1)))
+    for q in range(W.shape[0]):
+        truth = _facets_by_lp(sides[q][:, None] * orc._reps)
+        assert np.array_equal(found[q], truth), (q, np.flatnonzero(found[q]), np.flatnonzero(truth))
+        if q < 5:
+            assert np.array_equal(found_edge[q], truth)
+
+
+def test_closed_form_top_eigenvalue_is_never_below_lapack():
+    from convexrelu.oracles.stream import _top_value
+
+    rng = np.random.default_rng(4)
+    for shape in ((3000, 3, 4), (3000, 2, 5), (3000, 4, 3), (3000, 3, 3), (500, 1, 4)):
+        G = rng.standard_normal(shape) * np.exp(rng.uniform(-30, 30, size=(shape[0], 1, 1)))
+        G[:200, 1:] = 0.0  # rank one
+        G[200:300] *= np.array([1.0] + [1e-9] * (shape[2] - 1))  # nearly rank one
+        M = np.einsum("qck,qcl->qkl", G, G)
+        ref = np.linalg.eigvalsh(M)[:, -1]
+        top = _top_value(G)
+        tr = np.einsum("qii->q", M)
+        assert np.all(top >= ref)
+        assert np.all(top - ref <= 2e-9 * tr + 1e-300)

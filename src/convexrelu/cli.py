@@ -140,7 +140,9 @@ def _cmd_info(args) -> int:
     for extra, (mod, how) in extras.items():
         v = _version_of(mod)
         info["extras"][extra] = v if v != "not installed" else f"not installed ({how})"
-    info["oracles"] = ["exact", "upper_bound (SDP via cvxpy)", "heuristic"]
+    info["oracles"] = ["exact", "stream (exact for ranks 3-5, streamed: nothing stored per cell)",
+                       "bnb (branch and bound: a proven bound at any rank)",
+                       "upper_bound (SDP via cvxpy)", "heuristic"]
     info["solvers"] = ["cg (default)", "frank-wolfe (paper Algorithm 1)",
                        "copositive (relaxation eq. 19/20 via cvxpy, with recovery)",
                        "copositive-fo (Burer-Monteiro + augmented Lagrangian for eq. 19/20)",
@@ -355,7 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--beta", type=_positive_float, required=True, help="weight decay (> 0)")
     c.add_argument("--target", action="append", help="CSV target column(s), comma-separated")
     c.add_argument("--patterns", choices=["auto", "exact", "sampled"], default="auto")
-    c.add_argument("--oracle", choices=["auto", "exact", "upper_bound", "heuristic"], default="auto")
+    c.add_argument("--oracle", choices=["auto", "exact", "stream", "bnb", "upper_bound", "heuristic"],
+                   default="auto",
+                   help="exact: stored enumeration; stream: exact for ranks 3-5, nothing stored; "
+                        "bnb: branch and bound (a proven bound at any rank)")
     c.add_argument("--tol", type=_nonneg_float, default=1e-6, help="relative gap for 'global'")
     c.add_argument("--max-patterns", type=_positive_float, default=1e9)
     c.add_argument("--seed", type=int, default=None, help="seed for sampled patterns")

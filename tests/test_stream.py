@@ -167,3 +167,43 @@ def test_closed_form_top_eigenvalue_is_never_below_lapack():
         tr = np.einsum("qii->q", M)
         assert np.all(top >= ref)
         assert np.all(top - ref <= 2e-9 * tr + 1e-300)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cutting_planes_never_cut_off_a_cells_maximum(seed):
+    # the cells whose top vector lies outside them, each solved exactly over its faces
+    # (facets by LP), against the cutting-plane stage at a floor in the middle of their
+    # maxima: a pruned cell's maximum is at most the floor, a solved cell's bound is its
+    # maximum, and its maximiser lies in the cell
+    rng = np.random.default_rng(10 + seed)
+    X = rng.standard_normal((13, 4))
+    Z = rng.standard_normal((13, 2))
+    orc = StreamingExactOracle(X)
+    pats = ExactOracle(X, max_patterns=1e12).patterns.patterns  # rows: 1 where x_i^T u > 0
+    Xr = orc._ev.Xr
+    G = np.einsum("qn,nc,nr->qcr", pats.astype(float), Z, Xr)
+    top, vec, _ = orc._top(G)
+    # the cells' sides per hyperplane, from a row of each hyperplane (zero rows: none)
+    lab, ori = orc._labels, orc._orient
+    first = np.array([np.flatnonzero(lab == j)[0] for j in range(orc.m)])
+    sides = np.where(pats[:, first], 1.0, -1.0) * ori[first]
+    in_p, in_m = orc._inside(vec, sides)
+    out = ~(in_p | in_m)
+    keep = rng.permutation(np.flatnonzero(out))[:40]
+    G, sides, vec = G[keep], sides[keep], vec[keep]
+    assert G.shape[0] >= 20
+    exact = np.empty(G.shape[0])
+    for q in range(G.shape[0]):
+        F = _facets_by_lp(sides[q][:, None] * orc._reps)[None, :]
+        exact[q], _, _ = orc._faces(G[q:q + 1], sides[q:q + 1], F, -np.inf)
+    floor = float(np.median(exact))
+    bound, U, still, solved = orc._cut(G, sides, vec, floor)
+    pruned = ~still & ~np.isfinite(solved)
+    done = np.isfinite(solved)
+    assert np.any(pruned)
+    assert np.all(exact[pruned] <= floor * (1 + 1e-9))
+    # a solved cell's value is its maximum, reached inside it
+    assert np.allclose(solved[done], exact[done], rtol=1e-9, atol=0)
+    assert U.shape[0] == int(np.sum(done))
+    for u in U:  # each maximiser lies in one of the solved cells
+        assert np.any(orc._inside(np.tile(u, (int(np.sum(done)), 1)), sides[done])[0])

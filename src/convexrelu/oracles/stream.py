@@ -414,8 +414,9 @@ class StreamingExactOracle(OracleBase):
         value is its maximum), or ``A`` has ``smax`` members. Each new member adds the spans
         that contain it; earlier candidates are re-tested against it.
 
-        Returns ``(bound, U, open)``: the largest value of a solved cell (squared;
-        ``-inf`` if none), the solved cells' maximisers (u_r) and which cells are still open.
+        Returns ``(bound, U, open, solved)``: the largest value of a solved cell (squared;
+        ``-inf`` if none), the solved cells' maximisers (u_r), which cells are still open,
+        and each solved cell's value (``-inf`` for the others).
         """
         smax = _CUT_MAX if smax is None else smax
         h, r = q.shape
@@ -426,6 +427,7 @@ class StreamingExactOracle(OracleBase):
         cu, cv, cf = [], [], []  # candidates: vectors, values, feasible in K(A)
         bound, found = -np.inf, []
         open_ = np.ones(h, dtype=bool)
+        solved = np.full(h, -np.inf)
         for size_a in range(2, smax + 1):
             new = size_a - 1  # the member just added (for size 2: both are new)
             live = np.flatnonzero(open_)
@@ -492,6 +494,7 @@ class StreamingExactOracle(OracleBase):
                 bound = max(bound, float(Bv[li[inside]].max()))
                 found.append(Us[li[inside]])
                 open_[li[inside]] = False
+                solved[li[inside]] = Bv[li[inside]]
             li = li[~inside]
             if li.size == 0 or size_a == smax:
                 break
@@ -499,7 +502,7 @@ class StreamingExactOracle(OracleBase):
             nxt[li] = np.argmin(t[~inside], axis=1)
             A.append(nxt)
         U = np.concatenate(found) if found else np.zeros((0, r))
-        return bound, U, open_
+        return bound, U, open_, solved
 
     def _wedge(self, G, q, side):
         """An upper bound (squared) on each cell's maximum from two of its constraints:
@@ -602,7 +605,7 @@ class StreamingExactOracle(OracleBase):
                 stats["wedge_pruned"] += int(np.sum(wb <= floor))
                 hidx = hidx[wb > floor]
                 if hidx.size:
-                    b, Uc, still = self._cut(Gq[sel][hidx], side[hidx], vec[hidx], floor)
+                    b, Uc, still, _ = self._cut(Gq[sel][hidx], side[hidx], vec[hidx], floor)
                     stats["cut"] += hidx.size - int(np.sum(still))
                     bound = max(bound, b)
                     if Uc.shape[0]:

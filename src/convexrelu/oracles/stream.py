@@ -39,11 +39,14 @@ per side) plus the ``2^(k-1)`` choices for the hyperplanes through the ray. Then
   so far (the *floor*) cannot hold the maximum;
 - a cell whose top singular vector (or its negative) lies in the cell is solved: that
   value is its maximum;
-- a cell that the *wedge bound* leaves above the floor is *hot*. The wedge bound takes
-  the constraint its top vector violates most and the one its negative violates most; the
-  cell lies in their wedge, whose maximum lies on one of the two hyperplanes, below the
-  top eigenvalue restricted there. Hot cells are kept, with a point inside each, and are
-  solved in batches.
+- the others are bounded with their constraints. First the *wedge bound*: the cell lies
+  in the wedge of the constraint its top vector violates most and the one its negative
+  violates most, and the maximum over a wedge lies on one of its two hyperplanes, below
+  the top eigenvalue restricted there. Then *cutting planes* (:meth:`~StreamingExactOracle._cut`):
+  the exact maximum over the cone of a few of the cell's constraints (over that cone's
+  faces), adding the constraint its maximiser violates most, until the cell is below
+  the floor, its maximiser lies in the cell (solved), or 7 constraints are used. The few
+  left are *hot*: kept with a point inside each, and solved in batches.
 
 **Hot cells.** A hot cell's facets are the vertices of its polar: qhull is run on the
 constraint normals, seen from the point inside. The maximiser lies in the relative
@@ -62,7 +65,9 @@ The value returned is the largest of all of these, plus the same outward margin 
 recomputed from :math:`(Xu)_+` at the ``u`` returned.
 
 Cost: :math:`\binom{m}{k-1}` rays, one ``m x 2cr`` product each, and two cells per
-simple ray. Memory: a block of rays, at most 20,000 hot cells, and the equator's cells
+simple ray. Measured on iris (150 x 4, c = 3, 1.17M cells): 5.6 s per call at
+beta = 0.1 lambda_max and 32 s at 0.01 lambda_max, where the cutting planes settle
+818,000 cells. Memory: a block of rays, at most 20,000 hot cells, and the equator's cells
 (as bits). The network's neurons, given by
 :meth:`StreamingExactOracle.hint` and refined by a short ascent, set the first floor.
 """

@@ -235,9 +235,13 @@ class StreamingExactOracle(OracleBase):
     Attributes
     ----------
     last_stats : dict
-        Of the last call: ``rays`` (independent sets visited), ``degenerate`` (rays with
-        more hyperplanes than ``k - 1``), ``cells`` (cell visits), ``hot`` (cells that needed
-        their faces), ``faces`` (face spans solved for them), ``seconds``.
+        Of the last call: ``rays`` (independent sets of ``k - 1`` hyperplanes),
+        ``degenerate`` (rays with more hyperplanes through them), ``ambiguous`` (simple
+        rays too near a tie of the lowest-vertex rule, visited with every choice),
+        ``cells`` (cell visits), ``wedge_pruned`` and ``cut`` (cells settled by the wedge
+        bound and by cutting planes), ``hot`` (cells solved over their faces), ``faces``
+        (face spans solved for them), ``facets_max`` (the most facets of a hot cell),
+        ``seconds``.
     """
 
     kind = "exact"

@@ -207,3 +207,41 @@ def test_cutting_planes_never_cut_off_a_cells_maximum(seed):
     assert U.shape[0] == int(np.sum(done))
     for u in U:  # each maximiser lies in one of the solved cells
         assert np.any(orc._inside(np.tile(u, (int(np.sum(done)), 1)), sides[done])[0])
+
+
+def test_time_limit_and_ctrl_c_return_a_proven_bound(monkeypatch, capsys):
+    # cut short, the call is no longer exact: its value is the spectral bound (the cells
+    # not visited could hold anything up to it), with the best direction found so far
+    import convexrelu.oracles.stream as stream
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 4))
+    Z = rng.standard_normal((40, 3))
+    ex = ExactOracle(X, max_patterns=1e12)(Z)
+    full = StreamingExactOracle(X, chunk=64, verbose=1)(Z)
+    assert "stream:" in capsys.readouterr().err or full.time < 2.0
+    calls = {"n": 0}
+    real = stream._null_vectors
+
+    def interrupting(H):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(H)
+
+    monkeypatch.setattr(stream, "_null_vectors", interrupting)
+    orc = StreamingExactOracle(X, chunk=64)
+    res = orc(Z)
+    assert orc.last_stats["stopped"] == "interrupted"
+    assert res.kind == "upper_bound" and res.is_upper_bound
+    assert res.value >= ex.value * (1 - 1e-12)
+    assert res.value >= np.linalg.norm(Z, 2) * np.linalg.norm(X, 2) * (1 - 1e-12)
+    assert res.attained <= ex.value
+    monkeypatch.setattr(stream, "_null_vectors", real)
+    orc = StreamingExactOracle(X, chunk=1, time_limit=1e-3)
+    res = orc(Z)
+    assert orc.last_stats["stopped"] == "time limit" and res.kind == "upper_bound"
+    assert res.value >= ex.value * (1 - 1e-12)
+    assert full.kind == "exact" and full.value == pytest.approx(ex.value, rel=1e-9)
+    with pytest.raises(ValueError, match="time_limit"):
+        StreamingExactOracle(X, time_limit=0)

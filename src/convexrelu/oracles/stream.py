@@ -76,6 +76,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import sys
 import time
 
 import numpy as np
@@ -89,6 +91,8 @@ from ..patterns import (
 )
 from ._common import _ascent, _Evaluator, _relu_values
 from .base import OracleBase, OracleResult, in_memory_problem
+from ..kernels import spectral_norm
+from .spectral import spectral_bound
 
 __all__ = ["StreamingExactOracle"]
 
@@ -114,6 +118,10 @@ _CUT_MAX = 7
 #: Relative eigenvalue gap below which a face's top eigenvalue is counted as its bound
 #: (its top eigenvector is then not unique, and the membership test would not be enough).
 _EIGGAP = 1e-9
+
+
+class _Stop(Exception):
+    """The time limit was reached."""
 
 
 def _top_value(G):
@@ -231,6 +239,13 @@ class StreamingExactOracle(OracleBase):
         relative slack of the test whether a vector lies in its cell.
     chunk : int, default 4096
         Rays per vectorised block.
+    time_limit : float, optional
+        Seconds per call. A call stopped by it (or by Ctrl-C) returns
+        ``kind="upper_bound"`` with the spectral bound as its value (the cells not yet
+        visited could hold anything up to it) and the best direction found so far;
+        ``last_stats["stopped"]`` says why.
+    verbose : int, default 0
+        Above 0, a progress line every 2 s on the terminal (rays done, best value).
 
     Attributes
     ----------
@@ -246,14 +261,19 @@ class StreamingExactOracle(OracleBase):
 
     kind = "exact"
 
-    def __init__(self, X, *, tol: float = DEFAULT_TIE_TOL, chunk: int = 4096):
+    def __init__(self, X, *, tol: float = DEFAULT_TIE_TOL, chunk: int = 4096,
+                 time_limit: float | None = None, verbose: int = 0):
         t0 = time.perf_counter()
         self.problem = prob = in_memory_problem(X, "the streaming exact oracle")
         if not (np.isfinite(tol) and 0 < tol < 1e-3):
             raise ValueError(f"tol must be in (0, 1e-3); got {tol!r}")
         if int(chunk) < 1:
             raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+        if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+            raise ValueError(f"time_limit must be a positive number of seconds or None; got {time_limit!r}")
         self.tol, self.chunk = float(tol), int(chunk)
+        self.time_limit = None if time_limit is None else float(time_limit)
+        self.verbose = int(verbose)
         self._ev = ev = _Evaluator(prob)
         self.rank = r = prob.rank
         if not 3 <= r <= 5:
@@ -546,6 +566,7 @@ class StreamingExactOracle(OracleBase):
         Ksum = Kp + Km
         Kall = Ksum.sum(axis=0)
         KpKm = np.vstack([Kp, Km])
+        deadline = None if self.time_limit is None else t0 + self.time_limit
         floor, best_u = self._start_floor(Z)
         bound = floor
         hot: list = []  # (top values, sides, interior points) of cells left for their faces
@@ -667,112 +688,142 @@ class StreamingExactOracle(OracleBase):
 
             cells(G, side_of, point_of)
 
-        for S in _subsets(m, p, self.chunk):
-            v, indep = _null_vectors(reps[S])
-            S, v = S[indep], v[indep]
-            N = S.shape[0]
-            if N == 0:
-                continue
-            stats["rays"] += N
-            t = v @ reps.T  # (N, m)
-            rows = np.arange(N)[:, None]
-            tight = np.abs(t) <= tol
-            tight[rows, S] = True
-            nt = tight.sum(axis=1)
-            gen = nt == p
-            for i in np.flatnonzero(~gen):
-                key = np.packbits(tight[i]).tobytes()
-                if key not in degenerate:
-                    degenerate[key] = v[i]
-            if not np.any(gen):
-                continue
-            S, t, tight, v = S[gen], t[gen], tight[gen], v[gen]
-            N = S.shape[0]
-            # orient each ray into the chart's hemisphere a^T u > 0
-            alpha = v @ self._a
-            flip = alpha < 0
-            v[flip], t[flip], alpha[flip] = -v[flip], -t[flip], -alpha[flip]
-            # the edges of the chart a^T u = 1 at v: column l of inv([h_S; a]) leaves the
-            # hyperplanes of S but l, on l's positive side
-            E = np.linalg.inv(np.concatenate([reps[S], np.broadcast_to(self._a, (N, 1, r))],
-                                             axis=1))[:, :, :p]
-            gE = np.einsum("k,nkp->np", self._g, E)
-            amb = (alpha <= _CHART_TIE) | np.any(
-                np.abs(gE) <= _CHART_TIE * np.linalg.norm(E, axis=1), axis=1)
-            # the cell whose lowest vertex (in g, in the chart) is v: every edge rises;
-            # and its mirror image at -v. Rays too close to a tie take every choice.
-            one = np.flatnonzero(~amb)
-            low = (gE[one] > 0).astype(float)
-            namb = int(np.sum(amb))
-            stats["ambiguous"] += namb
-            ray = np.concatenate([one, one, np.repeat(np.flatnonzero(amb), 2 * sig.shape[0])])
-            bits = np.concatenate([low, 1.0 - low, np.tile(sig, (2 * namb, 1))])
-            sgn = np.concatenate([np.ones(one.size), -np.ones(one.size),
-                                  np.tile(np.repeat([1.0, -1.0], sig.shape[0]), namb)])
-            emit(S, t, tight, ray, sgn, bits, v)
+        stopped = None
+        total = math.comb(m, p)
+        last_print = t0
 
-        # rays with more hyperplanes than k - 1: every choice of side for up to
-        # _ALL_SIDES of them (choices that are no cell are empty sets: harmless), the
-        # local arrangement's cells beyond that
-        stats["degenerate"] = len(degenerate)
-        by_size: dict[int, list] = {}
-        for v in degenerate.values():
-            t = reps @ v
-            tmask = np.abs(t) <= tol
-            T = np.flatnonzero(tmask)
-            if T.size <= _ALL_SIDES:
-                by_size.setdefault(T.size, []).append((T, t, tmask, v))
-                continue
-            Q = _null_vector(v)
-            loc, lw = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
-            L = loc.shape[0]
-            sides = np.empty((2 * L, m))
-            sides[:L] = np.where(t > 0, 1.0, -1.0)
-            sides[L:] = -sides[:L]
-            sides[:, T] = np.tile(np.where(loc, 1.0, -1.0), (2, 1))
-            d = np.tile(lw @ Q.T, (2, 1))
-            base = np.concatenate([np.tile(v, (L, 1)), np.tile(-v, (L, 1))])
-            eps = _ray_epsilon(np.where(tmask, np.inf, base @ reps.T),
-                               np.where(tmask, 0.0, d @ reps.T))
-            pts = base + eps[:, None] * d
-            pts /= np.linalg.norm(pts, axis=1, keepdims=True)
-            Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
-            cells(Gs, lambda idx, sides=sides: sides[idx],
-                  lambda idx, pts=pts: (pts[idx], np.ones(idx.size, dtype=bool)))
-        for size, group in by_size.items():
-            sig_s = np.array(list(itertools.product([1.0, 0.0], repeat=size)))
-            per = max(1, self.chunk // (2 * sig_s.shape[0]))
-            for st in range(0, len(group), per):
-                part = group[st: st + per]
-                T = np.stack([g[0] for g in part])
-                t = np.stack([g[1] for g in part])
-                tight = np.stack([g[2] for g in part])
-                N = T.shape[0]
-                ray = np.repeat(np.arange(N), 2 * sig_s.shape[0])
-                sgn = np.tile(np.repeat([1.0, -1.0], sig_s.shape[0]), N)
-                emit(T, t, tight, ray, sgn, np.tile(sig_s, (2 * N, 1)),
-                     np.stack([g[3] for g in part]))
+        def tick():
+            """The time limit, and a progress line every 2 s when ``verbose``."""
+            nonlocal last_print
+            now = time.perf_counter()
+            if deadline is not None and now > deadline:
+                raise _Stop
+            if self.verbose and now - last_print > 2.0:
+                last_print = now
+                print(f"  stream: {stats['rays']:>11,d} of {total:,d} rays, "
+                      f"{stats['cells']:>11,d} cells, Omega >= {np.sqrt(max(floor, 0.0)):.10g}, "
+                      f"{now - t0:.1f} s", file=sys.stderr, flush=True)
 
-        # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
-        if self._equator.shape[0]:
-            eq = np.unpackbits(self._equator, axis=1, count=m).astype(bool)
-            for st in range(0, eq.shape[0], self.chunk):
-                sides = np.where(eq[st: st + self.chunk], 1.0, -1.0)
+        try:
+            for S in _subsets(m, p, self.chunk):
+                tick()
+                v, indep = _null_vectors(reps[S])
+                S, v = S[indep], v[indep]
+                N = S.shape[0]
+                if N == 0:
+                    continue
+                stats["rays"] += N
+                t = v @ reps.T  # (N, m)
+                rows = np.arange(N)[:, None]
+                tight = np.abs(t) <= tol
+                tight[rows, S] = True
+                nt = tight.sum(axis=1)
+                gen = nt == p
+                for i in np.flatnonzero(~gen):
+                    key = np.packbits(tight[i]).tobytes()
+                    if key not in degenerate:
+                        degenerate[key] = v[i]
+                if not np.any(gen):
+                    continue
+                S, t, tight, v = S[gen], t[gen], tight[gen], v[gen]
+                N = S.shape[0]
+                # orient each ray into the chart's hemisphere a^T u > 0
+                alpha = v @ self._a
+                flip = alpha < 0
+                v[flip], t[flip], alpha[flip] = -v[flip], -t[flip], -alpha[flip]
+                # the edges of the chart a^T u = 1 at v: column l of inv([h_S; a]) leaves the
+                # hyperplanes of S but l, on l's positive side
+                E = np.linalg.inv(np.concatenate([reps[S], np.broadcast_to(self._a, (N, 1, r))],
+                                                 axis=1))[:, :, :p]
+                gE = np.einsum("k,nkp->np", self._g, E)
+                amb = (alpha <= _CHART_TIE) | np.any(
+                    np.abs(gE) <= _CHART_TIE * np.linalg.norm(E, axis=1), axis=1)
+                # the cell whose lowest vertex (in g, in the chart) is v: every edge rises;
+                # and its mirror image at -v. Rays too close to a tie take every choice.
+                one = np.flatnonzero(~amb)
+                low = (gE[one] > 0).astype(float)
+                namb = int(np.sum(amb))
+                stats["ambiguous"] += namb
+                ray = np.concatenate([one, one, np.repeat(np.flatnonzero(amb), 2 * sig.shape[0])])
+                bits = np.concatenate([low, 1.0 - low, np.tile(sig, (2 * namb, 1))])
+                sgn = np.concatenate([np.ones(one.size), -np.ones(one.size),
+                                      np.tile(np.repeat([1.0, -1.0], sig.shape[0]), namb)])
+                emit(S, t, tight, ray, sgn, bits, v)
+
+            # rays with more hyperplanes than k - 1: every choice of side for up to
+            # _ALL_SIDES of them (choices that are no cell are empty sets: harmless), the
+            # local arrangement's cells beyond that
+            stats["degenerate"] = len(degenerate)
+            by_size: dict[int, list] = {}
+            for v in degenerate.values():
+                t = reps @ v
+                tmask = np.abs(t) <= tol
+                T = np.flatnonzero(tmask)
+                if T.size <= _ALL_SIDES:
+                    by_size.setdefault(T.size, []).append((T, t, tmask, v))
+                    continue
+                Q = _null_vector(v)
+                loc, lw = _arrangement_cells(reps[T] @ Q, tol)  # (L, |T|): True = + side
+                L = loc.shape[0]
+                sides = np.empty((2 * L, m))
+                sides[:L] = np.where(t > 0, 1.0, -1.0)
+                sides[L:] = -sides[:L]
+                sides[:, T] = np.tile(np.where(loc, 1.0, -1.0), (2, 1))
+                d = np.tile(lw @ Q.T, (2, 1))
+                base = np.concatenate([np.tile(v, (L, 1)), np.tile(-v, (L, 1))])
+                eps = _ray_epsilon(np.where(tmask, np.inf, base @ reps.T),
+                                   np.where(tmask, 0.0, d @ reps.T))
+                pts = base + eps[:, None] * d
+                pts /= np.linalg.norm(pts, axis=1, keepdims=True)
                 Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
-                W0 = self._equator_w[st: st + self.chunk]
                 cells(Gs, lambda idx, sides=sides: sides[idx],
-                      lambda idx, W0=W0: (W0[idx], np.ones(idx.size, dtype=bool)))
-        flush()
+                      lambda idx, pts=pts: (pts[idx], np.ones(idx.size, dtype=bool)))
+            for size, group in by_size.items():
+                sig_s = np.array(list(itertools.product([1.0, 0.0], repeat=size)))
+                per = max(1, self.chunk // (2 * sig_s.shape[0]))
+                for st in range(0, len(group), per):
+                    part = group[st: st + per]
+                    T = np.stack([g[0] for g in part])
+                    t = np.stack([g[1] for g in part])
+                    tight = np.stack([g[2] for g in part])
+                    N = T.shape[0]
+                    ray = np.repeat(np.arange(N), 2 * sig_s.shape[0])
+                    sgn = np.tile(np.repeat([1.0, -1.0], sig_s.shape[0]), N)
+                    emit(T, t, tight, ray, sgn, np.tile(sig_s, (2 * N, 1)),
+                         np.stack([g[3] for g in part]))
+
+            # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
+            if self._equator.shape[0]:
+                eq = np.unpackbits(self._equator, axis=1, count=m).astype(bool)
+                for st in range(0, eq.shape[0], self.chunk):
+                    tick()
+                    sides = np.where(eq[st: st + self.chunk], 1.0, -1.0)
+                    Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+                    W0 = self._equator_w[st: st + self.chunk]
+                    cells(Gs, lambda idx, sides=sides: sides[idx],
+                          lambda idx, W0=W0: (W0[idx], np.ones(idx.size, dtype=bool)))
+            flush()
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        except _Stop:
+            stopped = "time limit"
         if best_u is None or floor <= 0:
             u = np.eye(ev.X.shape[1])[0]
         else:
             u = ev.to_original(best_u)
         attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
         margin = ev.rounding(Z) + ev.margin(Z)
-        value = max(float(np.sqrt(max(bound, floor, 0.0))) + margin, attained)
         stats["seconds"] = time.perf_counter() - t0
+        stats["stopped"] = stopped or "complete"
         self.last_stats = stats
         logger.debug("StreamingExactOracle: %s", stats)
+        if stopped is not None:
+            # the cells not visited could hold anything up to the spectral bound
+            value = max(spectral_bound(Z, spectral_norm(ev.X)), attained)
+            return OracleResult(value, u, attained, "upper_bound", "exact", None,
+                                time.perf_counter() - t0, 0.0,
+                                source=f"streamed enumeration ({stopped}: the spectral bound)")
+        value = max(float(np.sqrt(max(bound, floor, 0.0))) + margin, attained)
         return OracleResult(value, u, attained, "exact", "exact", None,
                             time.perf_counter() - t0, margin, source="streamed enumeration")
 

@@ -245,3 +245,40 @@ def test_time_limit_and_ctrl_c_return_a_proven_bound(monkeypatch, capsys):
     assert full.kind == "exact" and full.value == pytest.approx(ex.value, rel=1e-9)
     with pytest.raises(ValueError, match="time_limit"):
         StreamingExactOracle(X, time_limit=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fraction", [0.1, 0.01])
+def test_branch_and_bound_proofs_agree_with_streamed_enumeration_on_iris(fraction):
+    # iris (rank 4) is small enough for both: branch and bound's proven bound is never
+    # below the exact Omega, and when it proves the network at tol so does the exact value
+    import warnings
+
+    from convexrelu.certificates import certificate_from_oracle, omega_for_tol
+    from convexrelu.experiments.suites.real import estimate_lambda_max, load_problem
+    from convexrelu.losses import get_loss
+    from convexrelu.oracles import BranchAndBoundOracle
+    from convexrelu.solvers import ConditionalGradient
+
+    X, Y, _ = load_problem("iris")
+    beta = fraction * estimate_lambda_max(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = cr.fit(X, Y, beta, solver=ConditionalGradient(prove=False, time_limit=10,
+                                                            random_state=0)).network
+    G = net.predict(X) - Y
+    loss, primal, tol = get_loss("squared"), float(net.objective(X, Y, beta)), 1e-4
+    exact = StreamingExactOracle(X)
+    exact.hint(net.W1)
+    ex = exact(G)
+    bnb = BranchAndBoundOracle(X, time_limit=60, rtol=1e-7,
+                               target=omega_for_tol(primal, G, Y, beta, loss, tol))
+    bnb.hint(net.W1)
+    bb = bnb(G)
+    assert bb.value >= (ex.value - ex.margin) * (1 - 1e-9)
+    assert ex.attained <= bb.value
+    c_ex = certificate_from_oracle(primal, G, Y, beta, loss, ex, tol, 0.0, X=X)
+    c_bb = certificate_from_oracle(primal, G, Y, beta, loss, bb, tol, 0.0, X=X)
+    assert c_ex.rel_gap <= c_bb.rel_gap * (1 + 1e-9) + 1e-12
+    if c_bb.is_global:
+        assert c_ex.is_global

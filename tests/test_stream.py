@@ -282,3 +282,18 @@ def test_branch_and_bound_proofs_agree_with_streamed_enumeration_on_iris(fractio
     assert c_ex.rel_gap <= c_bb.rel_gap * (1 + 1e-9) + 1e-12
     if c_bb.is_global:
         assert c_ex.is_global
+
+
+def test_huge_and_tiny_targets_do_not_overflow():
+    # values are computed on Z scaled by a power of two: 1e200 and 1e-300 give the same
+    # direction and the value scaled exactly
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((12, 4))
+    Z = rng.standard_normal((12, 2))
+    orc = StreamingExactOracle(X)
+    ref = orc(Z)
+    for s in (1e200, 1e-300):
+        res = orc(Z * s)
+        assert np.isfinite(res.value) and np.isfinite(res.attained)
+        assert res.value == pytest.approx(ref.value * s, rel=1e-12)
+        assert res.attained == pytest.approx(ref.attained * s, rel=1e-12)

@@ -557,9 +557,20 @@ class StreamingExactOracle(OracleBase):
 
     # ------------------------------------------------------------------ the call
     def __call__(self, Z) -> OracleResult:
+        Z = self._ev.check_Z(Z)
+        # scaled by a power of two (exact) so that squared values cannot overflow
+        zmax = float(np.max(np.abs(Z))) if Z.size else 0.0
+        e = int(np.frexp(zmax)[1]) if zmax > 0 and np.isfinite(zmax) else 0
+        res = self._call(np.ldexp(Z, -e))
+        if e == 0:
+            return res
+        return OracleResult(float(np.ldexp(res.value, e)), res.u, float(np.ldexp(res.attained, e)),
+                            res.kind, res.pattern_scope, res.n_patterns, res.time,
+                            float(np.ldexp(res.margin, e)), source=res.source)
+
+    def _call(self, Z) -> OracleResult:
         t0 = time.perf_counter()
         ev = self._ev
-        Z = ev.check_Z(Z)
         c, r, m = Z.shape[1], self.rank, self.m
         p = r - 1
         Kp, Km, K0 = self._row_sums(Z)
@@ -812,7 +823,7 @@ class StreamingExactOracle(OracleBase):
         else:
             u = ev.to_original(best_u)
         attained = float(np.linalg.norm(Z.T @ np.maximum(ev.X @ u, 0.0)))
-        margin = ev.rounding(Z) + ev.margin(Z)
+        margin = ev.rounding(Z) + ev.margin(Z)  # of the scaled Z: scaled back with the value
         stats["seconds"] = time.perf_counter() - t0
         stats["stopped"] = stopped or "complete"
         self.last_stats = stats

@@ -701,6 +701,8 @@ class StreamingExactOracle(OracleBase):
 
         stopped = None
         total = math.comb(m, p)
+        # rays (and equator cells) per block: at most chunk, about 4M entries per (block, m)
+        block = min(self.chunk, max(64, (4 << 20) // max(m, 1)))
         last_print = t0
 
         def tick():
@@ -716,7 +718,7 @@ class StreamingExactOracle(OracleBase):
                       f"{now - t0:.1f} s", file=sys.stderr, flush=True)
 
         try:
-            for S in _subsets(m, p, self.chunk):
+            for S in _subsets(m, p, block):
                 tick()
                 v, indep = _null_vectors(reps[S])
                 S, v = S[indep], v[indep]
@@ -806,11 +808,11 @@ class StreamingExactOracle(OracleBase):
             # the cells that cross the chart's equator a^T u = 0 (unbounded in the chart)
             if self._equator.shape[0]:
                 eq = np.unpackbits(self._equator, axis=1, count=m).astype(bool)
-                for st in range(0, eq.shape[0], self.chunk):
+                for st in range(0, eq.shape[0], block):
                     tick()
-                    sides = np.where(eq[st: st + self.chunk], 1.0, -1.0)
+                    sides = np.where(eq[st: st + block], 1.0, -1.0)
                     Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
-                    W0 = self._equator_w[st: st + self.chunk]
+                    W0 = self._equator_w[st: st + block]
                     cells(Gs, lambda idx, sides=sides: sides[idx],
                           lambda idx, W0=W0: (W0[idx], np.ones(idx.size, dtype=bool)))
             flush()

@@ -587,9 +587,22 @@ class StreamingExactOracle(OracleBase):
                      cut=0)
         reps, tol = self._reps, self.tol
 
+        def forms(sides):
+            """The forms ``Z^T D X_r`` (flattened) of cells given by their sides."""
+            return (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+
+        def raise_floor(U):
+            """Evaluate candidate directions ``U`` (u_r) and raise the floor to the best."""
+            nonlocal floor, best_u
+            if U.shape[0]:
+                vals = _relu_values(ev.Xr, Z, U)
+                j = int(np.argmax(vals))
+                if vals[j] > floor:
+                    floor, best_u = float(vals[j]), U[j]
+
         def flush():
             """Solve the hot cells kept so far face by face (their facets from qhull)."""
-            nonlocal floor, best_u, bound
+            nonlocal bound
             if not hot:
                 return
             top = np.concatenate([h[0] for h in hot])
@@ -604,22 +617,17 @@ class StreamingExactOracle(OracleBase):
                 sd = sides[st: st + 32]
                 F = self._facets(sd, W0[st: st + 32])
                 stats["facets_max"] = max(stats.get("facets_max", 0), int(F.sum(axis=1).max()))
-                G = ((sd > 0).astype(float) @ Kp + (sd < 0).astype(float) @ Km + K0)
-                b, U, nf = self._faces(G.reshape(-1, c, r), sd, F, floor)
+                b, U, nf = self._faces(forms(sd).reshape(-1, c, r), sd, F, floor)
                 stats["faces"] += nf
                 bound = max(bound, b)
-                if U.shape[0]:
-                    vals = _relu_values(ev.Xr, Z, U)
-                    j = int(np.argmax(vals))
-                    if vals[j] > floor:
-                        floor, best_u = float(vals[j]), U[j]
+                raise_floor(U)
 
         def cells(G, side_of, point_of):
             """Process cell forms ``G`` (q, c r); ``side_of(idx)`` gives the sides (+-1,
             (len(idx), m)) of cells ``idx``, ``point_of(idx)`` a point inside each
             (whitened coordinates) and whether the cell is one (False: an empty choice of
             sides at a degenerate ray, which holds nothing)."""
-            nonlocal floor, best_u, bound
+            nonlocal bound
             stats["cells"] += G.shape[0]
             pre = np.flatnonzero(np.einsum("qk,qk->q", G, G) > floor)
             if pre.size == 0:
@@ -635,11 +643,7 @@ class StreamingExactOracle(OracleBase):
             ok = in_p | in_m
             if np.any(ok):
                 bound = max(bound, float(top[ok].max()))
-                U = np.concatenate([vec[in_p], -vec[in_m]])
-                vals = _relu_values(ev.Xr, Z, U)
-                j = int(np.argmax(vals))
-                if vals[j] > floor:
-                    floor, best_u = float(vals[j]), U[j]
+                raise_floor(np.concatenate([vec[in_p], -vec[in_m]]))
             if np.any(~ok):
                 hidx = np.flatnonzero(~ok)
                 wb = self._wedge(Gq[sel][hidx], vec[hidx], side[hidx])
@@ -649,11 +653,7 @@ class StreamingExactOracle(OracleBase):
                     b, Uc, still, _ = self._cut(Gq[sel][hidx], side[hidx], vec[hidx], floor)
                     stats["cut"] += hidx.size - int(np.sum(still))
                     bound = max(bound, b)
-                    if Uc.shape[0]:
-                        vals = _relu_values(ev.Xr, Z, Uc)
-                        j = int(np.argmax(vals))
-                        if vals[j] > floor:
-                            floor, best_u = float(vals[j]), Uc[j]
+                    raise_floor(Uc)
                     hidx = hidx[still]
                 if hidx.size:
                     W0, real = point_of(idx[hidx])
@@ -788,7 +788,7 @@ class StreamingExactOracle(OracleBase):
                                    np.where(tmask, 0.0, d @ reps.T))
                 pts = base + eps[:, None] * d
                 pts /= np.linalg.norm(pts, axis=1, keepdims=True)
-                Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+                Gs = forms(sides)
                 cells(Gs, lambda idx, sides=sides: sides[idx],
                       lambda idx, pts=pts: (pts[idx], np.ones(idx.size, dtype=bool)))
             for size, group in by_size.items():
@@ -811,7 +811,7 @@ class StreamingExactOracle(OracleBase):
                 for st in range(0, eq.shape[0], block):
                     tick()
                     sides = np.where(eq[st: st + block], 1.0, -1.0)
-                    Gs = (sides > 0).astype(float) @ Kp + (sides < 0).astype(float) @ Km + K0
+                    Gs = forms(sides)
                     W0 = self._equator_w[st: st + block]
                     cells(Gs, lambda idx, sides=sides: sides[idx],
                           lambda idx, W0=W0: (W0[idx], np.ones(idx.size, dtype=bool)))

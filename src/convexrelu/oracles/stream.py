@@ -68,7 +68,11 @@ Cost: :math:`\binom{m}{k-1}` rays, one ``m x 2cr`` product each, and two cells p
 simple ray. Measured on iris (150 x 4, c = 3, 1.17M cells): 5.6 s per call at
 beta = 0.1 lambda_max and 32 s at 0.01 lambda_max, where the cutting planes settle
 818,000 cells. Memory: a block of rays, at most 20,000 hot cells, and the equator's cells
-(as bits). The network's neurons, given by
+(as bits, with a point inside each). The equator is an arrangement of rank ``r - 1``,
+enumerated and stored once at set-up by :func:`~convexrelu.patterns._arrangement_cells`:
+cheap at rank 4 (iris: 22,000 cells), but at rank 5 with a few hundred rows it is as
+large as a stored rank-4 enumeration (a limit of this version: it could be streamed the
+same way). The network's neurons, given by
 :meth:`StreamingExactOracle.hint` and refined by a short ascent, set the first floor.
 """
 

@@ -304,8 +304,7 @@ class StreamingExactOracle(OracleBase):
         self._Nr = self._reps @ self._M
         self._labels, self._orient = hp.labels, hp.orient
         # an orthonormal basis (u_r) of each hyperplane
-        self._Qh = np.stack([_null_vector(h / np.linalg.norm(h)) for h in self._Nr]) \
-            if self._Nr.shape[0] else np.zeros((0, r, r - 1))
+        self._Qh = _complements(self._Nr)[0]
         self._hint = None
         self.m = self._reps.shape[0]
         # the chart a^T u = 1 and the direction g in which each bounded cell is met only

@@ -27,7 +27,9 @@ Each cell: the proven relative gap of the network's certificate from that route'
 ``--tol``, and the regions (bnb) or nodes (SCIP) explored; beside them the spectral bound's
 proven gap. Writes JSON and a Markdown table.
 
-Run: ``convexrelu bench --suite proofs -- --budget 60``.
+Run: ``convexrelu bench --suite proofs -- --budget 60``. Runs with other budgets, routes or
+problems (``--out`` to separate files) are put on one page, a table per budget, with
+``convexrelu bench --suite proofs -- --merge A.json B.json ... --out docs/bench/proofs``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _exact_child(X, G, q, W1=None):
             if W1 is not None:
                 orc.hint(W1)
         elif r > 5:
-            raise ValueError("refused: rank > 5")
+            raise ValueError(f"rank {r} is above 5, the largest that is streamed")
         else:
             orc = ExactOracle(X, max_patterns=1e12)
         res = orc(G)
@@ -174,7 +176,20 @@ def main(argv=None) -> int:
     ap.add_argument("--routes", default=",".join(ROUTES))
     ap.add_argument("--fractions", default="0.1,0.01")
     ap.add_argument("--out", default="docs/bench/proofs")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="run nothing: combine the JSON files of earlier runs into one page "
+                         "(one table per budget; where two runs have the same problem, beta "
+                         "and route, the later file's result is kept)")
     args = ap.parse_args(argv)
+    if args.merge:
+        try:
+            merged = merge([_read_run(f) for f in args.merge], args.merge)
+        except ValueError as exc:
+            ap.error(str(exc))
+        write_json(args.out + ".json", merged)
+        write_text(args.out + ".md", markdown(merged))
+        print(f"wrote {args.out}.json and {args.out}.md", flush=True)
+        return 0
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(v, "1")
     import convexrelu as cr
@@ -239,6 +254,49 @@ def main(argv=None) -> int:
     return 0
 
 
+def _read_run(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--merge: cannot read {path}: {exc}") from None
+    if data.get("suite") != "proofs" or "rows" not in data:
+        raise ValueError(f"--merge: {path} is not the JSON of one run of --suite proofs")
+    return data
+
+
+def merge(runs, names=None):
+    """One result per budget from several runs (``tables``, sorted by budget). Rows are
+    keyed by (problem, fraction); each route's result keeps the index of the run it came
+    from (``run``, into the table's ``runs``), since every run fits its own network."""
+    names = list(names) if names is not None else [f"run {i}" for i in range(len(runs))]
+    tables = {}
+    for name, run in zip(names, runs):
+        key = (float(run["budget"]), float(run["fit_time"]), float(run["tol"]))
+        t = tables.setdefault(key, dict(suite="proofs", budget=run["budget"],
+                                        fit_time=run["fit_time"], tol=run["tol"], runs=[],
+                                        rows=[], total_seconds=0.0, machine=run["machine"]))
+        k = len(t["runs"])
+        t["runs"].append(dict(file=os.path.basename(str(name)), revision=run["revision"],
+                              total_seconds=run["total_seconds"]))
+        t["total_seconds"] += run["total_seconds"]
+        index = {(r["problem"], r["fraction"]): r for r in t["rows"]}
+        for row in run["rows"]:
+            routes = {name_: dict(res, run=k) for name_, res in row["routes"].items()}
+            have = index.get((row["problem"], row["fraction"]))
+            if have is None:
+                new = dict(row, routes=routes, run=k)
+                t["rows"].append(new)
+                index[(row["problem"], row["fraction"])] = new
+            else:
+                have["routes"].update(routes)
+    out = [tables[k] for k in sorted(tables)]
+    for t in out:
+        revs = sorted({r["revision"] for r in t["runs"]})
+        t["revision"] = ", ".join(revs)
+    return dict(suite="proofs", merged=True, tables=out)
+
+
 def _cell(r, tol=1e-4):
     if r is None:
         return "—"
@@ -263,8 +321,17 @@ def _cell(r, tol=1e-4):
 
 
 def markdown(result) -> str:
+    if result.get("merged"):
+        parts = [_table(t, i == 0) for i, t in enumerate(result["tables"])]
+        return "\n".join(parts)
+    return _table(result, True)
+
+
+def _table(result, first) -> str:
+    title = "# Proven optimality, route by route (issue 15)" if first else \
+        f"## Budget {result['budget']:.0f} s per route"
     lines = [
-        "# Proven optimality, route by route (issue 15)", "",
+        title, "",
         f"Revision {result['revision']}; budget {result['budget']:.0f} s per route; the network "
         f"is the default solver's after {result['fit_time']:.0f} s (its own proof step off); "
         f"a proof is a proven rel_gap <= {result['tol']:.0e}. Single-threaded.", "",
@@ -277,15 +344,28 @@ def markdown(result) -> str:
         "| default fit with its proof step |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    mixed = False
     for row in result["rows"]:
         b = f"{row['fraction']} λmax" if row["fraction"] is not None else f"{row['beta']:.0e}"
         R = row["routes"]
+        mark = ""
+        if len({v.get("run", row.get("run")) for v in R.values()} | {row.get("run")}) > 1:
+            mark, mixed = "†", True
         lines.append(
-            f"| {row['problem']} | {row['n']} × {row['d']}, {row['c']} | {b} | "
+            f"| {row['problem']}{mark} | {row['n']} × {row['d']}, {row['c']} | {b} | "
             f"{row['spectral_rel_gap']:.1e} | {row['estimate_rel_gap']:.1e} | "
             f"{_cell(R.get('enumeration'), result['tol'])} | {_cell(R.get('bnb'), result['tol'])} | "
             f"{_cell(R.get('scip'), result['tol'])} | {_cell(R.get('fit'), result['tol'])} |")
-    lines += ["", f"Total {result['total_seconds']:.0f} s. Machine: "
+    lines += [""]
+    if mixed:
+        lines += ["† The routes of this row come from separate runs (listed below), each on "
+                  "its own network fitted by the same protocol; `spectral` and `estimate` are "
+                  "from the network of the row's first run.", ""]
+    if result.get("runs"):
+        lines += ["Runs: " + "; ".join(f"`{r['file']}` (revision {r['revision']}, "
+                                       f"{r['total_seconds']:.0f} s)" for r in result["runs"])
+                  + ".", ""]
+    lines += [f"Total {result['total_seconds']:.0f} s. Machine: "
               f"{json.dumps(result['machine'])}", ""]
     return "\n".join(lines)
 

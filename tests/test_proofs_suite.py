@@ -49,3 +49,21 @@ def test_merge_refuses_a_file_that_is_not_a_run(tmp_path, capsys):
         proofs.main(["--merge", str(f), "--out", str(tmp_path / "x")])
     assert "not the JSON of one run" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_exact_calls_suite_quick_run_agrees(tmp_path):
+    """The exact-calls benchmark on its small problem: both routes give the exact Omega
+    (kind exact), agree to rounding, and the table names them."""
+    from convexrelu.experiments.suites import exact_calls
+
+    out = tmp_path / "ec"
+    assert exact_calls.main(["--quick", "--fractions", "0.1", "--budget", "60",
+                             "--out", str(out)]) == 0
+    data = json.loads((tmp_path / "ec.json").read_text())
+    row = data["rows"][0]
+    for route in ("stream", "bnb"):
+        o = row["routes"][route]
+        assert o["kind"] == "exact" and o["call"] >= 0 and o["peak_mb"] > 0, o
+    assert row["spread"] < 1e-9
+    md = (tmp_path / "ec.md").read_text()
+    assert "streamed enumeration" in md and "branch and bound, rtol 1e-12" in md

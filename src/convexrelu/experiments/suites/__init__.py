@@ -25,6 +25,9 @@ SUITES = {
                                "the same device, equal wall time"),
     "dask": ("dask_scale", True, "a data-parallel fit on a local Dask cluster with less worker "
                                  "memory than data (n = 10^7)"),
+    "exact-calls": ("exact_calls", True, "the exact Omega per oracle call: streamed "
+                                         "enumeration against exact branch and bound, time "
+                                         "and memory"),
     "proofs": ("proofs", False, "proven optimality on real tabular data: enumeration, branch "
                                 "and bound and SCIP, route by route"),
 }

@@ -192,6 +192,14 @@ def main(argv=None) -> int:
         return 0
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(v, "1")
+    from threadpoolctl import threadpool_limits
+
+    # single-threaded also when the BLAS was loaded (with a thread per core) before main
+    with threadpool_limits(limits=1):
+        return _run(args, ap)
+
+
+def _run(args, ap) -> int:
     import convexrelu as cr
     from convexrelu.certificates import certificate_from_oracle, spectral_bound
     from convexrelu.experiments.suites.real import estimate_lambda_max

@@ -138,6 +138,37 @@ def row_groups(X: np.ndarray, zero: np.ndarray):
     return group, sign, idx[first]
 
 
+def contribution_scale(Z: np.ndarray, X: np.ndarray):
+    """``(e, Zs)`` with ``Omega(Z) = 2**e Omega(Zs)`` exactly: ``Zs`` is ``Z`` times
+    ``2**-e`` with the rows whose row of ``X`` is zero set to zero (they add nothing), and
+    ``e`` makes the largest product ``max|z_i| max|x_i|`` over the rows that do add
+    something lie in [1/8, 1). Scaling by ``max|Z|`` alone is not enough: a row of ``Z``
+    (or ``X``) that is large where the other factor is zero sets the scale while adding
+    nothing, and the squares (and squares of squares) of the rows that do count then
+    underflow, which took bounds below Omega (found by red-teaming). ``e = 0`` and
+    ``Zs = 0`` when no row adds anything."""
+    za = np.max(np.abs(Z), axis=1) if Z.shape[1] else np.zeros(Z.shape[0])
+    nz = np.any(X != 0, axis=1) if X.shape[1] else np.zeros(X.shape[0], dtype=bool)
+    xa = np.max(np.abs(X), axis=1) if X.shape[1] else np.zeros(X.shape[0])
+    Zs = np.where(nz[:, None], Z, 0.0)
+    live = (za > 0) & nz
+    if not np.any(live):
+        return 0, Zs
+    e = int(np.max(np.frexp(za[live])[1] + np.frexp(xa[live])[1]))
+    return e, np.ldexp(Zs, -e)
+
+
+def unscale_result(res, e: int):
+    """``res`` (an ``OracleResult`` on ``Z * 2**-e``) for ``Z``."""
+    from .base import OracleResult
+
+    if e == 0:
+        return res
+    return OracleResult(float(np.ldexp(res.value, e)), res.u, float(np.ldexp(res.attained, e)),
+                        res.kind, res.pattern_scope, res.n_patterns, res.time,
+                        float(np.ldexp(res.margin, e)), source=res.source)
+
+
 class _Evaluator:
     r"""Shared precomputation: rank reduction, equilibrated rows, exact row groups.
 

@@ -86,7 +86,7 @@ import time
 import numpy as np
 
 from ..kernels import spectral_norm
-from ._common import _ascent, _Evaluator, _relu_values
+from ._common import _ascent, _Evaluator, _relu_values, contribution_scale
 from .base import OracleBase, OracleResult, in_memory_problem
 from .spectral import spectral_bound
 
@@ -721,6 +721,10 @@ class BranchAndBoundOracle(OracleBase):
                 nu = np.linalg.norm(uq, axis=1)
                 U[qs] = np.where(nu[:, None] > 0, uq / np.where(nu > 0, nu, 1.0)[:, None], U[qs])
                 attained[qs] = best_att[ar, jq] & np.isfinite(vq)
+        # "attained" only where the direction's own value says so: the membership test's
+        # tolerance can admit the top vector of a very thin cone (red-teaming: rows 1e-9
+        # apart) whose value is not the region's
+        attained &= np.sqrt(_relu_values(Xr, Z, U)) >= value * (1.0 - 1e-9)
         return value, U, attained
 
     def _split_one(self, F, Fn, scale, T, sv, neg, lam):
@@ -775,8 +779,12 @@ class BranchAndBoundOracle(OracleBase):
         if self.deadline is not None:
             deadline = min(deadline, self.deadline)
         Z_in = Z
-        kz = _pow2_exponent(Z)
-        Z = np.ldexp(Z, kz)
+        # the rows that add to Omega brought to order one (contribution_scale: scaling by
+        # max|Z| let their squares underflow when a large row of Z or X added nothing)
+        e, _ = contribution_scale(Z, Xr)
+        kz = -e
+        # rows zero in X add nothing (the rank truncation's residual is counted below)
+        Z = np.ldexp(np.where(np.any(ev.X != 0, axis=1)[:, None], Z, 0.0), kz)
         unscale = -(kz + self._kx)  # values found on the scaled data times 2**unscale
         # the margin, computed on the scaled data (no overflow) and scaled back: outward
         # rounding 4 sqrt(r) * 2(n + r + 4) eps sum_k |z_k||x_k|, and the rank truncation

@@ -37,6 +37,8 @@ from ._common import (
     _Evaluator,
     _region_candidates,
     _whitened_values,
+    contribution_scale,
+    unscale_result,
 )
 from .base import OracleBase, OracleResult, in_memory_problem
 
@@ -465,9 +467,17 @@ class ExactOracle(OracleBase):
         return np.sqrt(vals[keep]), U.T.reshape(-1, d)
 
     def __call__(self, Z) -> OracleResult:
+        Z = self._ev.check_Z(Z)
+        # scaled by a power of two (exact) so that the rows that add to Omega are of order
+        # one: squared values neither overflow nor underflow (contribution_scale)
+        e, Zs = contribution_scale(Z, self._ev.X)
+        res = unscale_result(self._call(Zs), e)
+        self._last = (Z.copy(), res)
+        return res
+
+    def _call(self, Z) -> OracleResult:
         t0 = time.perf_counter()
         ev = self._ev
-        Z = ev.check_Z(Z)
         best_val, best_y = 0.0, None
         bound = 0.0  # largest value of a region from its own active set
         if self.rank == 1:
@@ -502,7 +512,5 @@ class ExactOracle(OracleBase):
         margin = ev.rounding(Z) + ev.margin(Z)
         value = float(np.sqrt(max(bound, best_val, 0.0))) + margin
         value = max(value, attained)
-        res = OracleResult(value, u, attained, "exact", "exact", self.n_patterns,
-                           time.perf_counter() - t0, margin)
-        self._last = (Z.copy(), res)
-        return res
+        return OracleResult(value, u, attained, "exact", "exact", self.n_patterns,
+                            time.perf_counter() - t0, margin)

@@ -93,7 +93,7 @@ from ..patterns import (
     _ray_epsilon,
     _unique_hyperplanes,
 )
-from ._common import _ascent, _Evaluator, _relu_values
+from ._common import _ascent, _Evaluator, _relu_values, contribution_scale, unscale_result
 from .base import OracleBase, OracleResult, in_memory_problem
 from ..kernels import spectral_norm
 from .spectral import spectral_bound
@@ -561,15 +561,10 @@ class StreamingExactOracle(OracleBase):
     # ------------------------------------------------------------------ the call
     def __call__(self, Z) -> OracleResult:
         Z = self._ev.check_Z(Z)
-        # scaled by a power of two (exact) so that squared values cannot overflow
-        zmax = float(np.max(np.abs(Z))) if Z.size else 0.0
-        e = int(np.frexp(zmax)[1]) if zmax > 0 and np.isfinite(zmax) else 0
-        res = self._call(np.ldexp(Z, -e))
-        if e == 0:
-            return res
-        return OracleResult(float(np.ldexp(res.value, e)), res.u, float(np.ldexp(res.attained, e)),
-                            res.kind, res.pattern_scope, res.n_patterns, res.time,
-                            float(np.ldexp(res.margin, e)), source=res.source)
+        # scaled by a power of two (exact) so that the rows that add to Omega are of order
+        # one: squared values neither overflow nor underflow (contribution_scale)
+        e, Zs = contribution_scale(Z, self._ev.X)
+        return unscale_result(self._call(Zs), e)
 
     def _call(self, Z) -> OracleResult:
         t0 = time.perf_counter()

@@ -936,10 +936,10 @@ class BranchAndBoundOracle(OracleBase):
                 if self.exact_leaves:
                     # children crossed by few rows: solved exactly, and dropped once their
                     # maximum is attained (it is then counted in `dropped`)
-                    kc = np.unpackbits(Ubc, axis=1).sum(axis=1)
                     fl = floor()
-                    cheap = work_of[np.minimum(kc, work_of.size - 1)] <= self.exact_leaves
-                    se = np.flatnonzero((ubc > fl) & cheap)
+                    se = np.flatnonzero(ubc > fl)  # rows counted only where it can matter
+                    kc = np.unpackbits(Ubc[se], axis=1).sum(axis=1)
+                    se = se[work_of[np.minimum(kc, work_of.size - 1)] <= self.exact_leaves]
                     if se.size:
                         ve, Ue, att = self._exact_regions(Z, Cc[se], Hc[se], Mac[se], Ubc[se])
                         stats["exact"] += se.size

@@ -66,4 +66,4 @@ def test_exact_calls_suite_quick_run_agrees(tmp_path):
         assert o["kind"] == "exact" and o["call"] >= 0 and o["peak_mb"] > 0, o
     assert row["spread"] < 1e-9
     md = (tmp_path / "ec.md").read_text()
-    assert "streamed enumeration" in md and "branch and bound, rtol 1e-12" in md
+    assert "streamed enumeration" in md and "branch and bound, rtol 1e-9" in md

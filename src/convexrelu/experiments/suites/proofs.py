@@ -322,7 +322,7 @@ def _cell(r, tol=1e-4):
     if r.get("cells") is not None:
         extra.append(f"{r['cells']:,} cells visited")
     cell = f"{what}, {t:.1f} s" + (f" ({', '.join(extra)})" if extra else "")
-    if r.get("attained_over_beta", 0.0) > 1.0 + tol:
+    if r.get("attained_over_beta", 0.0) > 1.0 + tol and not r.get("is_global"):
         # a direction above beta: the network itself is not optimal, no route can prove it
         cell += f"; not optimal: Ω ≥ {r['attained_over_beta']:.5f} β"
     return cell

@@ -514,3 +514,18 @@ def test_oracles_on_red_team_scale_cases(name):
         assert np.isfinite(r.value) and r.value >= best * (1 - 1e-12), (kind, r.value, best)
     exact = [r.value for r in res.values() if r.kind == "exact"]
     assert max(exact) <= min(exact) * (1 + 1e-8), res
+
+
+def test_scip_refusing_the_model_falls_back_to_a_stated_bound():
+    """Coefficients SCIP cannot take (a row 1e90 next to rows of order one) made SCIP
+    raise "error in input data" through the oracle; the oracle now returns the spectral
+    bound (a proven bound) and says in ``source`` that SCIP refused the model."""
+    pytest.importorskip("pyscipopt")
+    from convexrelu.oracles.scip import SCIPOracle
+
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1e90, -1e90]])
+    Z = np.array([[1.0], [1.0], [0.0]])
+    res = SCIPOracle(X, time_limit=5)(Z)
+    assert np.isfinite(res.value) and res.value >= np.sqrt(2.0) * (1 - 1e-12)
+    assert "refused" in res.source and res.kind == "upper_bound"
+    assert res.attained <= np.sqrt(2.0) * (1 + 1e-12)

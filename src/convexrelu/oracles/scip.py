@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from ..kernels import spectral_norm
-from ._common import _ascent, _Evaluator, _relu_values
+from ._common import _ascent, _Evaluator, _relu_values, contribution_scale
 from .base import OracleBase, OracleResult, in_memory_problem
 from .spectral import spectral_bound
 
@@ -80,11 +80,39 @@ class SCIPOracle(OracleBase):
         t0 = time.perf_counter()
         ev = self._ev
         Z = ev.check_Z(Z)
-        Xr = ev.Xr
+        # X_r and Z scaled by powers of two (exact; Omega scales with both) so that the
+        # rows that add to Omega have coefficients of order one (contribution_scale)
+        kx = -int(np.frexp(float(np.max(np.abs(ev.Xr))))[1]) if ev.Xr.size and np.any(ev.Xr) else 0
+        Xr = np.ldexp(ev.Xr, kx)
+        ez, Z_s = contribution_scale(Z, Xr)
+        unscale = ez - kx  # values on the scaled data times 2**unscale
         n, r = Xr.shape
         c = Z.shape[1]
         Mi = np.linalg.norm(Xr, axis=1)
-        spec = spectral_bound(Z, self._xnorm) if r else 0.0
+        spec = spectral_bound(Z_s, float(np.ldexp(self._xnorm, kx))) if r else 0.0
+        try:
+            return self._solve(t0, ev, Z, Z_s, Xr, Mi, spec, unscale)
+        except Exception as exc:  # SCIP refused the model (its numerics): say so, bound anyway
+            if "SCIP" not in f"{type(exc).__name__}: {exc}":
+                raise
+            margin = float(np.ldexp(4.0 * ev.rounding(Z_s), unscale)) + ev.margin(Z)
+            self.last_stats = dict(nodes=0, status="error", dual=float("nan"),
+                                   primal=float("nan"), refused=True)
+            U0 = _ascent(Xr, Z_s, np.eye(r)[:1], 30) if r else np.zeros((1, 0))
+            best = U0[0] / np.linalg.norm(U0[0]) if r else np.zeros(0)
+            attained = float(np.ldexp(np.sqrt(_relu_values(Xr, Z_s, best[None, :])[0]), unscale)) \
+                if r else 0.0
+            return OracleResult(float(np.ldexp(spec, unscale)) + margin,
+                                ev.to_original(best) if r else np.eye(self.problem.d)[0],
+                                attained, "upper_bound", "exact", None,
+                                time.perf_counter() - t0, margin,
+                                source=f"spectral bound (SCIP refused the model: {exc})")
+
+    def _solve(self, t0, ev, Z_in, Z, Xr, Mi, spec, unscale):
+        from pyscipopt import Model, quicksum
+
+        n, r = Xr.shape
+        c = Z.shape[1]
         m = Model("omega")
         m.hideOutput()
         m.setParam("limits/time", max(self.time_limit - (time.perf_counter() - t0), 0.1))
@@ -125,7 +153,7 @@ class SCIPOracle(OracleBase):
         jb = int(np.argmax(vals))
         attained, best = float(vals[jb]), U0[jb] / np.linalg.norm(U0[jb])
         margin = self.feastol * float(np.linalg.norm(Z, axis=1) @ np.maximum(1.0, Mi)) \
-            + 4.0 * ev.rounding(Z) + ev.margin(Z)
+            + 4.0 * ev.rounding(Z)
         bound = math.sqrt(max(dual_t, 0.0)) * (1 + 1e-9) + margin
         refused = not np.isfinite(bound) or bound < attained
         source = "SCIP (MIQCP, dual bound plus feastol margin)"
@@ -133,8 +161,14 @@ class SCIPOracle(OracleBase):
             bound = spec + margin
             source = "spectral bound" + (" (SCIP's bound refused: below an attained value)"
                                          if refused else " (SCIP's bound was looser)")
-        self.last_stats = dict(nodes=nodes, status=status, dual=math.sqrt(max(dual_t, 0.0)),
-                               primal=primal, refused=bool(refused))
+        # back to the data's scale; the rank truncation's margin on the original Z
+        rank_margin = ev.margin(Z_in)
+        bound = float(np.ldexp(bound, unscale)) + rank_margin
+        margin = float(np.ldexp(margin, unscale)) + rank_margin
+        attained = float(np.ldexp(attained, unscale))
+        self.last_stats = dict(nodes=nodes, status=status,
+                               dual=float(np.ldexp(math.sqrt(max(dual_t, 0.0)), unscale)),
+                               primal=float(np.ldexp(primal, unscale)), refused=bool(refused))
         return OracleResult(float(bound), ev.to_original(best), attained, "upper_bound",
                             "exact", None, time.perf_counter() - t0, float(margin),
                             source=source)

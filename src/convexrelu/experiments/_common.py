@@ -135,3 +135,16 @@ def first_time_within(times, values, target, rtol):
     t = np.asarray(times, dtype=float)
     idx = np.flatnonzero(v - target <= rtol * abs(target))
     return float(t[idx[0]]) if idx.size else None
+
+
+def single_threaded():
+    """A context in which the BLAS and OpenMP pools use one thread: the environment for
+    what starts later, and ``threadpoolctl`` for the libraries already loaded (``convexrelu
+    bench`` imports NumPy, with a thread per core, before a suite's ``main``)."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(v, "1")
+    return threadpool_limits(limits=1)

@@ -620,7 +620,6 @@ class BranchAndBoundOracle(OracleBase):
         """
         Xr = self._Xr
         n, r = Xr.shape
-        c = Z.shape[1]
         Q = C.shape[0]
         tol = 1e-9
         qi, ii = np.nonzero(np.unpackbits(Ub, axis=1, count=n))

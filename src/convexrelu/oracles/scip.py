@@ -75,8 +75,6 @@ class SCIPOracle(OracleBase):
         self.last_stats: dict = {}
 
     def __call__(self, Z) -> OracleResult:
-        from pyscipopt import Model, quicksum
-
         t0 = time.perf_counter()
         ev = self._ev
         Z = ev.check_Z(Z)
@@ -86,8 +84,7 @@ class SCIPOracle(OracleBase):
         Xr = np.ldexp(ev.Xr, kx)
         ez, Z_s = contribution_scale(Z, Xr)
         unscale = ez - kx  # values on the scaled data times 2**unscale
-        n, r = Xr.shape
-        c = Z.shape[1]
+        r = Xr.shape[1]
         Mi = np.linalg.norm(Xr, axis=1)
         spec = spectral_bound(Z_s, float(np.ldexp(self._xnorm, kx))) if r else 0.0
         try:

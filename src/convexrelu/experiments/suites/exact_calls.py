@@ -32,9 +32,13 @@ import os
 import resource
 import time
 
-import numpy as np
-
-from convexrelu.experiments._common import git_revision, machine_info, write_json, write_text
+from convexrelu.experiments._common import (
+    git_revision,
+    machine_info,
+    single_threaded,
+    write_json,
+    write_text,
+)
 
 PROBLEMS = ("iris", "planted5")
 #: ``--quick``: one small rank-3 problem (a smoke run: seconds)
@@ -129,12 +133,7 @@ def main(argv=None) -> int:
                          "--problems")
     ap.add_argument("--out", default="docs/bench/exact_calls")
     args = ap.parse_args(argv)
-    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(v, "1")
-    from threadpoolctl import threadpool_limits
-
-    # single-threaded also when the BLAS was loaded (with a thread per core) before main
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _run(args, ap)
 
 

@@ -42,7 +42,13 @@ import time
 
 import numpy as np
 
-from convexrelu.experiments._common import git_revision, machine_info, write_json, write_text
+from convexrelu.experiments._common import (
+    git_revision,
+    machine_info,
+    single_threaded,
+    write_json,
+    write_text,
+)
 
 PROBLEMS = ("iris", "diabetes", "wine", "breast_cancer", "planted6", "sec5.1", "spiral")
 ROUTES = ("enumeration", "bnb", "scip")
@@ -190,12 +196,7 @@ def main(argv=None) -> int:
         write_text(args.out + ".md", markdown(merged))
         print(f"wrote {args.out}.json and {args.out}.md", flush=True)
         return 0
-    for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(v, "1")
-    from threadpoolctl import threadpool_limits
-
-    # single-threaded also when the BLAS was loaded (with a thread per core) before main
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _run(args, ap)
 
 

@@ -368,7 +368,7 @@ def test_exact_region_solve_on_whole_faces_gives_omega(kind):
             H = np.zeros_like(C)
         Ma = np.zeros((2 * r, Zs.shape[1], r))
         Ub = np.packbits(np.ones((2 * r, n), dtype=np.uint8), axis=1)
-        val, U, att = orc._exact_regions(Zs, C, H, Ma, Ub)
+        val, U, att, _ = orc._exact_regions(Zs, C, H, Ma, Ub)
         got = float(val.max())
         f = np.sqrt(np.sum((np.maximum(U @ Xr.T, 0.0) @ Zs) ** 2, axis=1))
         slack = 1e-9 * float(val.max())  # values at rounding level (1e-12 here) aside

@@ -148,3 +148,10 @@ def single_threaded():
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(v, "1")
     return threadpool_limits(limits=1)
+
+
+def write_page(out: str, result, markdown) -> None:
+    """``out.json`` (the result) and ``out.md`` (``markdown(result)``), and say so."""
+    write_json(out + ".json", result)
+    write_text(out + ".md", markdown(result))
+    print(f"wrote {out}.json and {out}.md", flush=True)

@@ -128,6 +128,12 @@ EXACT_LEAF_WORK = 400
 _EXACT_CHUNK = 1 << 16
 
 
+def _box_sides(r: int) -> int:
+    """Constraints of a region's cone from its box: two per axis other than the face's
+    (one, the face's sign, at rank 1)."""
+    return 2 * (r - 1) if r > 1 else 1
+
+
 def _spans(L: int, r: int) -> int:
     """Face spans of a cone of ``L`` constraints in R^r: subsets of at most r - 1."""
     return sum(math.comb(L, j) for j in range(min(L, r - 1) + 1))
@@ -613,10 +619,10 @@ class BranchAndBoundOracle(OracleBase):
         at that eigenvalue whatever its vector, which keeps the value an upper bound. The
         spans depend on the region only, not on :math:`\sigma`.
 
-        Returns ``(value, U, attained)``: per region the maximum (norm, not squared;
-        ``-inf`` where no case holds a direction), a maximiser (u_r, unit), and whether
-        that maximum was met by a vector inside its cone (False where only a span with a
-        multiple top eigenvalue gave it).
+        Returns ``(value, U, attained, f)``: per region the maximum (norm, not squared;
+        ``-inf`` where no case holds a direction), a maximiser (u_r, unit), whether that
+        maximum was met by a vector inside its cone (False where only a span with a
+        multiple top eigenvalue gave it), and the maximiser's own value.
         """
         Xr = self._Xr
         n, r = Xr.shape
@@ -637,7 +643,7 @@ class BranchAndBoundOracle(OracleBase):
             nb = bits.shape[0]
             # the box's sides as constraints a^T u >= 0 (t = s u_a, s the face's sign):
             # u_j >= (c_j - h_j) t and u_j <= (c_j + h_j) t for the other axes j
-            Lr = 2 * (r - 1) if r > 1 else 1
+            Lr = _box_sides(r)
             L = Lr + k
             subsets = [np.array(list(itertools.combinations(range(L), j)), dtype=np.int64)
                        .reshape(math.comb(L, j), j) for j in range(min(L, r - 1) + 1)]
@@ -724,8 +730,9 @@ class BranchAndBoundOracle(OracleBase):
         # "attained" only where the direction's own value says so: the membership test's
         # tolerance can admit the top vector of a very thin cone (red-teaming: rows 1e-9
         # apart) whose value is not the region's
-        attained &= np.sqrt(_relu_values(Xr, Z, U)) >= value * (1.0 - 1e-9)
-        return value, U, attained
+        f = np.sqrt(_relu_values(Xr, Z, U))
+        attained &= f >= value * (1.0 - 1e-9)
+        return value, U, attained, f
 
     def _split_one(self, F, Fn, scale, T, sv, neg, lam):
         r"""The corner bound with one row taken exactly instead of linearised: per region
@@ -851,11 +858,9 @@ class BranchAndBoundOracle(OracleBase):
         per_region = 1e-6  # seconds per region evaluated (the slowest round so far)
         # the exact solve's work per region by its count k of sign-changing rows (2**k cases
         # times the face spans of its cone), up to where it exceeds any budget
-        Lr = 2 * (r - 1) if r > 1 else 1
-        work_of = np.array([2.0 ** k * _spans(Lr + k, r) for k in range(min(n, 24) + 1)]
-                           + [np.inf])
+        work_of = np.array([2.0 ** k * _spans(_box_sides(r) + k, r)
+                            for k in range(min(n, 24) + 1)] + [np.inf])
         exact_u: list = []
-        stats["exact"] = 0
         try:  # Ctrl-C ends the search with the bound so far (still a proven bound)
             while True:
                 jc = int(np.argmax(vc)) if vc.size else 0
@@ -941,9 +946,9 @@ class BranchAndBoundOracle(OracleBase):
                     kc = np.unpackbits(Ubc[se], axis=1).sum(axis=1)
                     se = se[work_of[np.minimum(kc, work_of.size - 1)] <= self.exact_leaves]
                     if se.size:
-                        ve, Ue, att = self._exact_regions(Z, Cc[se], Hc[se], Mac[se], Ubc[se])
+                        ve, Ue, att, fu = self._exact_regions(Z, Cc[se], Hc[se], Mac[se],
+                                                              Ubc[se])
                         stats["exact"] += se.size
-                        fu = np.sqrt(_relu_values(Xr, Z, Ue))
                         ja = int(np.argmax(fu))
                         if fu[ja] > lower:
                             lower, best_u = float(fu[ja]), Ue[ja]

@@ -36,8 +36,7 @@ from convexrelu.experiments._common import (
     git_revision,
     machine_info,
     single_threaded,
-    write_json,
-    write_text,
+    write_page,
 )
 
 PROBLEMS = ("iris", "planted5")
@@ -183,9 +182,7 @@ def _run(args, ap) -> int:
     result = dict(suite="exact-calls", budget=args.budget, fit_time=args.fit_time,
                   revision=git_revision(), machine=machine_info(), rows=rows,
                   total_seconds=time.perf_counter() - t_all)
-    write_json(args.out + ".json", result)
-    write_text(args.out + ".md", markdown(result))
-    print(f"wrote {args.out}.json and {args.out}.md", flush=True)
+    write_page(args.out, result, markdown)
     return 0
 
 

@@ -46,8 +46,7 @@ from convexrelu.experiments._common import (
     git_revision,
     machine_info,
     single_threaded,
-    write_json,
-    write_text,
+    write_page,
 )
 
 PROBLEMS = ("iris", "diabetes", "wine", "breast_cancer", "planted6", "sec5.1", "spiral")
@@ -192,9 +191,7 @@ def main(argv=None) -> int:
             merged = merge([_read_run(f) for f in args.merge], args.merge)
         except ValueError as exc:
             ap.error(str(exc))
-        write_json(args.out + ".json", merged)
-        write_text(args.out + ".md", markdown(merged))
-        print(f"wrote {args.out}.json and {args.out}.md", flush=True)
+        write_page(args.out, merged, markdown)
         return 0
     with single_threaded():
         return _run(args, ap)
@@ -257,9 +254,7 @@ def _run(args, ap) -> int:
     result = dict(suite="proofs", budget=args.budget, fit_time=args.fit_time, tol=args.tol,
                   revision=git_revision(), machine=machine_info(), rows=rows,
                   total_seconds=time.perf_counter() - t_all)
-    write_json(args.out + ".json", result)
-    write_text(args.out + ".md", markdown(result))
-    print(f"wrote {args.out}.json and {args.out}.md", flush=True)
+    write_page(args.out, result, markdown)
     return 0
 
 
